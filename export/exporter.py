@@ -1,0 +1,130 @@
+"""``nst-rt export``: write the features and VJP graphs of a truncated VGG, validated, atomically."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import onnx
+
+from nst_rt.errors import ExportError
+from nst_rt.model_format import FEATURES_FILE, FORMAT_VERSION, VJP_FILE
+
+from . import graphs, validate, vgg
+
+DEFAULT_OPSET = 17
+MIN_OPSET = 13  # Resize/Pad with tensor inputs and Shape-based padding need 13
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    files: list[Path]
+    checks: list[validate.Check]
+    seconds: float
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+def default_name(arch: str, pooling: str) -> str:
+    return arch if pooling == "avg" else f"{arch}-{pooling}"
+
+
+def _metadata(arch: str, pooling: str, opset: int, source: str, digest: str) -> dict[str, str]:
+    from nst_rt import __version__
+
+    layers = ",".join(vgg.relu_names(arch))
+    return {
+        "nst_rt.format": FORMAT_VERSION,
+        "architecture": arch,
+        "pooling": pooling,
+        "layers": layers,
+        "cotangent_layers": layers,
+        "input": "image: float32 (1, 3, H, W), RGB in [0, 1], H and W >= 16",
+        "normalization_mean": ",".join(str(v) for v in vgg.IMAGENET_MEAN),
+        "normalization_std": ",".join(str(v) for v in vgg.IMAGENET_STD),
+        "weights_source": source,
+        "weights_sha256": digest,
+        "opset": str(opset),
+        "exporter_version": __version__,
+    }
+
+
+def export_model(arch: str, out_dir: Path = Path("models"), *, weights: Path | None = None, pooling: str = "avg",
+                 opset: int = DEFAULT_OPSET, force: bool = False, name: str | None = None,
+                 log: Callable[[str], None] = lambda line: None) -> ExportResult:
+    """Export ``arch`` to ``out_dir/<name>/{features,vjp}.onnx`` and validate it against torch.
+
+    The files are written into a hidden sibling directory and moved into place only once they have
+    passed validation, so an interrupted or failed export never leaves a model that looks complete.
+    """
+    started = time.perf_counter()
+    vgg.layer_table(arch)  # raises on an unknown architecture
+    if pooling not in vgg.POOLINGS:
+        raise ExportError(f"unknown pooling {pooling!r}; choose one of {', '.join(vgg.POOLINGS)}")
+    newest = onnx.defs.onnx_opset_version()
+    if not MIN_OPSET <= opset <= newest:
+        raise ExportError(f"opset {opset} is not supported; choose one from {MIN_OPSET} to {newest}")
+    try:
+        import onnxruntime  # noqa: F401  (validation runs the graphs)
+    except ImportError:
+        raise ExportError("the exporter validates with onnxruntime: pip install 'nst-rt[cpu]' (or [gpu])") from None
+
+    out_dir = Path(out_dir)
+    name = name or default_name(arch, pooling)
+    target = out_dir / name
+    if target.exists() and not force:
+        raise ExportError(f"{target} already exists; pass --force to overwrite it")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ExportError(f"{out_dir} is not a directory; choose another --out")
+
+    params, source, digest = vgg.load_weights(arch, weights)
+    log(f"weights: {source} (sha256 {digest[:12]})")
+    metadata = _metadata(arch, pooling, opset, source, digest)
+
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"cannot create {out_dir}: {exc.strerror}; choose another --out") from None
+    staging = out_dir / f".{name}.partial-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        staging.mkdir()
+        files = []
+        for file_name, build, role in ((FEATURES_FILE, graphs.features_model, "features"),
+                                       (VJP_FILE, graphs.vjp_model, "vjp")):
+            model = build(arch, params, pooling, opset, {**metadata, "role": role})
+            onnx.save_model(model, staging / file_name)
+            files.append(target / file_name)
+        reference = vgg.VGGFeatures(arch, params, pooling)
+        checks = validate.validate_export(staging / FEATURES_FILE, staging / VJP_FILE, reference)
+        for check in checks:
+            log(f"  {check.output:<11} max abs error {check.max_abs_error:.2e}  relative {check.relative_error:.2e}"
+                f"  (tolerance {check.tolerance:.0e}) {'ok' if check.ok else 'FAILED'}")
+        failed = [c.output for c in checks if not c.ok]
+        if failed:
+            raise ExportError(f"the exported graphs disagree with torch on {', '.join(failed)}; nothing was written")
+        _replace_dir(staging, target)
+    except OSError as exc:
+        raise ExportError(f"cannot write the export into {out_dir}: {exc.strerror or exc}") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return ExportResult(target, files, checks, time.perf_counter() - started, metadata)
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    """Move ``new`` to ``target``; an existing ``target`` is removed only after the move succeeded."""
+    if not target.exists():
+        new.rename(target)
+        return
+    old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    target.rename(old)
+    try:
+        new.rename(target)
+    except OSError:
+        old.rename(target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,147 @@
+"""Build the two ONNX graphs of a truncated VGG directly with ``onnx.helper``.
+
+features graph: image (1, 3, H, W) RGB in [0, 1] -> every ReLU activation up to relu5_1.
+vjp graph:      those activations (for the ReLU masks and max-pool switches) and one cotangent per
+                ReLU layer ``grad_<layer>`` -> ``grad_image``, the gradient with respect to the image.
+
+The backward pass is written with ordinary forward operators, walking from relu5_1 down:
+  ReLU     g <- g * (a > 0)                       the mask comes from the activation a itself
+  conv     g <- Conv(g, W flipped in H and W, in/out channels swapped, pad 1)   a plain Conv, ORT's fastest kernel
+  avg pool g <- nearest-upsample(g) x 0.25, zero-padded to the pre-pool size when that was odd
+  max pool g <- MaxUnpool(g, MaxPool indices recomputed from the pre-pool activation)
+Cotangents are added where their layer's path meets the running gradient.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from nst_rt.model_format import GRAD_OUTPUT as GRAD_IMAGE
+from nst_rt.model_format import IMAGE_INPUT as IMAGE
+from nst_rt.model_format import cotangent_name
+
+from .vgg import IMAGENET_MEAN, IMAGENET_STD, Conv, Pool, layer_table
+
+
+class _Graph:
+    """A tiny helper that collects nodes and initializers with unique names."""
+
+    def __init__(self):
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
+        self._count = 0
+
+    def const(self, name: str, array: np.ndarray) -> str:
+        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        return name
+
+    def op(self, op_type: str, inputs: list[str], output: str | None = None, n_out: int = 1, **attrs) -> str | list[str]:
+        self._count += 1
+        outputs = [output] if output else [f"{op_type.lower()}_{self._count}_{i}" for i in range(n_out)]
+        self.nodes.append(helper.make_node(op_type, inputs, outputs, name=f"{op_type}_{self._count}", **attrs))
+        return outputs[0] if n_out == 1 else outputs
+
+
+def _image_info(name: str, channels: int, h: str = "height", w: str = "width") -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, channels, h, w])
+
+
+def _activation_infos(table) -> list[onnx.ValueInfoProto]:
+    infos, block_dims = [], 0
+    for layer in table:
+        if isinstance(layer, Pool):
+            block_dims += 1
+        else:
+            suffix = "" if block_dims == 0 else f"_div{2 ** block_dims}"
+            infos.append(_image_info(layer.name, layer.out_channels, f"height{suffix}", f"width{suffix}"))
+    return infos
+
+
+def _model(graph: _Graph, name: str, inputs, outputs, opset: int, metadata: dict[str, str]) -> onnx.ModelProto:
+    body = helper.make_graph(graph.nodes, name, inputs, outputs, graph.initializers)
+    model = helper.make_model(body, opset_imports=[helper.make_opsetid("", opset)], producer_name="nst-rt")
+    # The oldest IR version that carries this opset, so that older runtimes read the file too.
+    model.ir_version = helper.find_min_ir_version_for(list(model.opset_import))
+    helper.set_model_props(model, metadata)
+    onnx.checker.check_model(model)
+    return model
+
+
+def features_model(arch: str, params, pooling: str, opset: int, metadata: dict[str, str]) -> onnx.ModelProto:
+    table = layer_table(arch)
+    g = _Graph()
+    mean = g.const("mean", np.array(IMAGENET_MEAN, np.float32).reshape(1, 3, 1, 1))
+    std = g.const("std", np.array(IMAGENET_STD, np.float32).reshape(1, 3, 1, 1))
+    x = g.op("Div", [g.op("Sub", [IMAGE, mean]), std])
+    conv = 0
+    for layer in table:
+        if isinstance(layer, Pool):
+            pool = "AveragePool" if pooling == "avg" else "MaxPool"
+            x = g.op(pool, [x], kernel_shape=[2, 2], strides=[2, 2])
+        else:
+            weight, bias = params[conv]
+            w = g.const(f"{layer.name}.weight", weight)
+            b = g.const(f"{layer.name}.bias", bias)
+            x = g.op("Relu", [g.op("Conv", [x, w, b], kernel_shape=[3, 3], pads=[1, 1, 1, 1])], output=layer.name)
+            conv += 1
+    return _model(g, f"{arch}_features", [_image_info(IMAGE, 3)], _activation_infos(table), opset, metadata)
+
+
+def backward_weight(weight: np.ndarray) -> np.ndarray:
+    """Weights of the Conv that maps an output cotangent to the input cotangent of a 3x3 pad-1 conv."""
+    return np.ascontiguousarray(weight.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
+
+
+def vjp_model(arch: str, params, pooling: str, opset: int, metadata: dict[str, str]) -> onnx.ModelProto:
+    table = layer_table(arch)
+    g = _Graph()
+    zero = g.const("zero", np.zeros((), np.float32))
+    pad_begin = g.const("pad_begin", np.zeros(4, np.int64))
+    convs = [layer for layer in table if isinstance(layer, Conv)]
+    # For each position in the table, the activation that feeds it (None for the image).
+    feeding = {}
+    previous = None
+    for position, layer in enumerate(table):
+        feeding[position] = previous
+        if isinstance(layer, Conv):
+            previous = layer.name
+
+    grad = None
+    conv = len(convs)
+    for position in range(len(table) - 1, -1, -1):
+        layer = table[position]
+        if isinstance(layer, Pool):
+            before = feeding[position]  # pooling always follows a ReLU
+            if pooling == "avg":
+                # The 0.25 of average pooling's backward is folded into the backward weights of the conv
+                # that follows the pooling (exact: a power of 2), saving a pass over the activations.
+                up = g.op("Resize", [grad, "", g.const(f"{layer.name}.scales", np.array([1, 1, 2, 2], np.float32))],
+                          mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+                # Floor-mode pooling dropped the last row/column of an odd-sized input: its gradient is 0.
+                missing = g.op("Sub", [g.op("Shape", [before]), g.op("Shape", [up])])
+                pads = g.op("Concat", [pad_begin, missing], axis=0)
+                grad = g.op("Pad", [up, pads])
+            else:
+                _, indices = g.op("MaxPool", [before], n_out=2, kernel_shape=[2, 2], strides=[2, 2])
+                grad = g.op("MaxUnpool", [grad, indices, g.op("Shape", [before])], kernel_shape=[2, 2], strides=[2, 2])
+            continue
+        cot = cotangent_name(layer.name)
+        grad = cot if grad is None else g.op("Add", [grad, cot])
+        grad = g.op("Where", [g.op("Greater", [layer.name, zero]), grad, zero])
+        conv -= 1
+        weight = backward_weight(params[conv][0])
+        if pooling == "avg" and position > 0 and isinstance(table[position - 1], Pool):
+            weight = weight * np.float32(0.25)
+        if conv == 0:
+            # d(normalised)/d(image) = 1/std per channel: fold it into the first conv's output channels.
+            weight = weight / np.array(IMAGENET_STD, np.float32).reshape(3, 1, 1, 1)
+        w = g.const(f"{layer.name}.weight_backward", weight.astype(np.float32))
+        grad = g.op("Conv", [grad, w], output=GRAD_IMAGE if conv == 0 else None, kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+
+    activations = _activation_infos(table)
+    cotangents = [_image_info(cotangent_name(info.name), info.type.tensor_type.shape.dim[1].dim_value,
+                              info.type.tensor_type.shape.dim[2].dim_param, info.type.tensor_type.shape.dim[3].dim_param)
+                  for info in activations]
+    return _model(g, f"{arch}_vjp", activations + cotangents, [_image_info(GRAD_IMAGE, 3)], opset, metadata)

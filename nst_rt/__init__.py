@@ -1,0 +1,35 @@
+"""nst-rt: Gatys neural style transfer on ONNX Runtime, with numpy losses and its own L-BFGS.
+
+Heavy imports (onnxruntime, the pipeline) are deferred until first use, so ``import nst_rt`` is cheap.
+"""
+
+from __future__ import annotations
+
+from importlib import metadata as _metadata
+
+try:
+    __version__ = _metadata.version("nst-rt")
+except _metadata.PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0+unknown"
+
+__all__ = ["__version__", "stylize", "Objective", "load_model", "minimize"]
+
+
+def __getattr__(name: str):
+    if name == "stylize":
+        from .stylize import stylize
+
+        return stylize
+    if name == "Objective":
+        from .objective import Objective
+
+        return Objective
+    if name == "load_model":
+        from .model import load_model
+
+        return load_model
+    if name == "minimize":
+        from .optimize import minimize
+
+        return minimize
+    raise AttributeError(f"module 'nst_rt' has no attribute {name!r}")

@@ -1,0 +1,40 @@
+"""Typed exceptions. The library raises these; only the CLI prints them and exits.
+
+Every message is one line that says what is wrong and what to do about it.
+"""
+
+
+class NstError(Exception):
+    """Base class of every error nst-rt raises on purpose."""
+
+
+class MissingDependencyError(NstError):
+    """A package the requested feature needs is not installed (the message names the extra)."""
+
+
+class ModelNotFoundError(NstError):
+    """No exported model where one was looked for (the message names the export command)."""
+
+
+class ModelError(NstError):
+    """An exported model is broken, incomplete or does not fit the request."""
+
+
+class ProviderError(NstError):
+    """The requested ONNX Runtime execution provider is not available."""
+
+
+class ImageError(NstError):
+    """An input image is missing, unreadable, too small, too large, or an output cannot be written."""
+
+
+class OptionError(NstError, ValueError):
+    """An option has a value that cannot work (negative weight, unknown layer, ...)."""
+
+
+class MemoryLimitError(NstError):
+    """A run would need more memory than the machine has (the message gives the estimate)."""
+
+
+class ExportError(NstError):
+    """Exporting a model failed: bad weights, unreachable download, failed validation, ..."""
