@@ -1,0 +1,229 @@
+"""The stylization pipeline: images in, optimised image out.
+
+``stylize()`` is the one-call Python API; ``Stylizer`` does the same work and also reports progress,
+keeps the best image when interrupted, and hands out intermediate frames (the CLI uses it).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from . import images, memory
+from .errors import OptionError
+from .model_format import MIN_SIZE
+from .objective import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, Objective, check_weight
+
+INITS = ("content", "noise", "style")
+OPTIMIZERS = ("lbfgs", "adam")
+
+
+@dataclass
+class Options:
+    """Every setting of a stylization, with its default. The CLI exposes each one under the same name."""
+
+    size: int = 512  # longest side of the output, in pixels
+    iterations: int = 300  # optimiser iterations at each scale
+    content_weight: float = 1.0
+    style_weight: float = 1e6
+    tv_weight: float = 0.0
+    content_layers: Sequence[str] = DEFAULT_CONTENT_LAYERS
+    style_layers: Sequence[str] = DEFAULT_STYLE_LAYERS
+    style_blend_weights: Sequence[float] | None = None  # one per style image; normalised to sum 1
+    style_scale: float = 1.0  # style images are resized to a longest side of size * style_scale
+    init: str = "content"  # content, noise, style, or the path of an image
+    noise_ratio: float = 0.0  # share of seeded uniform noise blended into the start image
+    seed: int = 0
+    optimizer: str = "lbfgs"
+    learning_rate: float = 0.02  # Adam's step size in [0, 1] pixel units
+    history: int = 100  # L-BFGS memory (pairs of vectors)
+    bounds: bool = True  # keep pixels in [0, 1] during optimisation (else they are clamped when saved)
+    original_colors: bool = False
+    scales: int = 1  # coarse-to-fine: optimise at size / 2^(scales-1), ..., size
+    model: str | os.PathLike = "vgg19"
+    models_dir: str | os.PathLike | None = None
+    provider: str = "auto"
+    threads: int | None = None
+
+    def validated(self) -> Options:
+        positive_ints = {"size": self.size, "iterations": self.iterations, "scales": self.scales,
+                         "history": self.history}
+        for name, value in positive_ints.items():
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise OptionError(f"{name.replace('_', '-')} must be a whole number >= 1, got {value!r}")
+        for name in ("content_weight", "style_weight", "tv_weight"):
+            check_weight(name.replace("_", " "), getattr(self, name))
+        if not (np.isfinite(self.style_scale) and self.style_scale > 0):
+            raise OptionError(f"style scale must be > 0, got {self.style_scale}")
+        if not 0.0 <= self.noise_ratio <= 1.0:
+            raise OptionError(f"noise ratio must be between 0 and 1, got {self.noise_ratio}")
+        if not (np.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise OptionError(f"learning rate must be > 0, got {self.learning_rate}")
+        if self.optimizer not in OPTIMIZERS:
+            raise OptionError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        if self.size >> (self.scales - 1) < MIN_SIZE:
+            raise OptionError(f"with --scales {self.scales}, the first scale of --size {self.size} would be "
+                              f"{self.size >> (self.scales - 1)} px, below the network's {MIN_SIZE}; use fewer scales")
+        return self
+
+
+@dataclass
+class Progress:
+    """What a progress callback receives after every iteration."""
+
+    scale: int  # 1-based
+    scales: int
+    iteration: int  # 1-based, within this scale
+    iterations: int
+    loss: float
+    terms: dict  # weighted content, style, tv
+    evaluations: int
+    elapsed: float  # seconds since the run started
+    image: Callable[[], np.ndarray] = field(repr=False)  # the current (H, W, 3) image, as it would be saved
+
+
+@dataclass
+class Result:
+    image: np.ndarray  # (H, W, 3) float32 in [0, 1], original colours applied when asked
+    loss: float
+    terms: dict
+    iterations: int  # over all scales
+    evaluations: int
+    seconds: float
+    interrupted: bool = False
+    message: str = ""
+
+    def to_pil(self):
+        from PIL import Image
+
+        return Image.fromarray(images.to_uint8(self.image))
+
+
+def scale_sizes(size: int, scales: int) -> list[int]:
+    """Longest sides of the coarse-to-fine schedule: halving from ``size``."""
+    return [size >> (scales - 1 - k) for k in range(scales)]
+
+
+class Stylizer:
+    """Loads the model once; ``run`` stylizes a content image with one or more style images."""
+
+    def __init__(self, options: Options | None = None, **overrides):
+        from .model import load_model
+        from .network import Network
+
+        self.options = replace(options or Options(), **overrides).validated()
+        self.model = load_model(self.options.model, self.options.models_dir)
+        self.network = Network(self.model, self.options.provider, self.options.threads)
+
+    def run(self, content, styles, progress: Callable[[Progress], None] | None = None) -> Result:
+        """Stylize. Ctrl-C (KeyboardInterrupt) ends the run early and returns the best image so far."""
+        from .optimize import minimize
+
+        o = self.options
+        styles = list(styles) if isinstance(styles, (list, tuple)) else [styles]
+        if not styles:
+            raise OptionError("give at least one style image")
+        if o.style_blend_weights is not None and len(o.style_blend_weights) != len(styles):
+            raise OptionError(f"{len(o.style_blend_weights)} style blend weights for {len(styles)} style images")
+        content_full = images.load_image(content, role="content")
+        styles_full = [images.load_image(s, role=f"style image {i + 1}") for i, s in enumerate(styles)]
+        init_full = None
+        if o.init not in INITS:
+            init_full = images.load_image(o.init, role="init image")
+        final = images.resize_longest(content_full, o.size)
+        images_check = [final] + [images.resize_longest(s, max(1, round(o.size * o.style_scale))) for s in styles_full]
+        for what, image in zip(["content"] + ["style"] * len(styles), images_check):
+            if min(image.shape[:2]) < MIN_SIZE:
+                raise OptionError(f"the {what} image becomes {image.shape[1]}x{image.shape[0]} px at this size, "
+                                  f"below the network's {MIN_SIZE} px; use a larger --size or --style-scale")
+        memory.check_fits(self.network, final.shape[0], final.shape[1], o.history if o.optimizer == "lbfgs" else 0,
+                          [s.shape[:2] for s in images_check[1:]])
+
+        started = time.perf_counter()
+        rng = np.random.default_rng(o.seed)
+        x = None
+        total_iterations = total_evaluations = 0
+        last = {"x": None, "loss": float("nan"), "terms": {}}
+        interrupted, message = False, ""
+        sizes = scale_sizes(o.size, o.scales)
+        for scale, longest in enumerate(sizes, start=1):
+            content_img = images.resize_longest(content_full, longest)
+            h, w = content_img.shape[:2]
+            style_imgs = [images.resize_longest(s, max(1, round(longest * o.style_scale))) for s in styles_full]
+            objective = Objective(
+                self.network, content_img, style_imgs, content_layers=o.content_layers, style_layers=o.style_layers,
+                content_weight=o.content_weight, style_weight=o.style_weight, tv_weight=o.tv_weight,
+                style_blend_weights=o.style_blend_weights)
+            if x is None:
+                start = self._start_image(content_img, style_imgs[0], init_full, rng)
+            else:  # coarse-to-fine: the previous scale's result, upsampled, is the next start
+                start = images.resize_to(images.from_nchw(x), (h, w))
+            x0 = images.to_nchw(start).astype(np.float64)
+            last.update(x=x0, loss=float("nan"))
+
+            def on_iteration(state, scale=scale, objective=objective):
+                last.update(x=np.array(state.x, copy=True), loss=float(state.fun), terms=dict(objective.terms))
+                if progress is not None:
+                    progress(Progress(scale, len(sizes), int(state.nit), o.iterations, float(state.fun),
+                                      dict(objective.terms), total_evaluations + int(state.nfev),
+                                      time.perf_counter() - started,
+                                      lambda x=last["x"]: self._finish(x, content_full)))
+
+            bounds = (0.0, 1.0) if o.bounds else None
+            if o.optimizer == "lbfgs":
+                # Run the iterations asked for: NST losses have no natural scale for an absolute tolerance.
+                options = {"maxiter": o.iterations, "maxcor": o.history, "maxfun": o.iterations * 2 + 20,
+                           "gtol": 0.0, "ftol": 0.0}
+            else:
+                options = {"maxiter": o.iterations, "lr": o.learning_rate}
+            try:
+                result = minimize(objective, x0, jac=True, method=o.optimizer, bounds=bounds, options=options,
+                                  callback=on_iteration)
+            except KeyboardInterrupt:
+                interrupted, message = True, "interrupted"
+                total_evaluations += objective.evaluations
+                x = last["x"]
+                break
+            x = result.x
+            last.update(loss=float(result.fun), terms=dict(objective.terms))
+            total_iterations += int(result.nit)
+            total_evaluations += int(result.nfev)
+            message = result.message
+        return Result(self._finish(x, content_full), last["loss"], last["terms"],
+                      total_iterations, total_evaluations, time.perf_counter() - started, interrupted, message)
+
+    def _start_image(self, content, style, init_image, rng) -> np.ndarray:
+        o = self.options
+        h, w = content.shape[:2]
+        if o.init == "content":
+            start = content
+        elif o.init == "style":
+            start = images.resize_to(style, (h, w))
+        elif o.init == "noise":
+            start = rng.random((h, w, 3), dtype=np.float32)
+        else:
+            start = images.resize_to(init_image, (h, w))
+        if o.noise_ratio > 0 and o.init != "noise":
+            noise = rng.random((h, w, 3), dtype=np.float32)
+            start = (1 - o.noise_ratio) * start + o.noise_ratio * noise
+        return np.asarray(start, dtype=np.float32)
+
+    def _finish(self, x: np.ndarray, content: np.ndarray) -> np.ndarray:
+        """The image as it will be saved: clamped to [0, 1], with the content's colours when asked."""
+        image = np.clip(images.from_nchw(x), 0.0, 1.0)
+        if self.options.original_colors:
+            image = images.original_colors(image, images.resize_to(content, image.shape[:2]))
+        return image
+
+
+def stylize(content, style, **options):
+    """Stylize ``content`` with ``style`` (one image or a list) and return a PIL RGB image.
+
+    ``content`` and each style may be a path, a PIL image or a numpy array. Keyword options are the
+    fields of :class:`Options` (``size``, ``iterations``, ``style_weight``, ``model``, ...).
+    """
+    return Stylizer(**options).run(content, style).to_pil()
