@@ -77,6 +77,8 @@ class Network:
         if threads:
             options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        # Between the two runs numpy's BLAS threads compute the losses; spinning ORT workers would steal their cores.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.features_session = ort.InferenceSession(str(model.features_path), options, providers=self.providers)
             self.vjp_session = ort.InferenceSession(str(model.vjp_path), options, providers=self.providers)

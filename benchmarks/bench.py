@@ -1,0 +1,273 @@
+"""Every performance figure of the README, measured side by side in one run on this machine.
+
+    python benchmarks/bench.py --weights vgg19-random.pth        (about 10 minutes on 2 cores)
+    python benchmarks/bench.py --weights FILE --quick            (smaller sizes, fewer repeats: a smoke run)
+
+Sections: machine; graphs (ONNX Runtime features+VJP vs torch eager autograd vs the dense-FLOP bound);
+one full objective evaluation vs the graphs alone; IO binding vs plain run; parity with a plain-PyTorch
+stylization (objective of the saved image, wall time, peak memory, bounds vs clamping); memory estimate
+vs measured peak; install size; import time. Ratios are measured in this one run, never across runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+CONTENT = ROOT / "examples" / "content" / "chelsea.png"
+STYLE = ROOT / "examples" / "style" / "starry_night.jpg"
+
+
+def best_of(fn, repeats: int) -> float:
+    fn()  # warm-up: first runs allocate and prepack
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def machine() -> None:
+    import onnxruntime
+    import torch
+
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+               platform.processor())
+    mem = next((int(line.split()[1]) / 2**20 for line in open("/proc/meminfo") if line.startswith("MemTotal")), 0)
+    print(f"machine: {cpu}, {os.cpu_count()} cores, {mem:.0f} GiB, {platform.system()} {platform.machine()}")
+    print(f"python {platform.python_version()}, numpy {np.__version__}, onnxruntime {onnxruntime.__version__}, "
+          f"torch {torch.__version__}")
+
+
+def sgemm_rate(threads: int) -> float:
+    """float32 matrix-multiply rate in FLOP/s (numpy's BLAS and torch's, the better of the two)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    n = 4096
+    a = np.random.default_rng(0).random((n, n), dtype=np.float32)
+    b = np.random.default_rng(1).random((n, n), dtype=np.float32)
+    ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+    seconds = min(best_of(lambda: a @ b, 3), best_of(lambda: ta @ tb, 3))
+    return 2 * n**3 / seconds
+
+
+def conv_flops(network, height: int, width: int) -> float:
+    """FLOPs of the convolutions of one features pass (the VJP's convolutions cost the same again)."""
+    from nst_rt.network import activation_shape
+
+    total, channels_in = 0.0, 3
+    for layer in network.layers:
+        _, c, h, w = activation_shape(layer, network.channels[layer], height, width)
+        total += 2 * 9 * channels_in * c * h * w
+        channels_in = c
+    return total
+
+
+def graphs(network, reference, sizes, rate: float, repeats: int, threads: int) -> None:
+    import torch
+
+    from nst_rt.images import load_image, resize_to
+    from nst_rt.model_format import IMAGE_INPUT, cotangent_name
+    from nst_rt.objective import Objective
+
+    torch.set_num_threads(threads)
+    print("\n## Graphs: one features + VJP pass (gradient with respect to the image), VGG-19, best of "
+          f"{repeats}")
+    print(f"{'size':>9} {'ORT':>8} {'torch':>8} {'bound':>8} {'ORT/torch':>10} {'ORT/bound':>10} "
+          f"{'objective':>10} {'obj/ORT':>8} {'plain run':>10} {'bind/plain':>11}")
+    rng = np.random.default_rng(0)
+    content = load_image(CONTENT)
+    style = load_image(STYLE)
+    for size in sizes:
+        x = rng.random((1, 3, size, size), dtype=np.float32)
+
+        def ort_pass():
+            network.forward(x)
+            network.cotangents(set())  # the last objective's layers keep their random cotangents
+            network.backward()
+
+        network.forward(x)
+        for layer, array in network.cotangents(set()).items():
+            array[...] = rng.standard_normal(array.shape, dtype=np.float32)
+        ort = best_of(ort_pass, repeats)
+
+        feeds_cot = {cotangent_name(n): a.copy() for n, a in network.cotangents(set()).items()}
+
+        def plain_pass():
+            acts = network.features_session.run(None, {IMAGE_INPUT: x})
+            network.vjp_session.run(None, {**dict(zip(network.layers, acts)), **feeds_cot})
+
+        plain = best_of(plain_pass, repeats)
+
+        image = torch.from_numpy(x)
+        cots = [torch.from_numpy(feeds_cot[cotangent_name(n)]) for n in network.layers]
+
+        def torch_pass():
+            xi = image.clone().requires_grad_(True)
+            acts = reference(xi)
+            torch.autograd.grad([acts[n] for n in network.layers], [xi], cots)
+
+        eager = best_of(torch_pass, repeats)
+        bound = 2 * conv_flops(network, size, size) / rate
+        objective = Objective(network, resize_to(content, (size, size)), [resize_to(style, (size, size))])
+        x64 = x.astype(np.float64)
+        full = best_of(lambda: objective(x64), repeats)
+        print(f"{size:>4}x{size:<4} {ort:>7.3f}s {eager:>7.3f}s {bound:>7.3f}s {ort / eager:>10.2f} "
+              f"{ort / bound:>10.2f} {full:>9.3f}s {full / ort:>8.2f} {plain:>9.3f}s {ort / plain:>11.2f}")
+    print(f"bound = 2 x {conv_flops(network, 512, 512) / 1e9:.1f} GFLOP at 512 px / measured sgemm rate "
+          f"{rate / 1e9:.0f} GFLOP/s; torch: weights frozen, gradient for the image only")
+
+
+def run_measured(command: list[str]) -> tuple[float, float]:
+    """Wall seconds (process start to exit) and peak RSS in MiB of one child process."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    if status != 0:
+        raise SystemExit(f"failed: {' '.join(command)}\n{process.stderr.read().decode()}")
+    return wall, usage.ru_maxrss / 1024
+
+
+def parity(models_dir: Path, weights: Path, cases, threads: int) -> None:
+    import torch
+
+    import reference
+
+    from nst_rt.images import load_image
+
+    print("\n## Parity with plain PyTorch (content 1, style 1e6, TV 0, from the content image; torch.optim.LBFGS"
+          " history 100, strong Wolfe)")
+    print("score = objective of the image as saved (8-bit, clamped), float64; wall = process start to file written")
+    print(f"{'size':>5} {'iters':>6} {'ours/torch score':>17} {'no-bounds/torch':>16} {'ours wall':>10} "
+          f"{'torch wall':>11} {'wall ratio':>11} {'ours RSS':>9} {'torch RSS':>10}")
+    net64 = reference.load_network("vgg19", weights, torch.float64)
+    with tempfile.TemporaryDirectory() as tmp:
+        for size, iterations in cases:
+            content, style = reference.prepare(CONTENT, STYLE, size)
+            out = {name: Path(tmp) / f"{name}-{size}-{iterations}.png" for name in ("ours", "free", "torch")}
+            common = [str(CONTENT), str(STYLE), "--size", str(size), "--iterations", str(iterations),
+                      "--models-dir", str(models_dir), "--provider", "cpu", "--threads", str(threads), "-q"]
+            ours_wall, ours_rss = run_measured([sys.executable, "-m", "nst_rt", "stylize", *common,
+                                                "-o", str(out["ours"])])
+            run_measured([sys.executable, "-m", "nst_rt", "stylize", *common, "--no-bounds", "-o", str(out["free"])])
+            torch_wall, torch_rss = run_measured([
+                sys.executable, str(ROOT / "benchmarks" / "reference.py"), str(CONTENT), str(STYLE),
+                str(out["torch"]), "--weights", str(weights), "--size", str(size), "--iterations", str(iterations),
+                "--threads", str(threads)])
+            scores = {k: reference.score(load_image(p), content, style, net64) for k, p in out.items()}
+            print(f"{size:>5} {iterations:>6} {scores['ours'] / scores['torch']:>17.3f} "
+                  f"{scores['free'] / scores['torch']:>16.3f} {ours_wall:>9.1f}s {torch_wall:>10.1f}s "
+                  f"{ours_wall / torch_wall:>11.2f} {ours_rss:>7.0f}MB {torch_rss:>8.0f}MB")
+
+
+def memory_estimate(network, models_dir: Path, sizes, threads: int) -> None:
+    from nst_rt.memory import estimate_bytes
+
+    print("\n## Memory: estimate (checked before a run) vs measured peak RSS of a 3-iteration run")
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in sizes:
+            h = round(size * 300 / 451)  # chelsea.png is 451x300
+            _, rss = run_measured([sys.executable, "-m", "nst_rt", "stylize", str(CONTENT), str(STYLE), "--size",
+                                   str(size), "--iterations", "3", "--models-dir", str(models_dir), "--provider",
+                                   "cpu", "--threads", str(threads), "-q", "-o", str(Path(tmp) / f"{size}.png")])
+            estimate = estimate_bytes(network, h, size, 100, [(round(size * 634 / 800), size)]) / 2**20
+            print(f"{size:>5} px: estimate {estimate:>7.0f} MB, measured {rss:>7.0f} MB, "
+                  f"estimate/measured {estimate / rss:.2f}")
+
+
+def closure(requirements: list[str]) -> set[str]:
+    """Names of the installed distributions ``requirements`` pull in (extras and markers ignored)."""
+    import re
+
+    seen: set[str] = set()
+    todo = list(requirements)
+    while todo:
+        name = re.split(r"[\s;<>=!~\[(]", todo.pop(), maxsplit=1)[0].lower().replace("_", "-")
+        if name in seen:
+            continue
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        seen.add(name)
+        todo += [r for r in (dist.requires or []) if "extra ==" not in r]
+    return seen
+
+
+def installed_mb(names: set[str]) -> float:
+    total = 0
+    for name in names:
+        for file in metadata.distribution(name).files or []:
+            path = Path(file.locate())
+            if path.is_file():
+                total += path.stat().st_size
+    return total / 1e6
+
+
+def footprint() -> None:
+    runtime = closure(["numpy", "pillow", "typer", "onnxruntime"])
+    torch_side = closure(["torch"])
+    print("\n## Install size (installed files of each dependency closure) and import time (best of 5)")
+    print(f"runtime (nst-rt[cpu]: {', '.join(sorted(runtime))}): {installed_mb(runtime):.0f} MB")
+    print(f"torch ({', '.join(sorted(torch_side))}): {installed_mb(torch_side):.0f} MB")
+    print(f"torch in the runtime closure: {'torch' in runtime}")
+
+    def import_time(code: str) -> float:
+        return best_of(lambda: subprocess.run([sys.executable, "-c", code], check=True), 5)
+
+    base = import_time("pass")
+    ours = import_time("import nst_rt.stylize, nst_rt.network, onnxruntime") - base
+    torch_time = import_time("import torch") - base
+    print(f"import time: nst-rt runtime + onnxruntime {ours:.2f} s, torch {torch_time:.2f} s "
+          f"(interpreter start {base:.2f} s subtracted)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--weights", type=Path, required=True, help="torchvision-format VGG-19 state dict")
+    parser.add_argument("--models-dir", type=Path, help="use an existing export of these weights (default: export)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--quick", action="store_true", help="small sizes and few repeats, for a smoke run")
+    args = parser.parse_args()
+
+    from nst_rt.export.exporter import export_model
+    from nst_rt.model import load_model
+    from nst_rt.network import Network
+
+    import reference
+
+    machine()
+    with tempfile.TemporaryDirectory() as tmp:
+        models_dir = args.models_dir or Path(tmp)
+        if args.models_dir is None:
+            export_model("vgg19", models_dir, weights=args.weights)
+        network = Network(load_model("vgg19", models_dir), "cpu", args.threads)
+        torch_net = reference.load_network("vgg19", args.weights)
+        rate = sgemm_rate(args.threads)
+        if args.quick:
+            graphs(network, torch_net, [64, 128], rate, 2, args.threads)
+            parity(models_dir, args.weights, [(64, 10)], args.threads)
+            memory_estimate(network, models_dir, [128], args.threads)
+        else:
+            graphs(network, torch_net, [256, 512], rate, 3, args.threads)
+            parity(models_dir, args.weights, [(128, 50), (128, 100), (256, 50), (256, 100)], args.threads)
+            memory_estimate(network, models_dir, [256, 512, 1024], args.threads)
+        footprint()
+
+
+if __name__ == "__main__":
+    main()
