@@ -25,6 +25,7 @@ from .errors import ImageError, OptionError
 
 __all__ = [
     "load_image",
+    "longest_side_size",
     "resize_longest",
     "resize_to",
     "to_nchw",
@@ -221,17 +222,19 @@ def _check_float_image(image, what: str = "image") -> np.ndarray:
     return arr.astype(np.float32, copy=False)
 
 
+def longest_side_size(height: int, width: int, longest: int) -> tuple[int, int]:
+    """(h, w) after scaling so the longest side is ``longest`` pixels, keeping the aspect ratio."""
+    if isinstance(longest, bool) or not isinstance(longest, (int, np.integer)) or longest < 1:
+        raise OptionError(f"image size must be a positive whole number of pixels, not {longest!r}")
+    scale = int(longest) / max(height, width)
+    # Round half up (not Python's round-half-even) so sizes are predictable.
+    return max(1, int(height * scale + 0.5)), max(1, int(width * scale + 0.5))
+
+
 def resize_longest(image: np.ndarray, longest: int) -> np.ndarray:
     """Lanczos-resize so the longest side is ``longest`` pixels, keeping the aspect ratio."""
     image = _check_float_image(image)
-    if isinstance(longest, bool) or not isinstance(longest, (int, np.integer)) or longest < 1:
-        raise OptionError(f"image size must be a positive whole number of pixels, not {longest!r}")
-    h, w = image.shape[:2]
-    scale = int(longest) / max(h, w)
-    # Round half up (not Python's round-half-even) so sizes are predictable.
-    new_h = max(1, int(h * scale + 0.5))
-    new_w = max(1, int(w * scale + 0.5))
-    return resize_to(image, (new_h, new_w))
+    return resize_to(image, longest_side_size(image.shape[0], image.shape[1], longest))
 
 
 def resize_to(image: np.ndarray, size: Sequence[int]) -> np.ndarray:

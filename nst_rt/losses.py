@@ -48,11 +48,13 @@ def style_loss(features: np.ndarray, target_gram: np.ndarray, weight: float = 1.
     value = weight * float(np.sum(np.square(diff, dtype=np.float64))) / diff.size
     if grad_out is not None:
         diff *= np.float32(4.0 * weight / (diff.size * flat.size))  # scale the small C x C matrix, not C x HW
-        out = grad_out.reshape(c, -1)
-        if accumulate:
-            out += diff @ flat
+        if not grad_out.flags.c_contiguous:  # no flat view to write through: compute, then copy in
+            update = (diff @ flat).reshape(grad_out.shape)
+            grad_out[...] = grad_out + update if accumulate else update
+        elif accumulate:
+            grad_out.reshape(c, -1)[...] += diff @ flat
         else:
-            np.matmul(diff, flat, out=out)
+            np.matmul(diff, flat, out=grad_out.reshape(c, -1))
     return value
 
 

@@ -10,15 +10,22 @@ Algorithms
 ----------
 ``method="lbfgs"``
     Limited-memory BFGS: the search direction is ``-H g`` where ``H`` is the
-    inverse-Hessian estimate built by the classic two-loop recursion from the
-    last ``maxcor`` pairs ``s = x_{k+1} - x_k``, ``y = g_{k+1} - g_k``
-    (Nocedal & Wright, Algorithm 7.4), scaled by ``gamma = s.y / y.y``.
-    The pairs live in preallocated ``(maxcor, n)`` ring buffers, so an
-    iteration allocates no history-sized arrays. The step length comes from a
+    inverse-Hessian estimate given by the two-loop recursion over the last
+    ``maxcor`` pairs ``s = x_{k+1} - x_k``, ``y = g_{k+1} - g_k`` (Nocedal &
+    Wright, Algorithm 7.4), scaled by ``gamma = s.y / y.y``. Pairs with
+    ``y.s <= eps * y.y`` are skipped so ``H`` stays positive definite; if the
+    direction is still not a descent direction the memory is dropped and the
+    step is steepest descent. The pairs live in preallocated ``(maxcor, n)``
+    ring buffers and the recursion runs on small Gram matrices (see
+    :class:`_History`), so an iteration costs a few BLAS passes over the
+    history and allocates nothing of that size. The step length comes from a
     strong-Wolfe line search (c1=1e-4, c2=0.9) ported from PyTorch's
-    ``torch/optim/lbfgs.py``, itself a port of Mark Schmidt's minFunc.
-    The first step is scaled to unit length (as SciPy and PyTorch do); later
-    iterations try ``t = 1`` first.
+    ``torch/optim/lbfgs.py``, itself a port of Mark Schmidt's minFunc. While
+    there is no curvature information (first iteration, after a reset) the
+    first trial step is scaled to at most unit length, as SciPy and PyTorch
+    do; otherwise the quasi-Newton step ``t = 1`` is tried first. If the line
+    search finds no lower point, the memory is dropped and steepest descent is
+    tried once more before giving up (as L-BFGS-B does).
 
 ``method="lbfgs"`` with ``bounds``
     A *projected* L-BFGS, not Byrd, Lu, Nocedal & Zhu's L-BFGS-B: there is no
@@ -35,12 +42,15 @@ Algorithms
        the step where the first variable reaches its bound; otherwise a
        backtracking Armijo search on the projected path is used
        (sufficient decrease measured with ``g . (P(x + t d) - x)``), so many
-       variables can reach their bounds in one iteration.
+       variables can reach their bounds in one iteration;
+    4. stores the new pair with the components of the (new) active variables
+       zeroed, so the memory describes the free variables only.
 
     Convergence uses SciPy's projected gradient ``x - P(x - g)``. Every point
-    handed to ``fun`` lies in the box. This is simpler than L-BFGS-B and
-    usually needs a few more evaluations when many bounds are active, but it
-    is small, easy to audit and enough to keep pixels in [0, 1].
+    handed to ``fun`` lies in the box. It is much simpler than L-BFGS-B, has
+    weaker theory (no convergence proof with changing active sets) and can
+    need more evaluations when the active set keeps changing; on the bounded
+    test problems it used 0.9x to 1.4x L-BFGS-B's evaluations.
 
 ``method="adam"``
     Plain Adam (Kingma & Ba 2015) with bias correction, one evaluation per
@@ -217,7 +227,7 @@ def _check_options(options: Mapping[str, Any] | None, defaults: dict[str, Any], 
         options = {}
     if not isinstance(options, Mapping):
         raise OptionError(f"options must be a dict, not {type(options).__name__}")
-    unknown = sorted(set(options) - set(defaults))
+    unknown = sorted(map(str, set(options) - set(defaults)))
     if unknown:
         raise OptionError(
             f"unknown option(s) {', '.join(map(repr, unknown))} for method {method!r}; "
@@ -335,8 +345,7 @@ class _Box:
 
     def drop_outward(self, x: np.ndarray, d: np.ndarray) -> None:
         """Zero components of ``d`` that would push a variable sitting on a bound further out."""
-        d[(x <= self.lo) & (d < 0)] = 0.0
-        d[(x >= self.hi) & (d > 0)] = 0.0
+        np.copyto(d, 0.0, where=((x <= self.lo) & (d < 0)) | ((x >= self.hi) & (d > 0)))
 
     def max_step(self, x: np.ndarray, d: np.ndarray) -> float:
         """Largest ``t`` with ``x + t d`` inside the box (``inf`` if no bound is reached)."""
@@ -389,7 +398,7 @@ class _History:
     basis and takes its dot products from small Gram matrices (``s_i.y_j``,
     ``y_i.y_j``, kept up to date as pairs arrive). The arithmetic is the textbook
     recursion step by step, but the n-dimensional work becomes a few BLAS
-    matrix-vector products (about 6 passes over the history per iteration) instead
+    matrix-vector products (seven passes over the history per iteration) instead
     of ``4 m`` separate dot/axpy passes, which matters for millions of pixels.
     """
 
@@ -411,11 +420,23 @@ class _History:
         self.count = 0
         self.gamma = 1.0
 
-    def update(self, x_new: np.ndarray, x: np.ndarray, g_new: np.ndarray, g: np.ndarray) -> bool:
-        """Store ``s = x_new - x``, ``y = g_new - g`` unless the curvature ``y.s`` is too small."""
+    def update(
+        self, x_new: np.ndarray, x: np.ndarray, g_new: np.ndarray, g: np.ndarray, active: np.ndarray | None
+    ) -> bool:
+        """Store ``s = x_new - x``, ``y = g_new - g`` unless the curvature ``y.s`` is too small.
+
+        Components in ``active`` (variables held on a bound at ``x_new``) are zeroed: the
+        pair then describes the curvature of the free variables only, which is all the
+        next directions use. (Keeping them lets the gradient of a clamped pixel, which
+        may change a lot while the pixel does not move, distort ``gamma`` and the
+        model; on bounded Rosenbrock this halves the evaluations.)
+        """
         s_new, y_new = self.new
         np.subtract(x_new, x, out=s_new)
         np.subtract(g_new, g, out=y_new)
+        if active is not None:
+            np.copyto(s_new, 0.0, where=active)
+            np.copyto(y_new, 0.0, where=active)
         ys = float(np.dot(y_new, s_new))
         yy = float(np.dot(y_new, y_new))
         if not ys > _EPS * yy:
@@ -440,7 +461,7 @@ class _History:
         """``out = -H g`` by the two-loop recursion; active components are zeroed in and out."""
         v = np.negative(g, out=out)
         if active is not None:
-            v[active] = 0.0
+            np.copyto(v, 0.0, where=active)
         k = self.count
         if k == 0:
             v *= self.gamma
@@ -467,7 +488,7 @@ class _History:
         v += np.dot(a, s, out=self.scratch)
         v += np.dot(b, y, out=self.scratch)
         if active is not None:
-            v[active] = 0.0
+            np.copyto(v, 0.0, where=active)
         return v
 
 
@@ -499,10 +520,10 @@ def _lbfgs(obj: _Objective, x: np.ndarray, box: _Box | None, opts: dict[str, Any
     x_trial = np.empty(n)
     x_new = np.empty(n)
     nit = 0
+    active = box.active(x, g) if box is not None else None
 
     while True:
         # ---- search direction -------------------------------------------------
-        active = box.active(x, g) if box is not None else None
         history.direction(g, active, out=d)
         gtd = float(np.dot(g, d))
         if not gtd < 0.0:  # not a descent direction (or nan): restart from steepest descent
@@ -550,7 +571,8 @@ def _lbfgs(obj: _Objective, x: np.ndarray, box: _Box | None, opts: dict[str, Any
 
         # ---- accept the step, update the memory -------------------------------
         _trial_point(x, t, d, box, x_new)
-        history.update(x_new, x, g_t, g)
+        active = box.active(x_new, g_t) if box is not None else None
+        history.update(x_new, x, g_t, g, active)
         x, x_new = x_new, x  # swap buffers; no allocation
         f_old, f, g = f, f_t, g_t
         nit += 1

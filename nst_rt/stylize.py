@@ -65,6 +65,8 @@ class Options:
             raise OptionError(f"learning rate must be > 0, got {self.learning_rate}")
         if self.optimizer not in OPTIMIZERS:
             raise OptionError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        if self.size < MIN_SIZE:
+            raise OptionError(f"size {self.size} is below the network's minimum of {MIN_SIZE} px; use a larger --size")
         if self.size >> (self.scales - 1) < MIN_SIZE:
             raise OptionError(f"with --scales {self.scales}, the first scale of --size {self.size} would be "
                               f"{self.size >> (self.scales - 1)} px, below the network's {MIN_SIZE}; use fewer scales")
@@ -134,14 +136,15 @@ class Stylizer:
         init_full = None
         if o.init not in INITS:
             init_full = images.load_image(o.init, role="init image")
-        final = images.resize_longest(content_full, o.size)
-        images_check = [final] + [images.resize_longest(s, max(1, round(o.size * o.style_scale))) for s in styles_full]
-        for what, image in zip(["content"] + ["style"] * len(styles), images_check):
-            if min(image.shape[:2]) < MIN_SIZE:
-                raise OptionError(f"the {what} image becomes {image.shape[1]}x{image.shape[0]} px at this size, "
-                                  f"below the network's {MIN_SIZE} px; use a larger --size or --style-scale")
-        memory.check_fits(self.network, final.shape[0], final.shape[1], o.history if o.optimizer == "lbfgs" else 0,
-                          [s.shape[:2] for s in images_check[1:]])
+        # Check sizes and memory on the shapes alone: a huge --size must be refused before it is allocated.
+        final = images.longest_side_size(*content_full.shape[:2], o.size)
+        style_shapes = [images.longest_side_size(*s.shape[:2], max(1, round(o.size * o.style_scale)))
+                        for s in styles_full]
+        for what, (h, w) in zip(["content"] + ["style"] * len(styles), [final] + style_shapes):
+            if min(h, w) < MIN_SIZE:
+                raise OptionError(f"the {what} image becomes {w}x{h} px at this size, below the network's "
+                                  f"{MIN_SIZE} px; use a larger --size or --style-scale")
+        memory.check_fits(self.network, *final, o.history if o.optimizer == "lbfgs" else 0, style_shapes)
 
         started = time.perf_counter()
         rng = np.random.default_rng(o.seed)
@@ -163,10 +166,12 @@ class Stylizer:
             else:  # coarse-to-fine: the previous scale's result, upsampled, is the next start
                 start = images.resize_to(images.from_nchw(x), (h, w))
             x0 = images.to_nchw(start).astype(np.float64)
-            last.update(x=x0, loss=float("nan"))
+            last.update(x=x0, loss=float("inf"), nit=0)
 
             def on_iteration(state, scale=scale, objective=objective):
-                last.update(x=np.array(state.x, copy=True), loss=float(state.fun), terms=dict(objective.terms))
+                last["nit"] = int(state.nit)
+                if state.fun <= last["loss"]:  # Adam may go up: keep the best image for an interrupted run
+                    last.update(x=np.array(state.x, copy=True), loss=float(state.fun), terms=dict(objective.terms))
                 if progress is not None:
                     progress(Progress(scale, len(sizes), int(state.nit), o.iterations, float(state.fun),
                                       dict(objective.terms), total_evaluations + int(state.nfev),
@@ -185,6 +190,7 @@ class Stylizer:
                                   callback=on_iteration)
             except KeyboardInterrupt:
                 interrupted, message = True, "interrupted"
+                total_iterations += last["nit"]
                 total_evaluations += objective.evaluations
                 x = last["x"]
                 break

@@ -1,0 +1,372 @@
+"""Tests for the exporter (nst_rt.export): graphs against the torch oracle, graph structure, metadata, behaviour."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import urllib.error
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+import nst_rt
+from nst_rt.errors import ExportError
+from nst_rt.export import export_model
+from nst_rt.export import exporter as exporter_module
+from nst_rt.export import validate as validate_module
+from nst_rt.export.vgg import random_state_dict
+
+ARCHS = ("vgg16", "vgg19")
+POOLINGS = ("avg", "max")
+SIZES = ((16, 16), (17, 23), (32, 45), (50, 37))  # (height, width): square, odd, even/odd, non-square
+FEATURES_TOL = 1e-5
+VJP_TOL = 1e-5
+
+LAYERS = {
+    "vgg16": ["relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1", "relu3_2", "relu3_3",
+              "relu4_1", "relu4_2", "relu4_3", "relu5_1"],
+    "vgg19": ["relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1", "relu3_2", "relu3_3", "relu3_4",
+              "relu4_1", "relu4_2", "relu4_3", "relu4_4", "relu5_1"],
+}
+
+
+def _model_path(models_dir, arch: str, pooling: str) -> Path:
+    return models_dir(arch, pooling) / (arch if pooling == "avg" else f"{arch}-{pooling}")
+
+
+def _session(path: Path) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.intra_op_num_threads = 2
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+@pytest.fixture(scope="module")
+def graphs(models_dir, reference):
+    """``graphs(arch, pooling) -> (features session, vjp session, torch oracle)``, cached per model."""
+    cache = {}
+
+    def get(arch: str, pooling: str):
+        if (arch, pooling) not in cache:
+            path = _model_path(models_dir, arch, pooling)
+            cache[arch, pooling] = (_session(path / "features.onnx"), _session(path / "vjp.onnx"),
+                                    reference(arch, pooling))
+        return cache[arch, pooling]
+
+    return get
+
+
+def _seed(*parts) -> int:
+    return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:4], "little")
+
+
+def _one_line(excinfo, *needles) -> str:
+    message = str(excinfo.value)
+    assert message and "\n" not in message, repr(message)
+    for needle in needles:
+        assert needle in message, message
+    return message
+
+
+def _snapshot(directory: Path) -> dict[str, tuple[bytes, int]]:
+    return {str(p.relative_to(directory)): (p.read_bytes(), p.stat().st_mtime_ns)
+            for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def _hidden(directory: Path) -> list[str]:
+    return [p.name for p in directory.iterdir() if p.name.startswith(".")] if directory.exists() else []
+
+
+# ------------------------------------------------------------------ graphs against the torch oracle
+
+
+@pytest.mark.parametrize("height,width", SIZES, ids=[f"{h}x{w}" for h, w in SIZES])
+@pytest.mark.parametrize("pooling", POOLINGS)
+@pytest.mark.parametrize("arch", ARCHS)
+def test_features_graph_matches_torch(graphs, arch, pooling, height, width):
+    features, _, oracle = graphs(arch, pooling)
+    image = np.random.default_rng(_seed(arch, pooling, height, width)).random((1, 3, height, width), dtype=np.float32)
+    names = [o.name for o in features.get_outputs()]
+    assert names == LAYERS[arch]
+    outputs = dict(zip(names, features.run(None, {"image": image})))
+    with torch.no_grad():
+        expected = {n: a.numpy() for n, a in oracle(torch.from_numpy(image)).items()}
+    assert set(expected) == set(names)
+    for name in names:
+        assert outputs[name].shape == expected[name].shape, name
+        scale = float(np.max(np.abs(expected[name])))
+        assert scale > 0, f"{name} is all zeros: the test would prove nothing"
+        err = float(np.max(np.abs(outputs[name] - expected[name]))) / scale
+        assert err <= FEATURES_TOL, f"{name}: relative error {err:.2e}"
+
+
+@pytest.mark.parametrize("height,width", SIZES, ids=[f"{h}x{w}" for h, w in SIZES])
+@pytest.mark.parametrize("pooling", POOLINGS)
+@pytest.mark.parametrize("arch", ARCHS)
+def test_vjp_graph_matches_autograd(graphs, arch, pooling, height, width):
+    _, vjp, oracle = graphs(arch, pooling)
+    rng = np.random.default_rng(_seed("vjp", arch, pooling, height, width))
+    image = rng.random((1, 3, height, width), dtype=np.float32)
+    x = torch.from_numpy(image).requires_grad_(True)
+    acts = oracle(x)
+    names = LAYERS[arch]
+    cotangents = {n: rng.standard_normal(tuple(acts[n].shape), dtype=np.float32) for n in names}
+    (expected,) = torch.autograd.grad([acts[n] for n in names], [x], [torch.from_numpy(cotangents[n]) for n in names])
+    expected = expected.numpy()
+
+    inputs = {i.name for i in vjp.get_inputs()}
+    assert inputs == set(names) | {f"grad_{n}" for n in names}
+    assert [o.name for o in vjp.get_outputs()] == ["grad_image"]
+    feeds = {n: acts[n].detach().numpy() for n in names}
+    feeds.update({f"grad_{n}": cotangents[n] for n in names})
+    (grad,) = vjp.run(["grad_image"], feeds)
+    assert grad.shape == (1, 3, height, width)
+    rel = float(np.linalg.norm(grad - expected) / np.linalg.norm(expected))
+    assert rel <= VJP_TOL, f"relative L2 error {rel:.2e}"
+
+
+@pytest.mark.parametrize("pooling", POOLINGS)
+def test_vjp_single_deep_cotangent(graphs, pooling):
+    """Only relu5_1 gets a cotangent: the gradient must travel back through every pooling and conv."""
+    _, vjp, oracle = graphs("vgg19", pooling)
+    rng = np.random.default_rng(_seed("deep", pooling))
+    image = rng.random((1, 3, 37, 50), dtype=np.float32)
+    x = torch.from_numpy(image).requires_grad_(True)
+    acts = oracle(x)
+    cot = rng.standard_normal(tuple(acts["relu5_1"].shape), dtype=np.float32)
+    (expected,) = torch.autograd.grad([acts["relu5_1"]], [x], [torch.from_numpy(cot)])
+    feeds = {n: a.detach().numpy() for n, a in acts.items()}
+    feeds.update({f"grad_{n}": np.zeros(a.shape, np.float32) for n, a in acts.items()})
+    feeds["grad_relu5_1"] = cot
+    (grad,) = vjp.run(["grad_image"], feeds)
+    expected = expected.numpy()
+    assert np.linalg.norm(expected) > 0
+    assert np.linalg.norm(grad - expected) / np.linalg.norm(expected) <= VJP_TOL
+
+
+@pytest.mark.parametrize("height,width", [(16, 2048), (2048, 16)], ids=["16x2048", "2048x16"])
+def test_large_extent(graphs, height, width):
+    features, vjp, oracle = graphs("vgg19", "avg")
+    image = np.random.default_rng(_seed("large", height, width)).random((1, 3, height, width), dtype=np.float32)
+    names = LAYERS["vgg19"]
+    outputs = dict(zip(names, features.run(None, {"image": image})))
+    for name in names:
+        block = int(name[4])
+        assert outputs[name].shape[2:] == (height >> (block - 1), width >> (block - 1)), name
+        assert np.all(np.isfinite(outputs[name]))
+    if height == 16:  # one full numeric comparison at the large extent (cheap in this orientation)
+        with torch.no_grad():
+            expected = oracle(torch.from_numpy(image))
+        for name in names:
+            ref = expected[name].numpy()
+            assert np.max(np.abs(outputs[name] - ref)) / np.max(np.abs(ref)) <= FEATURES_TOL, name
+    feeds = dict(outputs)
+    rng = np.random.default_rng(1)
+    feeds.update({f"grad_{n}": rng.standard_normal(a.shape, dtype=np.float32) for n, a in outputs.items()})
+    (grad,) = vjp.run(["grad_image"], feeds)
+    assert grad.shape == (1, 3, height, width)
+    assert np.all(np.isfinite(grad)) and np.any(grad != 0)
+
+
+# ------------------------------------------------------------------ structure and metadata
+
+
+@pytest.mark.parametrize("pooling", POOLINGS)
+@pytest.mark.parametrize("arch", ARCHS)
+def test_vjp_graph_uses_plain_3x3_convs(models_dir, arch, pooling):
+    model = onnx.load(str(_model_path(models_dir, arch, pooling) / "vjp.onnx"))
+    ops = [node.op_type for node in model.graph.node]
+    assert "ConvTranspose" not in ops
+    initializers = {t.name: t for t in model.graph.initializer}
+    convs = [node for node in model.graph.node if node.op_type == "Conv"]
+    assert len(convs) == len(LAYERS[arch])
+    for node in convs:
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        assert list(attrs["kernel_shape"]) == [3, 3], node.name
+        weight = initializers[node.input[1]]
+        assert list(weight.dims[2:]) == [3, 3], node.name
+
+
+@pytest.mark.parametrize("role", ["features", "vjp"])
+@pytest.mark.parametrize("pooling", POOLINGS)
+@pytest.mark.parametrize("arch", ARCHS)
+def test_metadata(models_dir, weights_file, arch, pooling, role):
+    path = _model_path(models_dir, arch, pooling) / f"{role}.onnx"
+    meta = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_modelmeta().custom_metadata_map
+    assert meta["architecture"] == arch
+    assert meta["pooling"] == pooling
+    assert meta["layers"].split(",") == LAYERS[arch]
+    assert meta["cotangent_layers"].split(",") == LAYERS[arch]
+    assert [float(v) for v in meta["normalization_mean"].split(",")] == [0.485, 0.456, 0.406]
+    assert [float(v) for v in meta["normalization_std"].split(",")] == [0.229, 0.224, 0.225]
+    assert meta["weights_sha256"] == hashlib.sha256(weights_file(arch).read_bytes()).hexdigest()
+    assert meta["opset"] == str(exporter_module.DEFAULT_OPSET)
+    assert meta["exporter_version"] == nst_rt.__version__
+    assert meta["role"] == role
+    assert meta["nst_rt.format"] == "1"
+    assert [o.version for o in onnx.load(str(path), load_external_data=False).opset_import if o.domain == ""] == [
+        exporter_module.DEFAULT_OPSET]
+
+
+# ------------------------------------------------------------------ export behaviour
+
+
+def test_export_log_overwrite_and_force(tmp_path, weights_file):
+    out = tmp_path / "models"
+    lines: list[str] = []
+    result = export_model("vgg19", out, weights=weights_file("vgg19"), log=lines.append)
+    target = out / "vgg19"
+    assert result.path == target
+    assert sorted(p.name for p in target.iterdir()) == ["features.onnx", "vjp.onnx"]
+    assert _hidden(out) == []
+
+    # the log: one line per checked output, carrying its max error
+    assert all("\n" not in line for line in lines)
+    checks = {c.output: c for c in result.checks}
+    assert list(checks) == LAYERS["vgg19"] + ["grad_image"]
+    for name, check in checks.items():
+        matching = [line for line in lines if line.split() and line.split()[0] == name]
+        assert len(matching) == 1, (name, lines)
+        assert f"{check.max_abs_error:.2e}" in matching[0]
+        assert "ok" in matching[0].split()
+        assert check.ok
+
+    # a second export without force fails and leaves the files alone
+    before = _snapshot(target)
+    with pytest.raises(ExportError) as excinfo:
+        export_model("vgg19", out, weights=weights_file("vgg19", seed=1))
+    _one_line(excinfo, "--force")
+    assert _snapshot(target) == before
+    assert _hidden(out) == []
+
+    # with force it replaces them
+    export_model("vgg19", out, weights=weights_file("vgg19", seed=1), force=True)
+    after = _snapshot(target)
+    assert set(after) == set(before)
+    for name in before:
+        assert after[name][0] != before[name][0], name
+    meta = ort.InferenceSession(str(target / "vjp.onnx"), providers=["CPUExecutionProvider"]).get_modelmeta()
+    assert meta.custom_metadata_map["weights_sha256"] == hashlib.sha256(
+        weights_file("vgg19", seed=1).read_bytes()).hexdigest()
+    assert _hidden(out) == []
+
+
+def test_failed_validation_writes_nothing(tmp_path, weights_file, monkeypatch):
+    monkeypatch.setattr(validate_module, "VJP_TOLERANCE", -1.0)  # no error can pass
+    out = tmp_path / "models"
+    lines: list[str] = []
+    with pytest.raises(ExportError) as excinfo:
+        export_model("vgg19", out, weights=weights_file("vgg19"), log=lines.append)
+    _one_line(excinfo, "grad_image")
+    assert not (out / "vgg19").exists()
+    assert _hidden(out) == []
+    assert not out.exists() or list(out.iterdir()) == []
+    assert any("FAILED" in line and line.split()[0] == "grad_image" for line in lines)
+
+
+def test_failed_forced_export_keeps_old_model(tmp_path, weights_file, monkeypatch):
+    out = tmp_path / "models"
+    export_model("vgg16", out, weights=weights_file("vgg16"))
+    before = _snapshot(out / "vgg16")
+    monkeypatch.setattr(validate_module, "FEATURES_TOLERANCE", -1.0)
+    with pytest.raises(ExportError):
+        export_model("vgg16", out, weights=weights_file("vgg16", seed=1), force=True)
+    assert _snapshot(out / "vgg16") == before
+    assert _hidden(out) == []
+
+
+def _wrong_shape_state(tmp_path: Path) -> Path:
+    state = random_state_dict("vgg19", seed=3)
+    state["features.5.weight"] = torch.zeros(128, 64, 3, 2)
+    path = tmp_path / "wrong-shape.pth"
+    torch.save(state, path)
+    return path
+
+
+@pytest.mark.parametrize("case", ["vgg16-for-vgg19", "vgg19-for-vgg16", "not-torch", "missing", "wrong-shape",
+                                  "not-a-dict"])
+def test_bad_weights(tmp_path, weights_file, case):
+    arch = "vgg16" if case == "vgg19-for-vgg16" else "vgg19"
+    if case == "vgg16-for-vgg19":
+        weights = weights_file("vgg16")
+    elif case == "vgg19-for-vgg16":
+        weights = weights_file("vgg19")
+    elif case == "not-torch":
+        weights = tmp_path / "garbage.pth"
+        weights.write_bytes(b"this is not a torch file\n\x00\x01\x02" * 10)
+    elif case == "missing":
+        weights = tmp_path / "nope.pth"
+    elif case == "not-a-dict":
+        weights = tmp_path / "tensor.pth"
+        torch.save(torch.zeros(3), weights)
+    else:
+        weights = _wrong_shape_state(tmp_path)
+    out = tmp_path / "out"
+    with pytest.raises(ExportError) as excinfo:
+        export_model(arch, out, weights=weights)
+    message = _one_line(excinfo)
+    if case == "wrong-shape":
+        assert "features.5.weight" in message
+    assert not out.exists()
+
+
+def test_default_weights_without_network(tmp_path, monkeypatch):
+    calls = []
+
+    def offline(url, *args, **kwargs):
+        calls.append(url)
+        raise urllib.error.URLError("network is unreachable")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    out = tmp_path / "out"
+    with pytest.raises(ExportError) as excinfo:
+        export_model("vgg19", out)
+    _one_line(excinfo, "--weights")
+    assert calls and calls[0].startswith("https://")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("opset", [exporter_module.MIN_OPSET - 1, onnx.defs.onnx_opset_version() + 1, 0])
+def test_opset_out_of_range(tmp_path, weights_file, opset):
+    out = tmp_path / "out"
+    with pytest.raises(ExportError) as excinfo:
+        export_model("vgg19", out, weights=weights_file("vgg19"), opset=opset)
+    _one_line(excinfo, str(opset))
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("kwargs", [{"arch": "vgg11"}, {"pooling": "min"}])
+def test_unknown_arch_or_pooling(tmp_path, weights_file, kwargs):
+    arch = kwargs.get("arch", "vgg19")
+    out = tmp_path / "out"
+    with pytest.raises(ExportError) as excinfo:
+        export_model(arch, out, weights=weights_file("vgg19"), pooling=kwargs.get("pooling", "avg"))
+    _one_line(excinfo)
+    assert not out.exists()
+
+
+def test_custom_opset(tmp_path, weights_file):
+    out = tmp_path / "out"
+    result = export_model("vgg16", out, weights=weights_file("vgg16"), pooling="max", opset=18)
+    assert result.path == out / "vgg16-max"
+    for role in ("features", "vjp"):
+        path = result.path / f"{role}.onnx"
+        meta = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_modelmeta()
+        assert meta.custom_metadata_map["opset"] == "18"
+        model = onnx.load(str(path))
+        assert [o.version for o in model.opset_import if o.domain == ""] == [18]
+    assert _hidden(out) == []
+
+
+def test_out_dir_is_a_file(tmp_path, weights_file):
+    out = tmp_path / "file"
+    out.write_text("x")
+    with pytest.raises(ExportError) as excinfo:
+        export_model("vgg19", out, weights=weights_file("vgg19"))
+    _one_line(excinfo)
+    assert out.read_text() == "x"
+    assert sorted(os.listdir(tmp_path)) == ["file"]

@@ -1,0 +1,261 @@
+"""Tests for nst_rt.objective.Objective against a float64 torch autograd implementation of its recipe."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from nst_rt.errors import OptionError
+from nst_rt.network import Network
+from nst_rt.objective import Objective
+
+CONTENT_HW = (40, 56)
+STYLE_HWS = ((48, 40), (36, 64))  # two style images of different sizes (and aspect ratios)
+GRAD_TOL = 1e-4  # relative L2, float32 network against float64 torch
+VALUE_TOL = 1e-5
+
+CONTENT_LAYERS = ("relu4_2", "relu1_1")
+CONTENT_LAYER_WEIGHTS = (1.0, 0.5)
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+STYLE_LAYER_WEIGHTS = (1.0, 0.5, 2.0, 1.0, 0.25)
+BLEND = (0.3, 0.7)
+
+
+def smooth_image(rng, height, width, cells=(4, 5)) -> np.ndarray:
+    """(H, W, 3) float32 in [0, 1]: a bilinear upsampling of a few random cells plus a stripe pattern."""
+    coarse = rng.random((cells[0], cells[1], 3))
+    ys = np.linspace(0, cells[0] - 1, height)
+    xs = np.linspace(0, cells[1] - 1, width)
+    y0, x0 = np.floor(ys).astype(int).clip(0, cells[0] - 2), np.floor(xs).astype(int).clip(0, cells[1] - 2)
+    fy, fx = (ys - y0)[:, None, None], (xs - x0)[None, :, None]
+    img = ((1 - fy) * (1 - fx) * coarse[y0][:, x0] + fy * (1 - fx) * coarse[y0 + 1][:, x0]
+           + (1 - fy) * fx * coarse[y0][:, x0 + 1] + fy * fx * coarse[y0 + 1][:, x0 + 1])
+    freq = rng.uniform(0.2, 0.8)
+    stripes = 0.5 + 0.5 * np.sin(freq * (np.arange(height)[:, None] + 2 * np.arange(width)[None, :]))
+    img = 0.7 * img + 0.3 * stripes[:, :, None] * rng.random(3)
+    return np.clip(img, 0, 1).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def images():
+    rng = np.random.default_rng(1234)
+    content = smooth_image(rng, *CONTENT_HW)
+    styles = [smooth_image(rng, h, w, cells=(3 + i, 6 - i)) for i, (h, w) in enumerate(STYLE_HWS)]
+    x = rng.random((1, 3, *CONTENT_HW))  # float64 pixels, far from the content image
+    return content, styles, x
+
+
+@pytest.fixture(scope="module")
+def network(vgg19):
+    return Network(vgg19, "cpu")
+
+
+@pytest.fixture(scope="module")
+def oracle(reference):
+    model = reference("vgg19", "avg", torch.float64)
+
+    def acts(image_hwc_or_nchw: np.ndarray, requires_grad=False):
+        arr = np.asarray(image_hwc_or_nchw, np.float64)
+        if arr.ndim == 3:
+            arr = arr.transpose(2, 0, 1)[None]
+        t = torch.from_numpy(np.ascontiguousarray(arr)).requires_grad_(requires_grad)
+        return t, model(t)
+
+    return acts
+
+
+def t_gram(f):
+    c = f.shape[1]
+    flat = f.reshape(c, -1)
+    return flat @ flat.T / flat.numel()
+
+
+def t_tv(x):
+    return torch.mean((x[:, :, 1:, :] - x[:, :, :-1, :]) ** 2) + torch.mean((x[:, :, :, 1:] - x[:, :, :, :-1]) ** 2)
+
+
+def torch_objective(oracle, content, styles, x, *, content_layers=("relu4_2",), style_layers=STYLE_LAYERS,
+                    content_weight=1.0, style_weight=1e6, tv_weight=0.0, blend=None, content_layer_weights=None,
+                    style_layer_weights=None):
+    """The docstring's recipe in float64: returns (terms dict, total, gradient)."""
+    blend = np.ones(len(styles)) if blend is None else np.asarray(blend, np.float64)
+    blend = blend / blend.sum()
+    c_w = np.ones(len(content_layers)) if content_layer_weights is None else np.asarray(content_layer_weights)
+    s_w = np.ones(len(style_layers)) if style_layer_weights is None else np.asarray(style_layer_weights)
+    with torch.no_grad():
+        _, p = oracle(content)
+        grams = [{l: t_gram(a[l]) for l in style_layers} for a in (oracle(s)[1] for s in styles)]
+    t, f = oracle(x, requires_grad=True)
+    content_term = sum(c_w[i] * torch.mean((f[l] - p[l]) ** 2) for i, l in enumerate(content_layers))
+    style_term = sum((s_w[i] / len(style_layers)) * sum(b * torch.mean((t_gram(f[l]) - g[l]) ** 2)
+                                                         for b, g in zip(blend, grams))
+                     for i, l in enumerate(style_layers))
+    terms = {"content": content_weight * content_term, "style": style_weight * style_term, "tv": tv_weight * t_tv(t)}
+    total = terms["content"] + terms["style"] + terms["tv"]
+    (grad,) = torch.autograd.grad(total, [t])
+    return {k: float(v.detach()) for k, v in terms.items()}, float(total.detach()), grad.numpy()
+
+
+def rel_l2(a, b) -> float:
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+
+RECIPE = dict(content_layers=CONTENT_LAYERS, style_layers=STYLE_LAYERS, content_weight=2.0, style_weight=2e6,
+              content_layer_weights=CONTENT_LAYER_WEIGHTS, style_layer_weights=STYLE_LAYER_WEIGHTS)
+
+
+def _objective(network, content, styles, **kw):
+    kw = dict(kw)
+    blend = kw.pop("blend", None)
+    return Objective(network, content, styles, style_blend_weights=blend, **kw)
+
+
+@pytest.mark.parametrize("part", ["content", "style", "both"])
+def test_value_and_gradient_match_torch(network, oracle, images, part):
+    content, styles, x = images
+    kw = dict(RECIPE, blend=BLEND)
+    if part == "content":
+        kw["style_weight"] = 0.0
+    elif part == "style":
+        kw["content_weight"] = 0.0
+    objective = _objective(network, content, styles, **kw)
+    value, grad = objective(x)
+    terms, t_value, t_grad = torch_objective(oracle, content, styles, x, **kw)
+    assert grad.shape == x.shape and grad.dtype == np.float64
+    assert abs(t_value) > 0 and np.linalg.norm(t_grad) > 0
+    if part == "both":  # neither term may hide the other
+        assert 0.05 < terms["content"] / terms["style"] < 20, terms
+    assert value == pytest.approx(t_value, rel=VALUE_TOL)
+    for name in ("content", "style"):
+        assert objective.terms[name] == pytest.approx(terms[name], rel=VALUE_TOL, abs=1e-12), name
+    assert objective.terms["tv"] == 0.0
+    assert rel_l2(grad, t_grad) <= GRAD_TOL
+
+
+def test_tv_term(network, oracle, images):
+    """The tv part of value and gradient on its own (it dominates the total once its weight is large)."""
+    content, styles, x = images
+    kw = dict(RECIPE, blend=BLEND)
+    without = _objective(network, content, styles, **kw)
+    with_tv = _objective(network, content, styles, tv_weight=5.0, **kw)
+    v0, g0 = without(x)
+    g0 = g0.copy()
+    v1, g1 = with_tv(x)
+    xt = torch.from_numpy(x).requires_grad_(True)
+    tv = 5.0 * t_tv(xt)
+    (tv_grad,) = torch.autograd.grad(tv, [xt])
+    assert with_tv.terms["tv"] == pytest.approx(float(tv.detach()), rel=1e-10)
+    assert v1 - v0 == pytest.approx(float(tv.detach()), rel=1e-6)
+    assert rel_l2(g1 - g0, tv_grad.numpy()) <= 1e-5
+    # and the total against torch, with tv included
+    _, t_value, t_grad = torch_objective(oracle, content, styles, x, tv_weight=5.0, **kw)
+    assert v1 == pytest.approx(t_value, rel=VALUE_TOL)
+    assert rel_l2(g1, t_grad) <= GRAD_TOL
+
+
+def test_blend_weights_are_normalised(network, images):
+    content, styles, x = images
+    a = _objective(network, content, styles, **dict(RECIPE, blend=BLEND))
+    b = _objective(network, content, styles, **dict(RECIPE, blend=[3.0, 7.0]))
+    va, ga = a(x)
+    ga = ga.copy()
+    vb, gb = b(x)
+    assert vb == pytest.approx(va, rel=1e-6)
+    assert rel_l2(gb, ga) <= 1e-6
+
+
+def test_defaults_and_float32_pixels(network, oracle, images):
+    """Default recipe (relu4_2 content, five style layers averaged, one style image), float32 input."""
+    content, styles, x = images
+    objective = Objective(network, content, styles[:1], style_weight=1e6)
+    value, grad = objective(x.astype(np.float32))
+    _, t_value, t_grad = torch_objective(oracle, content, styles[:1], x.astype(np.float32), style_weight=1e6)
+    assert value == pytest.approx(t_value, rel=VALUE_TOL)
+    assert rel_l2(grad, t_grad) <= GRAD_TOL
+    assert objective.evaluations == 1
+
+
+def test_zero_layer_weight_takes_no_part(network, oracle, images):
+    content, styles, x = images
+    kw = dict(RECIPE, blend=BLEND, style_layer_weights=(1.0, 0.0, 2.0, 0.0, 1.0))
+    objective = _objective(network, content, styles, **kw)
+    assert "relu2_1" not in objective.used_layers and "relu4_1" not in objective.used_layers
+    value, grad = objective(x)
+    _, t_value, t_grad = torch_objective(oracle, content, styles, x, **kw)
+    assert value == pytest.approx(t_value, rel=VALUE_TOL)
+    assert rel_l2(grad, t_grad) <= GRAD_TOL
+
+
+def test_objectives_do_not_leak_cotangents(vgg19, images):
+    content, styles, x = images
+    shared = Network(vgg19, "cpu", threads=1)
+    first = Objective(shared, content, styles, content_layers=("relu4_2", "relu1_1"),
+                      style_layers=("relu1_1", "relu3_1", "relu5_1"), style_weight=2e6)
+    second = Objective(shared, content, styles[1:], content_layers=("relu2_2",), style_layers=("relu3_2",),
+                       style_weight=1e6)
+    first(x)
+    value, grad = second(x)
+    grad = grad.copy()
+    first(x)  # and back again: the first one's value must not see the second's cotangents either
+    value_first_again, grad_first_again = first(x)
+    grad_first_again = grad_first_again.copy()
+
+    fresh = Network(vgg19, "cpu", threads=1)
+    expected_value, expected_grad = Objective(fresh, content, styles[1:], content_layers=("relu2_2",),
+                                              style_layers=("relu3_2",), style_weight=1e6)(x)
+    assert value == expected_value
+    np.testing.assert_array_equal(grad, expected_grad)
+
+    fresh2 = Network(vgg19, "cpu", threads=1)
+    v_ref, g_ref = Objective(fresh2, content, styles, content_layers=("relu4_2", "relu1_1"),
+                             style_layers=("relu1_1", "relu3_1", "relu5_1"), style_weight=2e6)(x)
+    assert value_first_again == v_ref
+    np.testing.assert_array_equal(grad_first_again, g_ref)
+
+
+# ------------------------------------------------------------------ option errors (raised before any network run)
+
+
+@pytest.mark.parametrize("kw", [{"content_layers": ("relu4_2", "conv4_2")}, {"style_layers": ("relu1_1", "relu6_1")},
+                                {"content_layers": ("pool1",)}])
+def test_unknown_layer(network, images, kw):
+    content, styles, _ = images
+    with pytest.raises(OptionError) as excinfo:
+        Objective(network, content, styles, **kw)
+    message = str(excinfo.value)
+    assert "\n" not in message
+    bad = [l for l in next(iter(kw.values())) if l not in network.layers][0]
+    assert bad in message
+    for name in network.layers:  # every valid name is listed
+        assert name in message
+
+
+@pytest.mark.parametrize("kw", [
+    {"content_weight": -1.0}, {"style_weight": math.nan}, {"tv_weight": -1e-3}, {"content_weight": math.inf},
+    {"content_layer_weights": [math.nan]}, {"style_layer_weights": [1, 1, -1, 1, 1]},
+    {"style_blend_weights": [-0.3, 1.3]}, {"style_blend_weights": [0.3, math.nan]},
+    {"style_blend_weights": [0.3]}, {"style_blend_weights": [0.3, 0.3, 0.4]},
+    {"style_blend_weights": [0.0, 0.0]}, {"style_layer_weights": [1, 1]}, {"content_layer_weights": [1, 1]},
+    {"content_layers": ("relu4_2", "relu4_2")},
+])
+def test_bad_weights(network, images, kw):
+    content, styles, _ = images
+    with pytest.raises(OptionError) as excinfo:
+        Objective(network, content, styles, **kw)
+    assert "\n" not in str(excinfo.value)
+
+
+def test_wrong_image_shape(network, images):
+    content, styles, x = images
+    objective = Objective(network, content, styles)
+    with pytest.raises(OptionError):
+        objective(x[:, :, :-1])
+
+
+def test_content_image_below_16px(network, images):
+    _, styles, _ = images
+    with pytest.raises(OptionError):
+        Objective(network, np.zeros((15, 40, 3), np.float32), styles)
