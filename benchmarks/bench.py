@@ -230,7 +230,7 @@ def footprint() -> None:
         return best_of(lambda: subprocess.run([sys.executable, "-c", code], check=True), 5)
 
     base = import_time("pass")
-    ours = import_time("import nst_rt.stylize, nst_rt.network, onnxruntime") - base
+    ours = import_time("import nst_rt.pipeline, nst_rt.network, onnxruntime") - base
     torch_time = import_time("import torch") - base
     print(f"import time: nst-rt runtime + onnxruntime {ours:.2f} s, torch {torch_time:.2f} s "
           f"(interpreter start {base:.2f} s subtracted)")

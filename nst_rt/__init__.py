@@ -17,7 +17,7 @@ __all__ = ["__version__", "stylize", "Objective", "load_model", "minimize"]
 
 def __getattr__(name: str):
     if name == "stylize":
-        from .stylize import stylize
+        from .pipeline import stylize
 
         return stylize
     if name == "Objective":

@@ -142,7 +142,7 @@ def stylize(
     """Stylize CONTENT with one or more STYLES and write the result to OUTPUT."""
     from . import images
     from .progress import ProgressBar
-    from .stylize import Options, Stylizer
+    from .pipeline import Options, Stylizer
 
     bar = ProgressBar(enabled=False if quiet else None)
     try:

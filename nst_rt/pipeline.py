@@ -170,13 +170,13 @@ class Stylizer:
 
             def on_iteration(state, scale=scale, objective=objective):
                 last["nit"] = int(state.nit)
+                current = np.array(state.x, copy=True)
                 if state.fun <= last["loss"]:  # Adam may go up: keep the best image for an interrupted run
-                    last.update(x=np.array(state.x, copy=True), loss=float(state.fun), terms=dict(objective.terms))
+                    last.update(x=current, loss=float(state.fun), terms=dict(objective.terms))
                 if progress is not None:
                     progress(Progress(scale, len(sizes), int(state.nit), o.iterations, float(state.fun),
                                       dict(objective.terms), total_evaluations + int(state.nfev),
-                                      time.perf_counter() - started,
-                                      lambda x=last["x"]: self._finish(x, content_full)))
+                                      time.perf_counter() - started, lambda: self._finish(current, content_full)))
 
             bounds = (0.0, 1.0) if o.bounds else None
             if o.optimizer == "lbfgs":
