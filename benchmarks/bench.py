@@ -131,15 +131,25 @@ def graphs(network, reference, sizes, rate: float, repeats: int, threads: int) -
           f"{rate / 1e9:.0f} GFLOP/s; torch: weights frozen, gradient for the image only")
 
 
+# Runs a command and reports its wall time and peak RSS. A small launcher process is needed: Linux reports a
+# forked child's peak RSS as at least its parent's at fork time, and this benchmark's own process is large.
+LAUNCHER = """
+import os, subprocess, sys, time
+started = time.perf_counter()
+child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+_, status, usage = os.wait4(child.pid, 0)
+print(time.perf_counter() - started, usage.ru_maxrss, status)
+sys.stderr.write(child.stderr.read().decode())
+"""
+
+
 def run_measured(command: list[str]) -> tuple[float, float]:
-    """Wall seconds (process start to exit) and peak RSS in MiB of one child process."""
-    started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - started
-    if status != 0:
-        raise SystemExit(f"failed: {' '.join(command)}\n{process.stderr.read().decode()}")
-    return wall, usage.ru_maxrss / 1024
+    """Wall seconds (process start to exit) and peak RSS in MiB of one command."""
+    done = subprocess.run([sys.executable, "-c", LAUNCHER, *command], capture_output=True, text=True, check=True)
+    wall, rss_kb, status = done.stdout.split()
+    if int(status) != 0:
+        raise SystemExit(f"failed: {' '.join(command)}\n{done.stderr}")
+    return float(wall), int(rss_kb) / 1024
 
 
 def parity(models_dir: Path, weights: Path, cases, threads: int) -> None:
@@ -175,16 +185,19 @@ def parity(models_dir: Path, weights: Path, cases, threads: int) -> None:
 
 
 def memory_estimate(network, models_dir: Path, sizes, threads: int) -> None:
+    from nst_rt.images import load_image, longest_side_size
     from nst_rt.memory import estimate_bytes
 
     print("\n## Memory: estimate (checked before a run) vs measured peak RSS of a 3-iteration run")
     with tempfile.TemporaryDirectory() as tmp:
         for size in sizes:
-            h = round(size * 300 / 451)  # chelsea.png is 451x300
+            h, w = longest_side_size(*load_image(CONTENT).shape[:2], size)
+            style_shape = longest_side_size(*load_image(STYLE).shape[:2], size)
             _, rss = run_measured([sys.executable, "-m", "nst_rt", "stylize", str(CONTENT), str(STYLE), "--size",
                                    str(size), "--iterations", "3", "--models-dir", str(models_dir), "--provider",
                                    "cpu", "--threads", str(threads), "-q", "-o", str(Path(tmp) / f"{size}.png")])
-            estimate = estimate_bytes(network, h, size, 100, [(round(size * 634 / 800), size)]) / 2**20
+            # Three iterations hold three L-BFGS pairs, not a hundred: compare like with like.
+            estimate = estimate_bytes(network, h, w, 3, [style_shape]) / 2**20
             print(f"{size:>5} px: estimate {estimate:>7.0f} MB, measured {rss:>7.0f} MB, "
                   f"estimate/measured {estimate / rss:.2f}")
 

@@ -1,9 +1,8 @@
 """Estimate the memory a stylization needs before starting it, and refuse runs that cannot fit.
 
-The estimate is built from the sizes the run allocates: the activation and cotangent buffers of every
-layer, the working memory ONNX Runtime takes on top of them (calibrated against measured peak RSS,
-see ``ORT_WORKSPACE_FACTOR``), the style images' activations while their Gram matrices are taken,
-and the optimiser's float64 vectors and L-BFGS history.
+The estimate is built from the sizes the run allocates: a multiple of one image's activations (the
+bound buffers and ONNX Runtime's working memory, calibrated against measured peak RSS, see
+``ACTIVATION_FACTOR``), and the optimiser's float64 vectors and L-BFGS history.
 """
 
 from __future__ import annotations
@@ -13,10 +12,11 @@ import os
 from .errors import MemoryLimitError
 from .network import activation_shape
 
-# Peak RSS minus the buffers nst-rt allocates itself, in units of one set of activations, measured
-# with benchmarks/bench.py --memory at 128-1024 px on VGG-19 (CPU provider).
-ORT_WORKSPACE_FACTOR = 2.0
-FIXED_BYTES = 400 << 20  # both graphs' weights (~100 MB), prepacked copies, Python, numpy, onnxruntime
+# Peak RSS in units of one set of activations (all ReLU outputs of one image), fitted to measured peaks of
+# CPU runs at 256, 512 and 1024 px on VGG-19 (550 MB, 1.5 GB, 5.6 GB; the fit is 6.1-6.4, rounded up): the
+# bound activation and cotangent buffers, ONNX Runtime's blocked-layout copies and arena, loss temporaries.
+ACTIVATION_FACTOR = 6.5
+FIXED_BYTES = 300 << 20  # both graphs' weights (~100 MB), prepacked copies, Python, numpy, onnxruntime
 OPTIMIZER_VECTORS = 12  # float64 vectors of image size the optimiser and objective keep
 
 
@@ -29,12 +29,14 @@ def activation_bytes(network, height: int, width: int) -> int:
 
 
 def estimate_bytes(network, height: int, width: int, history: int, style_shapes=()) -> int:
-    """Peak memory of a run at ``height`` x ``width`` with an L-BFGS history of ``history`` pairs."""
-    acts = activation_bytes(network, height, width)
-    styles = max((activation_bytes(network, h, w) for h, w in style_shapes), default=0)
-    pixels = 3 * height * width
-    optimizer = (OPTIMIZER_VECTORS + 2 * history) * pixels * 8
-    return FIXED_BYTES + int((2 + ORT_WORKSPACE_FACTOR) * acts) + int(ORT_WORKSPACE_FACTOR * styles) + optimizer
+    """Peak memory of a run at ``height`` x ``width`` with an L-BFGS history of ``history`` pairs.
+
+    Style images are run through the network before the optimisation starts, so the larger of the two
+    activation sets counts, not their sum.
+    """
+    acts = max([activation_bytes(network, height, width)] + [activation_bytes(network, h, w) for h, w in style_shapes])
+    optimizer = (OPTIMIZER_VECTORS + 2 * history) * 3 * height * width * 8
+    return FIXED_BYTES + int(ACTIVATION_FACTOR * acts) + optimizer
 
 
 def available_bytes() -> int | None:

@@ -79,6 +79,8 @@ class Network:
         options.inter_op_num_threads = 1
         # Between the two runs numpy's BLAS threads compute the losses; spinning ORT workers would steal their cores.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # Cotangents of a converging run get tiny; denormal arithmetic would slow the VJP by orders of magnitude.
+        options.add_session_config_entry("session.set_denormal_as_zero", "1")
         try:
             self.features_session = ort.InferenceSession(str(model.features_path), options, providers=self.providers)
             self.vjp_session = ort.InferenceSession(str(model.vjp_path), options, providers=self.providers)
