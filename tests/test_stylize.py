@@ -23,30 +23,13 @@ from nst_rt import images, memory
 from nst_rt.errors import (ImageError, MemoryLimitError, ModelError, ModelNotFoundError, NstError, OptionError,
                            ProviderError)
 from nst_rt.pipeline import Options, Progress, Result, Stylizer, scale_sizes, stylize
+from synthetic import gradient, noise, stripes
 
 VGG19_LAYERS = ["relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1", "relu3_2", "relu3_3", "relu3_4",
                 "relu4_1", "relu4_2", "relu4_3", "relu4_4", "relu5_1"]
 
 
 # ----------------------------------------------------------------------------- images
-
-
-def gradient(h: int = 40, w: int = 60) -> np.ndarray:
-    """A smooth, colourful content image: red grows left to right, green top to bottom."""
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    return np.stack([xx / (w - 1), yy / (h - 1), np.full_like(xx, 0.5)], axis=-1).astype(np.float32)
-
-
-def noise(h: int = 48, w: int = 48, seed: int = 1) -> np.ndarray:
-    return np.random.default_rng(seed).random((h, w, 3), dtype=np.float32)
-
-
-def stripes(h: int = 48, w: int = 48) -> np.ndarray:
-    out = np.zeros((h, w, 3), np.float32)
-    out[:, ::4, 0] = 1.0
-    out[::3, :, 2] = 1.0
-    out[:, 1::4, 1] = 0.7
-    return out
 
 
 def save_png(array: np.ndarray, path) -> str:

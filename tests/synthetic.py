@@ -1,0 +1,23 @@
+"""Tiny generated pictures for the end-to-end tests (fast and deterministic, no files needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def gradient(h: int = 40, w: int = 60) -> np.ndarray:
+    """A smooth, colourful content image: red grows left to right, green top to bottom."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    return np.stack([xx / (w - 1), yy / (h - 1), np.full_like(xx, 0.5)], axis=-1).astype(np.float32)
+
+
+def noise(h: int = 48, w: int = 48, seed: int = 1) -> np.ndarray:
+    return np.random.default_rng(seed).random((h, w, 3), dtype=np.float32)
+
+
+def stripes(h: int = 48, w: int = 48) -> np.ndarray:
+    out = np.zeros((h, w, 3), np.float32)
+    out[:, ::4, 0] = 1.0
+    out[::3, :, 2] = 1.0
+    out[:, 1::4, 1] = 0.7
+    return out
