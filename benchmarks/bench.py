@@ -1,7 +1,8 @@
 """Every performance figure of the README, measured side by side in one run on this machine.
 
-    python benchmarks/bench.py --weights vgg19-random.pth        (about 10 minutes on 2 cores)
-    python benchmarks/bench.py --weights FILE --quick            (smaller sizes, fewer repeats: a smoke run)
+    python benchmarks/bench.py                  (about 12 minutes on 2 cores; seeded random VGG-19 weights)
+    python benchmarks/bench.py --weights FILE   (a torchvision-format state dict instead)
+    python benchmarks/bench.py --quick          (smaller sizes, fewer repeats: a smoke run)
 
 Sections: machine; graphs (ONNX Runtime features+VJP vs torch eager autograd vs the dense-FLOP bound);
 one full objective evaluation vs the graphs alone; IO binding vs plain run; parity with a plain-PyTorch
@@ -251,7 +252,8 @@ def footprint() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weights", type=Path, required=True, help="torchvision-format VGG-19 state dict")
+    parser.add_argument("--weights", type=Path,
+                        help="torchvision-format VGG-19 state dict [default: seeded random weights, seed 0]")
     parser.add_argument("--models-dir", type=Path, help="use an existing export of these weights (default: export)")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--quick", action="store_true", help="small sizes and few repeats, for a smoke run")
@@ -265,6 +267,13 @@ def main() -> None:
 
     machine()
     with tempfile.TemporaryDirectory() as tmp:
+        if args.weights is None:  # random filters cost exactly what pretrained ones do
+            import torch
+
+            from nst_rt.export.vgg import random_state_dict
+
+            args.weights = Path(tmp) / "vgg19-random.pth"
+            torch.save(random_state_dict("vgg19", 0), args.weights)
         models_dir = args.models_dir or Path(tmp)
         if args.models_dir is None:
             export_model("vgg19", models_dir, weights=args.weights)

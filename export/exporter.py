@@ -53,10 +53,14 @@ def _metadata(arch: str, pooling: str, opset: int, source: str, digest: str) -> 
     }
 
 
-def export_model(arch: str, out_dir: Path = Path("models"), *, weights: Path | None = None, pooling: str = "avg",
-                 opset: int = DEFAULT_OPSET, force: bool = False, name: str | None = None,
+def export_model(arch: str, out_dir: Path = Path("models"), *, weights: Path | None = None,
+                 random_seed: int | None = None, pooling: str = "avg", opset: int = DEFAULT_OPSET,
+                 force: bool = False, name: str | None = None,
                  log: Callable[[str], None] = lambda line: None) -> ExportResult:
     """Export ``arch`` to ``out_dir/<name>/{features,vjp}.onnx`` and validate it against torch.
+
+    Weights come from ``weights`` (a torchvision-format state dict), from ``random_seed`` (seeded random
+    weights, for offline trials and tests), or by default from torchvision's published ImageNet file.
 
     The files are written into a hidden sibling directory and moved into place only once they have
     passed validation, so an interrupted or failed export never leaves a model that looks complete.
@@ -81,7 +85,9 @@ def export_model(arch: str, out_dir: Path = Path("models"), *, weights: Path | N
     if out_dir.exists() and not out_dir.is_dir():
         raise ExportError(f"{out_dir} is not a directory; choose another --out")
 
-    params, source, digest = vgg.load_weights(arch, weights)
+    if weights is not None and random_seed is not None:
+        raise ExportError("pass either --weights FILE or --random-weights SEED, not both")
+    params, source, digest = vgg.load_weights(arch, weights, random_seed)
     log(f"weights: {source} (sha256 {digest[:12]})")
     metadata = _metadata(arch, pooling, opset, source, digest)
 

@@ -90,13 +90,19 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def load_weights(arch: str, weights: Path | None = None) -> tuple[list[tuple[np.ndarray, np.ndarray]], str, str]:
+def load_weights(arch: str, weights: Path | None = None,
+                 random_seed: int | None = None) -> tuple[list[tuple[np.ndarray, np.ndarray]], str, str]:
     """Return ``[(weight, bias), ...]`` float32 per conv of the truncated net, the source, and its sha256.
 
-    ``weights=None`` fetches torchvision's ImageNet weights through torch.hub's cache.
+    ``weights=None`` fetches torchvision's ImageNet weights through torch.hub's cache; ``random_seed``
+    uses :func:`random_state_dict` instead (the sha256 is then of the tensors' bytes).
     """
     table = [layer for layer in layer_table(arch) if isinstance(layer, Conv)]
-    if weights is None:
+    if random_seed is not None:
+        state = random_state_dict(arch, random_seed)
+        source = f"random weights (seed {random_seed})"
+        digest = hashlib.sha256(b"".join(t.numpy().tobytes() for t in state.values())).hexdigest()
+    elif weights is None:
         state, source, digest = _fetch_published(arch)
     else:
         weights = Path(weights)

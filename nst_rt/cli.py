@@ -202,6 +202,9 @@ def export(
     weights: Annotated[Optional[Path], typer.Option(
         help="A torchvision-format state dict to use instead of downloading torchvision's ImageNet weights "
              "(the offline path).", show_default=False)] = None,
+    random_weights: Annotated[Optional[int], typer.Option(
+        help="Use seeded random weights with this seed instead: for trying nst-rt offline and for tests "
+             "(every code path works, the pictures are cruder).", show_default=False)] = None,
     pooling: Annotated[Pooling, typer.Option(help="Pooling layers: avg (smoother results) or max.")] = Pooling.avg,
     out: Annotated[Path, typer.Option(help="Directory that receives one subdirectory per model.")] = Path("models"),
     opset: Annotated[int, typer.Option(help="ONNX opset of the written graphs.")] = 17,
@@ -213,8 +216,8 @@ def export(
             from .export.exporter import export_model
         except ImportError as exc:
             raise fail(f"the exporter needs {exc.name}: pip install 'nst-rt[export,cpu]'") from None
-        result = export_model(arch.value, out, weights=weights, pooling=pooling.value, opset=opset, force=force,
-                              log=lambda line: typer.echo(line, err=True))
+        result = export_model(arch.value, out, weights=weights, random_seed=random_weights, pooling=pooling.value,
+                              opset=opset, force=force, log=lambda line: typer.echo(line, err=True))
     except NstError as exc:
         raise fail(str(exc)) from None
     except KeyboardInterrupt:

@@ -715,3 +715,20 @@ def test_process_ctrl_c_saves_the_best_image_and_exits_130(paths, models, tmp_pa
     assert 2 <= int(match.group(1)) < 400
     assert pixels(paths.output).shape == (21, 32, 3)
     assert not [name for name in listing(paths.out) if name.startswith(".")]  # no temporary files
+
+
+def test_export_with_random_weights_needs_no_file(tmp_path):
+    result = runner.invoke(app, ["export", "vgg16", "--random-weights", "3", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    from nst_rt.model import load_model
+
+    info = load_model("vgg16", tmp_path)
+    assert info.metadata["weights_source"] == "random weights (seed 3)"
+    assert len(info.metadata["weights_sha256"]) == 64
+
+
+def test_export_refuses_weights_and_random_weights_together(tmp_path, weights_file):
+    result = runner.invoke(app, ["export", "vgg19", "--weights", str(weights_file("vgg19")), "--random-weights", "0",
+                                 "--out", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "not both" in result.stderr and not any(tmp_path.iterdir())
