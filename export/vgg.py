@@ -72,7 +72,7 @@ def relu_names(arch: str) -> list[str]:
 def _fetch_published(arch: str) -> tuple[dict, str, str]:
     url = WEIGHT_URLS[arch]
     try:
-        state = torch.hub.load_state_dict_from_url(url, progress=False, check_hash=True, map_location="cpu")
+        state = torch.hub.load_state_dict_from_url(url, progress=True, check_hash=True, map_location="cpu")
     except Exception as exc:  # URLError, HTTPError, hash mismatch, ...
         raise ExportError(
             f"could not download the ImageNet {arch} weights from {url} ({type(exc).__name__}: {exc}); "
