@@ -92,8 +92,10 @@ def frame_path(output: Path, scale: int, scales: int, iteration: int) -> Path:
 
 @app.command()
 def stylize(
-    content: Annotated[Path, typer.Argument(help="The content image (any format Pillow reads).", show_default=False)],
-    styles: Annotated[list[Path], typer.Argument(help="One or more style images.", show_default=False)],
+    content: Annotated[Path, typer.Argument(help="The content image (any format Pillow reads).", show_default=False,
+                                            metavar="CONTENT")],
+    styles: Annotated[list[Path], typer.Argument(help="One or more style images.", show_default=False,
+                                                 metavar="STYLE")],
     output: Annotated[Optional[Path], typer.Option(
         "--output", "-o", help="Where to write the result (.png, .jpg, .webp, .bmp, .tif). "
         "[default: CONTENT_STYLE.png in the current directory]", show_default=False)] = None,
