@@ -163,7 +163,7 @@ def stylize(
         # Check every path we will write before a long run, so a typo costs nothing.
         images.check_output_path(output, overwrite=overwrite)
         frames = [frame_path(output, s, scales, i) for s in range(1, scales + 1)
-                  for i in range(save_every, iterations + 1, save_every or iterations + 1)] if save_every else []
+                  for i in range(save_every, iterations + 1, save_every)] if save_every else []
         for frame in frames:
             images.check_output_path(frame, overwrite=overwrite)
         if gif is not None:
