@@ -22,6 +22,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+import nst_rt  # noqa: F401  (first: it sets OPENBLAS_THREAD_TIMEOUT before numpy loads OpenBLAS, as the CLI does)
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,6 +39,20 @@ def best_of(fn, repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - started)
     return min(times)
+
+
+def best_of_each(functions: dict, repeats: int) -> dict:
+    """Best time of each function, their runs interleaved so that drifts of the machine hit all alike."""
+    for fn in functions.values():
+        fn()  # warm-up
+    times = {name: [] for name in functions}
+    for _ in range(repeats):
+        for name, fn in functions.items():
+            time.sleep(0.3)  # let the previous library's idle threads (OpenMP, OpenBLAS) stop spinning
+            started = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - started)
+    return {name: min(values) for name, values in times.items()}
 
 
 def machine() -> None:
@@ -95,23 +110,18 @@ def graphs(network, reference, sizes, rate: float, repeats: int, threads: int) -
     for size in sizes:
         x = rng.random((1, 3, size, size), dtype=np.float32)
 
-        def ort_pass():
+        def ort_pass():  # the graphs alone, on whatever the cotangent buffers hold (the cost does not depend on it)
             network.forward(x)
-            network.cotangents(set())  # the last objective's layers keep their random cotangents
             network.backward()
 
         network.forward(x)
         for layer, array in network.cotangents(set()).items():
             array[...] = rng.standard_normal(array.shape, dtype=np.float32)
-        ort = best_of(ort_pass, repeats)
-
         feeds_cot = {cotangent_name(n): a.copy() for n, a in network.cotangents(set()).items()}
 
         def plain_pass():
             acts = network.features_session.run(None, {IMAGE_INPUT: x})
             network.vjp_session.run(None, {**dict(zip(network.layers, acts)), **feeds_cot})
-
-        plain = best_of(plain_pass, repeats)
 
         image = torch.from_numpy(x)
         cots = [torch.from_numpy(feeds_cot[cotangent_name(n)]) for n in network.layers]
@@ -121,11 +131,12 @@ def graphs(network, reference, sizes, rate: float, repeats: int, threads: int) -
             acts = reference(xi)
             torch.autograd.grad([acts[n] for n in network.layers], [xi], cots)
 
-        eager = best_of(torch_pass, repeats)
-        bound = 2 * conv_flops(network, size, size) / rate
         objective = Objective(network, resize_to(content, (size, size)), [resize_to(style, (size, size))])
         x64 = x.astype(np.float64)
-        full = best_of(lambda: objective(x64), repeats)
+        best = best_of_each({"ort": ort_pass, "plain": plain_pass, "torch": torch_pass,
+                             "objective": lambda: objective(x64)}, repeats)
+        ort, plain, eager, full = best["ort"], best["plain"], best["torch"], best["objective"]
+        bound = 2 * conv_flops(network, size, size) / rate
         print(f"{size:>4}x{size:<4} {ort:>7.3f}s {eager:>7.3f}s {bound:>7.3f}s {ort / eager:>10.2f} "
               f"{ort / bound:>10.2f} {full:>9.3f}s {full / ort:>8.2f} {plain:>9.3f}s {ort / plain:>11.2f}")
     print(f"bound = 2 x {conv_flops(network, 512, 512) / 1e9:.1f} GFLOP at 512 px / measured sgemm rate "
