@@ -577,14 +577,8 @@ def _lbfgs(obj: _Objective, x: np.ndarray, box: _Box | None, opts: dict[str, Any
         f_old, f, g = f, f_t, g_t
         nit += 1
 
-        if callback is not None:
-            intermediate = OptimizeResult(
-                x=x.reshape(obj.shape).copy(), fun=f, jac=g.reshape(obj.shape).copy(), nit=nit, nfev=obj.nfev
-            )
-            try:
-                callback(intermediate)
-            except StopIteration:
-                return _result(obj, x, f, g, nit, 99, _MSG_CALLBACK)
+        if _callback_stops(callback, obj, x, f, g, nit):
+            return _result(obj, x, f, g, nit, 99, _MSG_CALLBACK)
 
         # ---- stopping tests, in SciPy's order ---------------------------------
         if pg_max(x, g) <= gtol:
@@ -595,6 +589,18 @@ def _lbfgs(obj: _Objective, x: np.ndarray, box: _Box | None, opts: dict[str, Any
             return _result(obj, x, f, g, nit, 1, _MSG_MAXITER)
         if obj.nfev >= maxfun:
             return _result(obj, x, f, g, nit, 1, _MSG_MAXFUN)
+
+
+def _callback_stops(callback, obj: _Objective, x: np.ndarray, f: float, g: np.ndarray, nit: int) -> bool:
+    """Call ``callback`` with copies of the current state; True when it raised StopIteration."""
+    if callback is None:
+        return False
+    try:
+        callback(OptimizeResult(x=x.reshape(obj.shape).copy(), fun=f, jac=g.reshape(obj.shape).copy(), nit=nit,
+                                nfev=obj.nfev))
+    except StopIteration:
+        return True
+    return False
 
 
 def _result(obj: _Objective, x: np.ndarray, f: float, g: np.ndarray, nit: int, status: int, message: str) -> OptimizeResult:
@@ -835,13 +841,7 @@ def _adam(obj: _Objective, x: np.ndarray, box: _Box | None, opts: dict[str, Any]
             best_x[...] = x
             best_f, best_g = f, g
 
-        if callback is not None:
-            intermediate = OptimizeResult(
-                x=x.reshape(obj.shape).copy(), fun=f, jac=g.reshape(obj.shape).copy(), nit=k, nfev=obj.nfev
-            )
-            try:
-                callback(intermediate)
-            except StopIteration:
-                status, message = 99, _MSG_CALLBACK
-                break
+        if _callback_stops(callback, obj, x, f, g, k):
+            status, message = 99, _MSG_CALLBACK
+            break
     return _result(obj, best_x, best_f, best_g, nit, status, message)

@@ -170,7 +170,7 @@ class Stylizer:
 
             def on_iteration(state, scale=scale, objective=objective):
                 last["nit"] = int(state.nit)
-                current = np.array(state.x, copy=True)
+                current = state.x  # minimize hands the callback copies
                 if state.fun <= last["loss"]:  # Adam may go up: keep the best image for an interrupted run
                     last.update(x=current, loss=float(state.fun), terms=dict(objective.terms))
                 if progress is not None:

@@ -73,3 +73,16 @@ def reference(weights_file):
         return model
 
     return make
+
+
+@pytest.fixture(scope="session")
+def models(models_dir):
+    """The models directory holding the random-weights VGG-19 export with average pooling."""
+    return models_dir("vgg19", "avg")
+
+
+@pytest.fixture
+def isolated(monkeypatch, tmp_path):
+    """No $NST_RT_MODELS or ./models of the caller's leak in; the working directory is the test's own."""
+    monkeypatch.delenv("NST_RT_MODELS", raising=False)
+    monkeypatch.chdir(tmp_path)

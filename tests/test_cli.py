@@ -39,6 +39,7 @@ VGG19_LAYERS = ["relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1", "relu3_2"
 ERROR_PREFIX = "nst-rt: error: "
 
 runner = CliRunner()
+pytestmark = pytest.mark.usefixtures("isolated")
 
 
 # ----------------------------------------------------------------------------- images and helpers
@@ -84,18 +85,6 @@ def assert_one_error_line(result, *needles, code: int = 1) -> str:
 
 
 # ----------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def models(models_dir):
-    return models_dir("vgg19", "avg")
-
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch, tmp_path):
-    """No $NST_RT_MODELS or ./models of the caller's; the working directory is the test's own."""
-    monkeypatch.delenv("NST_RT_MODELS", raising=False)
-    monkeypatch.chdir(tmp_path)
 
 
 @pytest.fixture

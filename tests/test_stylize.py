@@ -25,6 +25,8 @@ from nst_rt.errors import (ImageError, MemoryLimitError, ModelError, ModelNotFou
 from nst_rt.pipeline import Options, Progress, Result, Stylizer, scale_sizes, stylize
 from synthetic import gradient, noise, stripes
 
+pytestmark = pytest.mark.usefixtures("isolated")
+
 VGG19_LAYERS = ["relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1", "relu3_2", "relu3_3", "relu3_4",
                 "relu4_1", "relu4_2", "relu4_3", "relu4_4", "relu5_1"]
 
@@ -53,18 +55,6 @@ CONTENT_32 = images.resize_longest(CONTENT, 32)  # (21, 32, 3): what the content
 
 
 # ----------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def models(models_dir):
-    return models_dir("vgg19", "avg")
-
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch, tmp_path):
-    """No $NST_RT_MODELS and no ./models from the caller's environment leak into a test."""
-    monkeypatch.delenv("NST_RT_MODELS", raising=False)
-    monkeypatch.chdir(tmp_path)
 
 
 @pytest.fixture
