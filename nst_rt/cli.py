@@ -260,7 +260,26 @@ def info(models_dir: Annotated[Optional[Path], typer.Option(
 
 
 def main() -> None:
-    app(prog_name="nst-rt")
+    """Entry point: usage errors (bad option values, missing arguments) become one line as well."""
+    try:
+        code = app(prog_name="nst-rt", standalone_mode=False)
+    except Exception as exc:
+        # click's exceptions (typer's own copy of click in recent typer): they carry the message and exit code.
+        if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
+            raise
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a bare `nst-rt`: the help is the answer
+            typer.echo(exc.format_message(), err=True)
+            sys.exit(exc.exit_code)
+        context = getattr(exc, "ctx", None)
+        command = context.command_path if context is not None else "nst-rt"
+        typer.echo(f"nst-rt: error: {exc.format_message().rstrip('.')}; see '{command} --help'", err=True)
+        sys.exit(exc.exit_code)
+    except RuntimeError as exc:  # click's Abort (Ctrl-C outside a command's own handling) is a RuntimeError
+        if type(exc).__name__ != "Abort":
+            raise
+        typer.echo("nst-rt: error: interrupted", err=True)
+        sys.exit(INTERRUPTED)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -721,3 +721,16 @@ def test_export_refuses_weights_and_random_weights_together(tmp_path, weights_fi
                                  "--out", str(tmp_path)])
     assert result.exit_code == 1
     assert "not both" in result.stderr and not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["stylize", "a.png", "b.png", "--size", "abc"], "Invalid value for '--size'"),
+    (["stylize"], "Missing argument 'CONTENT'"),
+    (["no-such-command"], "No such command"),
+])
+def test_usage_errors_are_one_line_with_exit_code_2(argv, expected):
+    done = subprocess.run([sys.executable, "-m", "nst_rt", *argv], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("nst-rt: error: ") and expected in lines[0], done.stderr
+    assert "--help" in lines[0] and "Traceback" not in done.stderr
