@@ -174,10 +174,14 @@ def stylize(
 
         def on_progress(p):
             bar(p)
-            if save_every and p.iteration % save_every == 0:
-                images.save_image(p.image(), frame_path(output, p.scale, scales, p.iteration), overwrite=overwrite)
-            if gif is not None and p.iteration % gif_every == 0:
-                gif_frames.append(images.to_uint8(p.image()))
+            save_frame = save_every and p.iteration % save_every == 0
+            add_to_gif = gif is not None and p.iteration % gif_every == 0
+            if save_frame or add_to_gif:
+                image = p.image()  # built once: with --original-colors it costs a colour conversion
+                if save_frame:
+                    images.save_image(image, frame_path(output, p.scale, scales, p.iteration), overwrite=overwrite)
+                if add_to_gif:
+                    gif_frames.append(images.to_uint8(image))
 
         result = stylizer.run(content, styles, progress=on_progress)
         bar.close()

@@ -222,7 +222,7 @@ class Stylizer:
         """The image as it will be saved: clamped to [0, 1], with the content's colours when asked."""
         image = np.clip(images.from_nchw(x), 0.0, 1.0)
         if self.options.original_colors:
-            image = images.original_colors(image, images.resize_to(content, image.shape[:2]))
+            image = images.original_colors(image, content)  # resizes the content to the image's size
         return image
 
 
