@@ -13,6 +13,7 @@ import onnx
 
 from nst_rt.errors import ExportError
 from nst_rt.model_format import FEATURES_FILE, FORMAT_VERSION, VJP_FILE
+from nst_rt.models_dir import export_dir
 
 from . import graphs, validate, vgg
 
@@ -53,11 +54,13 @@ def _metadata(arch: str, pooling: str, opset: int, source: str, digest: str) -> 
     }
 
 
-def export_model(arch: str, out_dir: Path = Path("models"), *, weights: Path | None = None,
+def export_model(arch: str, out_dir: Path | None = None, *, weights: Path | None = None,
                  random_seed: int | None = None, pooling: str = "avg", opset: int = DEFAULT_OPSET,
                  force: bool = False, name: str | None = None,
                  log: Callable[[str], None] = lambda line: None) -> ExportResult:
     """Export ``arch`` to ``out_dir/<name>/{features,vjp}.onnx`` and validate it against torch.
+
+    ``out_dir`` defaults to where ``nst-rt export`` writes (``nst_rt.models_dir.export_dir``).
 
     Weights come from ``weights`` (a torchvision-format state dict), from ``random_seed`` (seeded random
     weights, for offline trials and tests), or by default from torchvision's published ImageNet file.
@@ -77,7 +80,7 @@ def export_model(arch: str, out_dir: Path = Path("models"), *, weights: Path | N
     except ImportError:
         raise ExportError("the exporter validates with onnxruntime: pip install 'nst-rt[cpu]' (or [gpu])") from None
 
-    out_dir = Path(out_dir)
+    out_dir = Path(out_dir) if out_dir is not None else export_dir()
     name = name or default_name(arch, pooling)
     target = out_dir / name
     if target.exists() and not force:

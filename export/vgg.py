@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from nst_rt.errors import ExportError
+from nst_rt.models_dir import OFFLINE_OPTIONS
 
 # torchvision's configurations "D" (VGG-16) and "E" (VGG-19): channel counts, "M" for a pooling layer.
 CONFIGS = {
@@ -76,7 +77,7 @@ def _fetch_published(arch: str) -> tuple[dict, str, str]:
     except Exception as exc:  # URLError, HTTPError, hash mismatch, ...
         raise ExportError(
             f"could not download the ImageNet {arch} weights from {url} ({type(exc).__name__}: {exc}); "
-            f"without network access, pass a torchvision-format state dict with --weights FILE"
+            f"without network access, pass {OFFLINE_OPTIONS}"
         ) from None
     cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
     return state, url, sha256_file(cached) if cached.is_file() else ""

@@ -11,6 +11,7 @@ import typer
 
 from . import __version__
 from .errors import NstError, OptionError
+from .models_dir import DEFAULT_MODEL, EXPORT_DESTINATION, SEARCH_ORDER
 
 app = typer.Typer(
     name="nst-rt",
@@ -103,7 +104,7 @@ def stylize(
                                                  "existing file is never touched.")] = False,
     model: Annotated[str, typer.Option(help="Exported model: a name (vgg19, vgg16, vgg19-max) or a path.")] = "vgg19",
     models_dir: Annotated[Optional[Path], typer.Option(
-        help="Where to look for models by name [default: $NST_RT_MODELS, then ./models].", show_default=False)] = None,
+        help=f"Where to look for models by name first; then {SEARCH_ORDER}.", show_default=False)] = None,
     size: Annotated[int, typer.Option(help="Longest side of the output in pixels.")] = 512,
     iterations: Annotated[int, typer.Option(help="Optimiser iterations (at each scale).")] = 300,
     content_weight: Annotated[float, typer.Option(help="Weight of the content loss.")] = 1.0,
@@ -212,18 +213,27 @@ def export(
         help="Use seeded random weights with this seed instead: for trying nst-rt offline and for tests "
              "(every code path works, the pictures are cruder).", show_default=False)] = None,
     pooling: Annotated[Pooling, typer.Option(help="Pooling layers: avg (smoother results) or max.")] = Pooling.avg,
-    out: Annotated[Path, typer.Option(help="Directory that receives one subdirectory per model.")] = Path("models"),
+    out: Annotated[Optional[Path], typer.Option(
+        help=f"Directory that receives one subdirectory per model [default: {EXPORT_DESTINATION}].",
+        show_default=False)] = None,
+    name: Annotated[Optional[str], typer.Option(
+        help="Name of the model's subdirectory [default: ARCH, or ARCH-max with --pooling max].",
+        show_default=False)] = None,
     opset: Annotated[int, typer.Option(help="ONNX opset of the written graphs.")] = 17,
     force: Annotated[bool, typer.Option(help="Overwrite an existing export of the same name.")] = False,
 ) -> None:
     """Export ARCH to OUT/NAME/{features,vjp}.onnx, validated against torch (needs the export extra)."""
+    from .exporter_loader import import_exporter
+    from .models_dir import absolute, default_dirs, export_dir
+
     try:
-        try:
-            from .export.exporter import export_model
-        except ImportError as exc:
-            raise fail(f"the exporter needs {exc.name}: pip install 'nst-rt[export,cpu]'") from None
-        result = export_model(arch.value, out, weights=weights, random_seed=random_weights, pooling=pooling.value,
-                              opset=opset, force=force, log=lambda line: typer.echo(line, err=True))
+        if name is not None and (Path(name).name != name or name.startswith(".")):
+            raise OptionError(f"--name must be a plain directory name (no path, not hidden), got {name!r}")
+        export_model = import_exporter()
+        destination = absolute(out) if out is not None else export_dir()
+        result = export_model(arch.value, destination, weights=weights, random_seed=random_weights,
+                              pooling=pooling.value, name=name, opset=opset, force=force,
+                              log=lambda line: typer.echo(line, err=True))
     except NstError as exc:
         raise fail(str(exc)) from None
     except KeyboardInterrupt:
@@ -231,13 +241,19 @@ def export(
     for path in result.files:
         typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)", err=True)
     typer.echo(f"exported {arch.value} ({pooling.value} pooling) to {result.path} in {result.seconds:.1f} s", err=True)
+    if destination not in default_dirs():  # not found by name unless the user says where
+        typer.echo(f"use it with --models-dir {destination} --model {result.path.name}, or --model {result.path}",
+                   err=True)
+    elif result.path.name != DEFAULT_MODEL:
+        typer.echo(f"use it with --model {result.path.name}", err=True)
 
 
 @app.command()
 def info(models_dir: Annotated[Optional[Path], typer.Option(
-        help="Where to look for models [default: $NST_RT_MODELS, then ./models].", show_default=False)] = None) -> None:
+        help=f"Where to look for models first; then {SEARCH_ORDER}.", show_default=False)] = None) -> None:
     """Show the exported models found, their metadata, and the available execution providers."""
-    from .model import ModelInfo, list_models, search_dirs
+    from .model import ModelInfo, list_models
+    from .models_dir import create_hint, search_dirs
 
     try:
         from .network import available_providers
@@ -252,7 +268,7 @@ def info(models_dir: Annotated[Optional[Path], typer.Option(
     except NstError as exc:
         raise fail(str(exc)) from None
     if not found:
-        typer.echo("no exported models found; create one with `nst-rt export vgg19`")
+        typer.echo(f"no exported models found; {create_hint(DEFAULT_MODEL)}")
     for item in found:
         if isinstance(item, ModelInfo):
             typer.echo(f"\n{item.name}  ({item.path})")

@@ -1,7 +1,7 @@
 """Find an exported model, read its metadata back through onnxruntime, and check it.
 
-A model is a directory holding ``features.onnx`` and ``vjp.onnx`` (written by ``nst-rt export``).
-Search order for a model given by name: ``models_dir`` when given, then ``$NST_RT_MODELS``, then ``./models``.
+A model is a directory holding ``features.onnx`` and ``vjp.onnx`` (written by ``nst-rt export``). A model is
+given by path, or by name; names are looked up in the directories of :mod:`nst_rt.models_dir`.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from pathlib import Path
 
 from .errors import MissingDependencyError, ModelError, ModelNotFoundError
 from .model_format import FEATURES_FILE, FORMAT_VERSION, REQUIRED_METADATA, VJP_FILE
+from .models_dir import (DEFAULT_MODEL, ENV_MODELS_DIR, OFFLINE_HINT, absolute, create_hint, export_command,
+                         export_dir, is_model_dir, not_found_message, search_dirs)
 
-ENV_MODELS_DIR = "NST_RT_MODELS"
-DEFAULT_MODELS_DIR = Path("models")
-DEFAULT_MODEL = "vgg19"
+__all__ = ["ENV_MODELS_DIR", "DEFAULT_MODEL", "ModelInfo", "load_model", "list_models", "resolve_model"]
 
 
 def import_onnxruntime():
@@ -60,40 +60,37 @@ class ModelInfo:
         return self.path / VJP_FILE
 
 
-def search_dirs(models_dir: str | os.PathLike | None = None) -> list[Path]:
-    dirs = [Path(models_dir)] if models_dir else []
-    if os.environ.get(ENV_MODELS_DIR):
-        dirs.append(Path(os.environ[ENV_MODELS_DIR]))
-    dirs.append(DEFAULT_MODELS_DIR)
-    return list(dict.fromkeys(dirs))
+def _is_path(model: str | os.PathLike) -> bool:
+    text = str(model)
+    return Path(model).is_dir() or os.sep in text or bool(os.altsep and os.altsep in text)
 
 
-def export_command(name: str, out: Path | None = None) -> str:
-    """The ``nst-rt export`` command that writes the model called ``name``."""
-    arch, _, pooling = name.partition("-")
-    if arch not in ("vgg16", "vgg19"):
-        arch, pooling = DEFAULT_MODEL, ""
-    command = f"nst-rt export {arch}" + (f" --pooling {pooling}" if pooling else "")
-    if out is not None and out != DEFAULT_MODELS_DIR:
-        command += f" --out {out}"
-    return command
+def _check_model_path(path: Path) -> Path:
+    """``path`` if it is an export; otherwise say what it is and what to pass or run instead."""
+    if not path.is_dir():
+        raise ModelNotFoundError(f"model directory {path} does not exist; {create_hint(path.name, path.parent)}")
+    if is_model_dir(path):
+        return path
+    models = sorted(p.name for p in path.iterdir() if p.is_dir() and is_model_dir(p))
+    if models:
+        raise ModelNotFoundError(f"{path} holds models ({', '.join(models)}) but is not one; pass --models-dir "
+                                 f"{path} --model {models[0]}, or --model {path / models[0]}")
+    if any(path.iterdir()):  # an unrelated directory: never suggest an export that would replace it
+        raise ModelNotFoundError(f"{path} is not an exported model (it has no {FEATURES_FILE}); pass the directory "
+                                 f"of an export, such as {export_dir() / DEFAULT_MODEL}, which "
+                                 f"`{export_command(DEFAULT_MODEL)}` writes")
+    raise ModelNotFoundError(f"{path} is empty, not an exported model; {create_hint(path.name, path.parent, True)}")
 
 
 def resolve_model(model: str | os.PathLike = DEFAULT_MODEL, models_dir: str | os.PathLike | None = None) -> Path:
-    """The directory of ``model``: a path to an export directory, or a name looked up in the search dirs."""
-    candidate = Path(model)
-    if candidate.is_dir() or os.sep in str(model) or (os.altsep and os.altsep in str(model)):
-        if not candidate.is_dir():
-            raise ModelNotFoundError(f"model directory {candidate} does not exist; create it with nst-rt export vgg19 "
-                                     f"--out {candidate.parent}")
-        return candidate
+    """The absolute directory of ``model``: a path to an export directory, or a name looked up in the search dirs."""
+    if _is_path(model):
+        return _check_model_path(absolute(model))
     dirs = search_dirs(models_dir)
     for directory in dirs:
         if (directory / str(model)).is_dir():
             return directory / str(model)
-    looked = ", ".join(str(d) for d in dirs)
-    raise ModelNotFoundError(f"no exported model {str(model)!r} in {looked}; create it with "
-                             f"`{export_command(str(model), dirs[0])}`")
+    raise ModelNotFoundError(not_found_message(str(model), dirs, models_dir_given=models_dir is not None))
 
 
 def _read_metadata(path: Path, ort) -> dict[str, str]:
@@ -112,7 +109,7 @@ def load_model(model: str | os.PathLike = DEFAULT_MODEL, models_dir: str | os.Pa
     """Locate ``model`` and check that both graphs are present, readable and belong together."""
     ort = import_onnxruntime()
     path = resolve_model(model, models_dir)
-    fix = f"re-export it with `{export_command(path.name, path.parent)} --force`"
+    fix = f"re-export it with `{export_command(path.name, path.parent, force=True)}` ({OFFLINE_HINT})"
     for file_name in (FEATURES_FILE, VJP_FILE):
         if not (path / file_name).is_file():
             raise ModelError(f"model {path} has no {file_name}; {fix}")

@@ -83,6 +83,7 @@ def models(models_dir):
 
 @pytest.fixture
 def isolated(monkeypatch, tmp_path):
-    """No $NST_RT_MODELS or ./models of the caller's leak in; the working directory is the test's own."""
+    """No $NST_RT_MODELS, ./models or per-user models of the caller's leak in; the working directory is the test's own."""
     monkeypatch.delenv("NST_RT_MODELS", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "user-data"))
     monkeypatch.chdir(tmp_path)

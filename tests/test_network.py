@@ -191,6 +191,7 @@ def test_backward_before_forward(vgg19):
 def isolated(tmp_path, monkeypatch):
     """No $NST_RT_MODELS and an empty working directory."""
     monkeypatch.delenv(model_module.ENV_MODELS_DIR, raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "user-data"))
     work = tmp_path / "cwd"
     work.mkdir()
     monkeypatch.chdir(work)
@@ -279,6 +280,7 @@ def test_graphs_from_different_exports(isolated, models_dir, other):
 
 
 def test_missing_model_names_its_export_command(isolated):
+    (isolated / "empty").mkdir()
     with pytest.raises(ModelNotFoundError) as excinfo:
-        load_model("vgg16-max", isolated / "nowhere")
+        load_model("vgg16-max", isolated / "empty")
     assert "nst-rt export vgg16 --pooling max" in str(excinfo.value)
