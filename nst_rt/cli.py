@@ -227,7 +227,7 @@ def export(
     from .models_dir import absolute, default_dirs, export_dir
 
     try:
-        if name is not None and (Path(name).name != name or name.startswith(".")):
+        if name is not None and (not name or Path(name).name != name or name.startswith(".")):
             raise OptionError(f"--name must be a plain directory name (no path, not hidden), got {name!r}")
         export_model = import_exporter()
         destination = absolute(out) if out is not None else export_dir()

@@ -172,7 +172,7 @@ def test_model_given_as_a_missing_path_gets_an_export_to_that_path(tmp_path):
 
 
 def test_export_name_must_be_a_plain_directory_name(tmp_path):
-    for name in ("../up", "a/b", ".hidden"):
+    for name in ("../up", "a/b", ".hidden", ""):
         result = runner.invoke(app, ["export", "vgg16", "--random-weights", "0", "--out", "m", "--name", name])
         one_error_line(result, "--name")
     assert not (tmp_path / "m").exists()
