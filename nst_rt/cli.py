@@ -268,7 +268,7 @@ def info(models_dir: Annotated[Optional[Path], typer.Option(
     except NstError as exc:
         raise fail(str(exc)) from None
     if not found:
-        typer.echo(f"no exported models found; {create_hint(DEFAULT_MODEL)}")
+        typer.echo(f"no exported models found; {create_hint(DEFAULT_MODEL, models_dir)}")
     for item in found:
         if isinstance(item, ModelInfo):
             typer.echo(f"\n{item.name}  ({item.path})")
