@@ -65,11 +65,6 @@ class Options:
             raise OptionError(f"learning rate must be > 0, got {self.learning_rate}")
         if self.optimizer not in OPTIMIZERS:
             raise OptionError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
-        if self.size < MIN_SIZE:
-            raise OptionError(f"size {self.size} is below the network's minimum of {MIN_SIZE} px; use a larger --size")
-        if self.size >> (self.scales - 1) < MIN_SIZE:
-            raise OptionError(f"with --scales {self.scales}, the first scale of --size {self.size} would be "
-                              f"{self.size >> (self.scales - 1)} px, below the network's {MIN_SIZE}; use fewer scales")
         return self
 
 
@@ -79,10 +74,10 @@ class Progress:
 
     scale: int  # 1-based
     scales: int
-    iteration: int  # 1-based, within this scale
+    iteration: int  # within this scale: 0 for its start image (loss not yet known, nan), then 1, 2, ...
     iterations: int
     loss: float
-    terms: dict  # weighted content, style, tv
+    terms: dict  # weighted content, style, tv (empty at iteration 0)
     evaluations: int
     elapsed: float  # seconds since the run started
     image: Callable[[], np.ndarray] = field(repr=False)  # the current (H, W, 3) image, as it would be saved
@@ -97,7 +92,8 @@ class Result:
     evaluations: int
     seconds: float
     interrupted: bool = False
-    message: str = ""
+    message: str = ""  # why fewer iterations ran than asked ("interrupted", or the optimiser's reason); else ""
+    stopped_early: dict = field(default_factory=dict)  # scale (1-based) -> a sentence on why it ran fewer
 
     def to_pil(self):
         from PIL import Image
@@ -108,6 +104,34 @@ class Result:
 def scale_sizes(size: int, scales: int) -> list[int]:
     """Longest sides of the coarse-to-fine schedule: halving from ``size``."""
     return [size >> (scales - 1 - k) for k in range(scales)]
+
+
+def check_min_size(what: str, shape: tuple[int, int], scale: int, scales: int) -> None:
+    """Every image the network sees, at every scale, needs MIN_SIZE px on each side."""
+    h, w = shape
+    if min(h, w) >= MIN_SIZE:
+        return
+    where = f" at scale {scale} of --scales {scales}" if scales > 1 else " at this --size"
+    fixes = "a larger --size" + (" or fewer --scales" if scales > 1 else "")
+    fixes += " or a larger --style-scale" if what.startswith("style") else ""
+    raise OptionError(f"the {what} becomes {w}x{h} px{where}, below the network's {MIN_SIZE} px; use {fixes}")
+
+
+def stop_reason(result) -> str:
+    """The optimiser's reason for ending before its iteration limit, in a user's words."""
+    message = str(result.message)
+    upper = message.upper()
+    if "PROJECTED GRADIENT" in upper:
+        return "the gradient vanished (no pixel can lower the loss further)"
+    if "REL_REDUCTION" in upper:
+        return "the loss stopped decreasing"
+    if "EVALUATIONS" in upper:
+        return f"the optimiser used up its budget of loss evaluations ({int(result.nfev)}) in its line searches"
+    if "LNSRCH" in upper or "LINE SEARCH" in upper:
+        return "the line search found no lower point, so the optimiser cannot make progress from here"
+    if "NON-FINITE" in upper:
+        return "the loss or its gradient became nan or infinite"
+    return message
 
 
 class Stylizer:
@@ -129,21 +153,23 @@ class Stylizer:
         styles = list(styles) if isinstance(styles, (list, tuple)) else [styles]
         if not styles:
             raise OptionError("give at least one style image")
-        if o.style_blend_weights is not None and len(o.style_blend_weights) != len(styles):
-            raise OptionError(f"{len(o.style_blend_weights)} style blend weights for {len(styles)} style images")
         content_full = images.load_image(content, role="content")
         styles_full = [images.load_image(s, role=f"style image {i + 1}") for i, s in enumerate(styles)]
         init_full = None
         if o.init not in INITS:
             init_full = images.load_image(o.init, role="init image")
         # Check sizes and memory on the shapes alone: a huge --size must be refused before it is allocated.
+        sizes = scale_sizes(o.size, o.scales)
+        for scale, longest in enumerate(sizes, start=1):
+            check_min_size("content image", images.longest_side_size(*content_full.shape[:2], longest), scale,
+                           len(sizes))
+            for i, s in enumerate(styles_full):
+                check_min_size(f"style image {i + 1}" if len(styles) > 1 else "style image",
+                               images.longest_side_size(*s.shape[:2], max(1, round(longest * o.style_scale))),
+                               scale, len(sizes))
         final = images.longest_side_size(*content_full.shape[:2], o.size)
         style_shapes = [images.longest_side_size(*s.shape[:2], max(1, round(o.size * o.style_scale)))
                         for s in styles_full]
-        for what, (h, w) in zip(["content"] + ["style"] * len(styles), [final] + style_shapes):
-            if min(h, w) < MIN_SIZE:
-                raise OptionError(f"the {what} image becomes {w}x{h} px at this size, below the network's "
-                                  f"{MIN_SIZE} px; use a larger --size or --style-scale")
         memory.check_fits(self.network, *final, o.history if o.optimizer == "lbfgs" else 0, style_shapes)
 
         started = time.perf_counter()
@@ -151,56 +177,72 @@ class Stylizer:
         x = None
         total_iterations = total_evaluations = 0
         last = {"x": None, "loss": float("nan"), "terms": {}}
-        interrupted, message = False, ""
-        sizes = scale_sizes(o.size, o.scales)
+        interrupted, stopped_early = False, {}
         for scale, longest in enumerate(sizes, start=1):
-            content_img = images.resize_longest(content_full, longest)
-            h, w = content_img.shape[:2]
-            style_imgs = [images.resize_longest(s, max(1, round(longest * o.style_scale))) for s in styles_full]
-            objective = Objective(
-                self.network, content_img, style_imgs, content_layers=o.content_layers, style_layers=o.style_layers,
-                content_weight=o.content_weight, style_weight=o.style_weight, tv_weight=o.tv_weight,
-                style_blend_weights=o.style_blend_weights)
-            if x is None:
-                start = self._start_image(content_img, style_imgs[0], init_full, rng)
-            else:  # coarse-to-fine: the previous scale's result, upsampled, is the next start
-                start = images.resize_to(images.from_nchw(x), (h, w))
-            x0 = images.to_nchw(start).astype(np.float64)
-            last.update(x=x0, loss=float("inf"), nit=0)
-
-            def on_iteration(state, scale=scale, objective=objective):
-                last["nit"] = int(state.nit)
-                current = state.x  # minimize hands the callback copies
-                if state.fun <= last["loss"]:  # Adam may go up: keep the best image for an interrupted run
-                    last.update(x=current, loss=float(state.fun), terms=dict(objective.terms))
-                if progress is not None:
-                    progress(Progress(scale, len(sizes), int(state.nit), o.iterations, float(state.fun),
-                                      dict(objective.terms), total_evaluations + int(state.nfev),
-                                      time.perf_counter() - started, lambda: self._finish(current, content_full)))
-
-            bounds = (0.0, 1.0) if o.bounds else None
-            if o.optimizer == "lbfgs":
-                # Run the iterations asked for: NST losses have no natural scale for an absolute tolerance.
-                options = {"maxiter": o.iterations, "maxcor": o.history, "maxfun": o.iterations * 2 + 20,
-                           "gtol": 0.0, "ftol": 0.0}
-            else:
-                options = {"maxiter": o.iterations, "lr": o.learning_rate}
+            objective = None
             try:
-                result = minimize(objective, x0, jac=True, method=o.optimizer, bounds=bounds, options=options,
-                                  callback=on_iteration)
+                content_img = images.resize_longest(content_full, longest)
+                h, w = content_img.shape[:2]
+                style_imgs = [images.resize_longest(s, max(1, round(longest * o.style_scale))) for s in styles_full]
+                if x is None:
+                    start = self._start_image(content_img, style_imgs[0], init_full, rng)
+                else:  # coarse-to-fine: the previous scale's result, upsampled, is the next start
+                    start = images.resize_to(images.from_nchw(x), (h, w))
+                x0 = images.to_nchw(start).astype(np.float64)
+                last.update(x=x0, loss=float("inf"), nit=0)
+                objective = Objective(
+                    self.network, content_img, style_imgs, content_layers=o.content_layers,
+                    style_layers=o.style_layers, content_weight=o.content_weight, style_weight=o.style_weight,
+                    tv_weight=o.tv_weight, style_blend_weights=o.style_blend_weights)
+                if progress is not None:
+                    progress(Progress(scale, len(sizes), 0, o.iterations, float("nan"), {}, total_evaluations,
+                                      time.perf_counter() - started, lambda x0=x0: self._finish(x0, content_full)))
+                result = minimize(objective, x0, jac=True, method=o.optimizer, bounds=(0.0, 1.0) if o.bounds else None,
+                                  options=self._optimizer_options(),
+                                  callback=self._on_iteration(scale, len(sizes), objective, last, progress,
+                                                              total_evaluations, started, content_full))
             except KeyboardInterrupt:
-                interrupted, message = True, "interrupted"
+                if last["x"] is None:  # stopped before there was any image to return
+                    raise
+                interrupted = True
                 total_iterations += last["nit"]
-                total_evaluations += objective.evaluations
+                total_evaluations += objective.evaluations if objective is not None else 0
                 x = last["x"]
                 break
             x = result.x
             last.update(loss=float(result.fun), terms=dict(objective.terms))
             total_iterations += int(result.nit)
             total_evaluations += int(result.nfev)
-            message = result.message
-        return Result(self._finish(x, content_full), last["loss"], last["terms"],
-                      total_iterations, total_evaluations, time.perf_counter() - started, interrupted, message)
+            if int(result.nit) < o.iterations:
+                stopped_early[scale] = (f"stopped after {int(result.nit)} of {o.iterations} iterations"
+                                        f"{f' at scale {scale}' if len(sizes) > 1 else ''}: {stop_reason(result)}")
+        message = "interrupted" if interrupted else "; ".join(stopped_early.values())
+        return Result(self._finish(x, content_full), last["loss"], last["terms"], total_iterations,
+                      total_evaluations, time.perf_counter() - started, interrupted, message, stopped_early)
+
+    def _optimizer_options(self) -> dict:
+        o = self.options
+        if o.optimizer == "lbfgs":
+            # Run the iterations asked for: NST losses have no natural scale for an absolute tolerance.
+            return {"maxiter": o.iterations, "maxcor": o.history, "maxfun": o.iterations * 2 + 20,
+                    "gtol": 0.0, "ftol": 0.0}
+        return {"maxiter": o.iterations, "lr": o.learning_rate}
+
+    def _on_iteration(self, scale, scales, objective, last, progress, evaluations_before, started, content_full):
+        """The optimiser's callback: keep the best point (Adam may go up) and report progress."""
+        iterations = self.options.iterations
+
+        def on_iteration(state):
+            last["nit"] = int(state.nit)
+            current = state.x  # minimize hands the callback copies
+            if state.fun <= last["loss"]:
+                last.update(x=current, loss=float(state.fun), terms=dict(objective.terms))
+            if progress is not None:
+                progress(Progress(scale, scales, int(state.nit), iterations, float(state.fun), dict(objective.terms),
+                                  evaluations_before + int(state.nfev), time.perf_counter() - started,
+                                  lambda: self._finish(current, content_full)))
+
+        return on_iteration
 
     def _start_image(self, content, style, init_image, rng) -> np.ndarray:
         o = self.options

@@ -117,7 +117,7 @@ def test_loss_falls_by_half_and_output_is_a_valid_image(run, objectives):
     assert np.isfinite(first) and first > 0
     assert result.loss <= 0.5 * first, (first, result.loss)
     # L-BFGS only accepts steps that lower the loss.
-    losses = [p.loss for p in progress]
+    losses = [p.loss for p in progress if p.iteration]
     assert all(b <= a for a, b in zip(losses, losses[1:])), losses
     assert result.loss == pytest.approx(losses[-1])
     # 60x40 content at --size 48 -> 48x32, float32 RGB in [0, 1].
@@ -151,10 +151,14 @@ def test_size_sets_the_longest_side_and_keeps_the_aspect_ratio(run, shape, size,
 def test_iterations_sets_the_number_of_iterations_and_progress_calls(run, iterations):
     progress: list[Progress] = []
     result = run(iterations=iterations, progress=progress.append)
-    assert [p.iteration for p in progress] == list(range(1, iterations + 1))
+    # Iteration 0 is the start image: no evaluation yet, so no loss.
+    assert [p.iteration for p in progress] == list(range(0, iterations + 1))
+    assert np.isnan(progress[0].loss) and progress[0].terms == {} and progress[0].evaluations == 0
+    assert as_bytes(progress[0].image()) == as_bytes(CONTENT_32)
     assert all(p.iterations == iterations and p.scale == 1 and p.scales == 1 for p in progress)
     assert result.iterations == iterations
-    evaluations = [p.evaluations for p in progress]
+    assert result.message == "" and result.stopped_early == {}
+    evaluations = [p.evaluations for p in progress[1:]]
     assert evaluations == sorted(evaluations) and evaluations[0] >= 2  # x0 and at least one trial point
     assert result.evaluations == evaluations[-1]
     elapsed = [p.elapsed for p in progress]
@@ -273,8 +277,8 @@ def test_blend_weights_default_to_equal_and_are_normalised(run):
 
 
 @pytest.mark.parametrize("weights, needle", [
-    ([1.0], "1 style blend weights for 2 style images"),
-    ([1.0, 1.0, 1.0], "3 style blend weights for 2 style images"),
+    ([1.0], "style blend weights has 1 values but there are 2 style images"),
+    ([1.0, 1.0, 1.0], "style blend weights has 3 values but there are 2 style images"),
     ([0.0, 0.0], "must not all be zero"),
     ([1.0, -1.0], "non-negative"),
 ])
@@ -446,22 +450,32 @@ def test_original_colors_keeps_the_content_chroma_and_the_stylized_luminance(run
 def test_scales_runs_coarse_to_fine(run, minimize_calls):
     progress: list[Progress] = []
     result = run(size=48, scales=2, iterations=3, progress=progress.append)
-    assert [(p.scale, p.iteration) for p in progress] == [(1, 1), (1, 2), (1, 3), (2, 1), (2, 2), (2, 3)]
+    assert [(p.scale, p.iteration) for p in progress] == [(1, 0), (1, 1), (1, 2), (1, 3),
+                                                          (2, 0), (2, 1), (2, 2), (2, 3)]
     assert all(p.scales == 2 for p in progress)
-    assert [p.image().shape for p in progress] == [(16, 24, 3)] * 3 + [(32, 48, 3)] * 3
+    assert [p.image().shape for p in progress] == [(16, 24, 3)] * 4 + [(32, 48, 3)] * 4
     assert [c["x0"].shape for c in minimize_calls] == [(1, 3, 16, 24), (1, 3, 32, 48)]
     # The second scale starts from the first one's result, upsampled.
-    upsampled = images.resize_to(progress[2].image(), (32, 48))
+    upsampled = images.resize_to(progress[3].image(), (32, 48))
     np.testing.assert_allclose(images.from_nchw(minimize_calls[1]["x0"]), upsampled, atol=1e-5)
     assert result.iterations == 6
     assert result.image.shape == (32, 48, 3)
     assert scale_sizes(48, 2) == [24, 48] and scale_sizes(512, 3) == [128, 256, 512]
 
 
-def test_too_many_scales_for_the_size_are_refused(models):
+def test_too_many_scales_for_the_size_are_refused(run, minimize_calls):
     with pytest.raises(OptionError) as excinfo:
-        Stylizer(models_dir=models, size=32, scales=3)  # first scale 8 px
-    assert "scales" in str(excinfo.value) and "8 px" in str(excinfo.value)
+        run(size=32, scales=3)  # first scale 8 px: the 60x40 content becomes 8x5
+    message = str(excinfo.value)
+    assert "8x5 px at scale 1 of --scales 3" in message and "fewer --scales" in message
+    assert minimize_calls == []
+
+
+def test_every_scale_of_an_elongated_image_is_checked(run, minimize_calls):
+    # 100x30 at --size 64 is 64x19 (fine), but its first scale of two is 32x10, below the network's 16 px.
+    with pytest.raises(OptionError, match="32x10 px at scale 1 of --scales 2"):
+        run(content=gradient(30, 100), size=64, scales=2)
+    assert minimize_calls == []
 
 
 # ----------------------------------------------------------------------------- Ctrl-C
@@ -469,6 +483,8 @@ def test_too_many_scales_for_the_size_are_refused(models):
 
 def _interrupt_at(iteration: int, seen: list):
     def progress(p):
+        if p.iteration == 0:
+            return
         seen.append((p.loss, as_bytes(p.image())))
         if p.iteration == iteration:
             raise KeyboardInterrupt
@@ -529,10 +545,58 @@ def test_ctrl_c_with_adam_returns_the_best_image_so_far(run):
 def test_progress_image_is_the_current_iterate_even_when_adam_goes_up(run):
     seen = []
     run(optimizer="adam", learning_rate=1.0, iterations=3,
-        progress=lambda p: seen.append((p.loss, as_bytes(p.image()))))
+        progress=lambda p: p.iteration and seen.append((p.loss, as_bytes(p.image()))))
     losses = [loss for loss, _ in seen]
     assert losses[2] > losses[1]  # the premise: the 3rd Adam step went up
     assert seen[2][1] != seen[1][1]  # Adam moved the pixels, so the current image is a new one
+
+
+# ----------------------------------------------------------------------------- fewer iterations than asked
+
+
+@pytest.fixture
+def evaluation_budget(monkeypatch):
+    """Caps the optimiser's function evaluations at ``budget["maxfun"]``, so that a run stops early."""
+    budget = {"maxfun": 4}
+    real = nst_rt.optimize.minimize
+
+    def capped(fun, x0, **kwargs):
+        options = {**kwargs.get("options", {}), "maxfun": budget["maxfun"]}
+        return real(fun, x0, **{**kwargs, "options": options})
+
+    monkeypatch.setattr(nst_rt.optimize, "minimize", capped)
+    return budget
+
+
+def test_a_run_cut_short_says_why_in_the_result(run, evaluation_budget):
+    progress = []
+    result = run(iterations=20, progress=progress.append)
+    assert 0 < result.iterations < 20
+    assert not result.interrupted
+    assert result.message == (f"stopped after {result.iterations} of 20 iterations: the optimiser used up its "
+                              f"budget of loss evaluations ({result.evaluations}) in its line searches")
+    assert result.stopped_early == {1: result.message}
+    assert progress[-1].iteration == result.iterations  # what the display saw last is where the run ended
+
+
+def test_a_scale_cut_short_is_named_in_the_message(run, evaluation_budget):
+    result = run(size=48, scales=2, iterations=20)
+    assert set(result.stopped_early) == {1, 2}
+    assert "at scale 1: the optimiser used up" in result.message and "at scale 2: " in result.message
+
+
+@pytest.mark.parametrize("optimiser_message, words", [
+    ("CONVERGENCE: NORM OF PROJECTED GRADIENT <= PGTOL", "gradient vanished"),
+    ("CONVERGENCE: REL_REDUCTION_OF_F <= FACTR*EPSMCH", "loss stopped decreasing"),
+    ("ABNORMAL_TERMINATION_IN_LNSRCH: the line search found no lower point", "line search found no lower point"),
+    ("ABNORMAL: NON-FINITE VALUES: the objective or gradient is nan/inf at x0", "nan or infinite"),
+    ("something new", "something new"),
+])
+def test_stop_reasons_are_in_a_users_words(optimiser_message, words):
+    from types import SimpleNamespace
+
+    reason = stylize_module.stop_reason(SimpleNamespace(message=optimiser_message, nfev=7))
+    assert words in reason and "PGTOL" not in reason and "FACTR" not in reason
 
 
 # ----------------------------------------------------------------------------- sizes and memory
@@ -550,9 +614,9 @@ def test_an_image_smaller_than_the_network_is_refused(models, minimize_calls, co
     assert minimize_calls == []
 
 
-def test_a_too_small_size_message_says_to_use_a_larger_size(models):
+def test_a_too_small_size_message_says_to_use_a_larger_size(run):
     with pytest.raises(OptionError) as excinfo:
-        Stylizer(size=8, scales=1, models_dir=models)
+        run(size=8, scales=1)
     message = str(excinfo.value)
     assert "fewer scales" not in message
     assert "larger" in message
