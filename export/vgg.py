@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from nst_rt.errors import ExportError
+from nst_rt.model_format import POOLINGS
 from nst_rt.models_dir import OFFLINE_OPTIONS
 
 # torchvision's configurations "D" (VGG-16) and "E" (VGG-19): channel counts, "M" for a pooling layer.
@@ -32,7 +33,6 @@ WEIGHT_URLS = {
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 DEEPEST_LAYER = "relu5_1"  # the deepest layer any stylization uses; everything after it is dropped
-POOLINGS = ("avg", "max")
 
 
 @dataclass(frozen=True)

@@ -1,51 +1,96 @@
-"""A one-line terminal progress display for stylization runs (stderr, only on a terminal)."""
+"""The terminal progress display of a stylization: a rich progress bar on stderr, one task per scale.
+
+Each task shows the iteration count, the loss and its terms, the rate and the time left at that scale.
+It is drawn only on a terminal: captured or redirected stderr gets no control codes, only the summary.
+"""
 
 from __future__ import annotations
 
-import sys
-import time
+import math
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
+from rich.table import Column
+from rich.text import Text
 
 
-def format_seconds(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+class RateColumn(ProgressColumn):
+    """Iterations per second, or seconds per iteration when an iteration takes longer than a second."""
+
+    def render(self, task) -> Text:
+        speed = task.finished_speed or task.speed
+        if not speed:
+            return Text("- it/s")
+        return Text(f"{speed:.2f} it/s" if speed >= 1 else f"{1 / speed:.1f} s/it")
 
 
-class ProgressBar:
-    """Redraws one line per iteration: scale, iteration, loss and its terms, time per iteration, ETA."""
+class RemainingOrNoteColumn(ProgressColumn):
+    """The time left at this scale; a task that ended early shows why instead of a stale estimate."""
 
-    def __init__(self, enabled: bool | None = None, stream=None, width: int = 20):
-        self.stream = stream or sys.stderr
-        self.enabled = self.stream.isatty() if enabled is None else enabled
-        self.width = width
-        self._scale_started: tuple[int, float] | None = None
-        self._drawn = False
+    def __init__(self) -> None:
+        super().__init__(table_column=Column(no_wrap=True))
+        self.remaining = TimeRemainingColumn()
+
+    def render(self, task) -> Text:
+        note = task.fields.get("note")
+        return Text(note) if note else self.remaining.render(task)
+
+
+def format_terms(loss: float, terms: dict) -> str:
+    if not math.isfinite(loss):
+        return ""
+    parts = " ".join(f"{name} {value:.3g}" for name, value in terms.items() if value)
+    return f"loss {loss:.4g}" + (f" ({parts})" if parts else "")
+
+
+class ProgressDisplay:
+    """A progress callback for ``Stylizer.run``; ``enabled=None`` means: only when stderr is a terminal."""
+
+    def __init__(self, enabled: bool | None = None, console: Console | None = None):
+        self.console = console or Console(stderr=True)
+        self.enabled = self.console.is_terminal if enabled is None else enabled
+        self._progress: Progress | None = None
+        self._tasks: list = []
 
     def __call__(self, p) -> None:
         if not self.enabled:
             return
-        now = time.perf_counter()
-        if self._scale_started is None or self._scale_started[0] != p.scale:
-            self._scale_started = (p.scale, now - 1e-9)
-            self._first_iteration = p.iteration - 1
-        per_iteration = (now - self._scale_started[1]) / max(p.iteration - self._first_iteration, 1)
-        # Later scales have 4x the pixels of the one before, so they take about 4x as long per iteration.
-        remaining = (p.iterations - p.iteration) * per_iteration
-        remaining += sum(p.iterations * per_iteration * 4 ** k for k in range(1, p.scales - p.scale + 1))
-        done = int(self.width * p.iteration / max(p.iterations, 1))
-        bar = "#" * done + "-" * (self.width - done)
-        scale = f"scale {p.scale}/{p.scales} " if p.scales > 1 else ""
-        terms = " ".join(f"{k} {v:.3g}" for k, v in p.terms.items() if v)
-        line = (f"{scale}[{bar}] {p.iteration}/{p.iterations} loss {p.loss:.4g} ({terms}) "
-                f"{per_iteration:.2f} s/it ETA {format_seconds(remaining)}")
-        self.stream.write("\r" + line + "\033[K")
-        self.stream.flush()
-        self._drawn = True
+        if self._progress is None:
+            self._start(p.scales, p.iterations)
+        task = self._tasks[p.scale - 1]
+        for earlier in self._tasks[: p.scale - 1]:  # a scale that ended early must not look frozen
+            done = self._progress.tasks[earlier].completed
+            if done < p.iterations and not self._progress.tasks[earlier].fields.get("note"):
+                self._progress.update(earlier, note=f"stopped at {done:.0f}")
+                self._progress.stop_task(earlier)
+        if not self._progress.tasks[task].started:
+            self._progress.start_task(task)
+        self._progress.update(task, completed=p.iteration, terms=format_terms(p.loss, p.terms))
 
-    def close(self) -> None:
-        if self._drawn:
-            self.stream.write("\n")
-            self.stream.flush()
-            self._drawn = False
+    def _start(self, scales: int, iterations: int) -> None:
+        def fixed():
+            return Column(no_wrap=True)
+
+        # The other columns take about 62 characters; on a narrow terminal the loss terms give way.
+        terms_width = max(8, self.console.width - 62)
+        self._progress = Progress(
+            TextColumn("{task.description}", table_column=fixed()), BarColumn(bar_width=16, table_column=fixed()),
+            MofNCompleteColumn(table_column=fixed()),
+            TextColumn("{task.fields[terms]}",
+                       table_column=Column(no_wrap=True, overflow="ellipsis", max_width=terms_width)),
+            RateColumn(table_column=fixed()), RemainingOrNoteColumn(), console=self.console, refresh_per_second=4,
+        )
+        for scale in range(1, scales + 1):
+            label = f"scale {scale}/{scales}" if scales > 1 else "stylize"
+            self._tasks.append(self._progress.add_task(label, total=iterations, start=False, terms="", note=""))
+        self._progress.start()
+
+    def close(self, notes: dict[int, str] | None = None) -> None:
+        """Stop drawing; ``notes`` maps a scale to why it ended early, shown in place of its time left."""
+        if self._progress is None:
+            return
+        for scale, note in (notes or {}).items():
+            self._progress.update(self._tasks[scale - 1], note=note)
+        self._progress.stop()
+        self._progress = None
+        self._tasks = []

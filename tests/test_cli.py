@@ -29,8 +29,9 @@ from typer.testing import CliRunner
 import nst_rt
 import nst_rt.optimize
 import nst_rt.pipeline as stylize_module
-from nst_rt import images, memory
+from nst_rt import cli, images, memory
 from nst_rt.cli import app
+from nst_rt.interrupts import Interrupted, stop_signals
 from nst_rt.pipeline import Options, Result
 from synthetic import gradient, noise, stripes
 
@@ -81,6 +82,18 @@ def assert_one_error_line(result, *needles, code: int = 1) -> str:
     for needle in needles:
         assert needle in lines[0], (needle, lines[0])
     assert result.stdout == ""
+    return lines[0]
+
+
+def assert_one_notice_line(result, *needles, code: int) -> str:
+    """Like assert_one_error_line, for a stop the user asked for: ``nst-rt: ...``, not an error."""
+    assert result.exit_code == code, (result.exit_code, result.output, result.exception)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("nst-rt: ") and not lines[0].startswith(ERROR_PREFIX), lines[0]
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    assert result.stdout == "" and "Traceback" not in result.output
     return lines[0]
 
 
@@ -297,8 +310,45 @@ def test_progress_display_on_a_terminal_and_quiet(paths, models, monkeypatch, qu
     if quiet:
         assert result.stderr == ""
     else:
-        assert "\r" in result.stderr and "3/3" in result.stderr and "loss" in result.stderr
-        assert result.stderr.rstrip("\n").splitlines()[-1].startswith("wrote ")
+        assert "\x1b[" in result.stderr  # drawn in place on the terminal
+        shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", result.stderr)  # as it reads once drawn
+        assert "3/3" in shown and "loss" in shown and "it/s" in shown
+        assert shown.rstrip("\n").splitlines()[-1].startswith("wrote ")
+
+
+def test_no_progress_control_codes_when_stderr_is_not_a_terminal(paths, models):
+    result = invoke(*stylize_args(paths, models, iterations=3))
+    assert_ok(result)
+    assert "\x1b" not in result.stderr and "\r" not in result.stderr
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("wrote ")
+
+
+@pytest.fixture
+def evaluation_budget(monkeypatch):
+    """Caps the optimiser's function evaluations, so that a run stops before its iterations."""
+    real = nst_rt.optimize.minimize
+
+    def capped(fun, x0, **kwargs):
+        return real(fun, x0, **{**kwargs, "options": {**kwargs["options"], "maxfun": 4}})
+
+    monkeypatch.setattr(nst_rt.optimize, "minimize", capped)
+
+
+def test_a_run_cut_short_says_why_in_the_summary(paths, models, evaluation_budget):
+    result = invoke(*stylize_args(paths, models, iterations=20))
+    assert_ok(result)
+    (line,) = result.stderr.splitlines()
+    match = re.fullmatch(rf"wrote {re.escape(str(paths.output))} \(32x21, (\d+) iterations, .*\); stopped after "
+                         r"(\d+) of 20 iterations: the optimiser used up its budget of loss evaluations .*", line)
+    assert match, line
+    assert match.group(1) == match.group(2) and int(match.group(1)) < 20
+
+
+def test_a_run_cut_short_on_a_terminal_marks_the_bar(paths, models, evaluation_budget, monkeypatch):
+    monkeypatch.setattr(typer.testing._NamedTextIOWrapper, "isatty", lambda self: True, raising=False)
+    result = invoke(*stylize_args(paths, models, iterations=20))
+    assert_ok(result)
+    assert "stopped early" in result.stderr and "/20" in result.stderr
 
 
 def test_quiet_still_reports_errors(paths, models):
@@ -349,13 +399,45 @@ def test_an_existing_frame_is_refused_before_the_run(paths, models, minimize_cal
     assert minimize_calls == []
 
 
-def test_gif_writes_an_animation_of_the_progress(paths, models):
+def gif_frames(path: Path) -> list[np.ndarray]:
+    with Image.open(path) as img:
+        assert img.format == "GIF"
+        frames = []
+        for k in range(img.n_frames):
+            img.seek(k)
+            frames.append(np.asarray(img.convert("RGB"), dtype=np.float64))
+        return frames
+
+
+def test_gif_starts_with_the_start_image_and_ends_with_the_result(paths, models):
     gif = paths.out / "progress.gif"
-    assert_ok(invoke(*stylize_args(paths, models, "--gif", gif, "-q", iterations=4)))
-    with Image.open(gif) as img:
-        assert img.format == "GIF" and img.size == (32, 21)
-        assert img.is_animated and img.n_frames > 1
-    assert paths.output.exists()
+    assert_ok(invoke(*stylize_args(paths, models, "--gif", gif, "--style-weight", "1e9", "-q", iterations=4)))
+    frames = gif_frames(gif)
+    assert len(frames) == 5  # the start image and each of the 4 iterations
+    assert all(f.shape == (21, 32, 3) for f in frames)
+    start = images.to_uint8(images.resize_longest(gradient(), 32)).astype(np.float64)
+    result = pixels(paths.output).astype(np.float64)
+    # GIF frames are palette images: compare how close, not bytes.
+    assert np.abs(frames[0] - start).mean() < np.abs(frames[0] - result).mean() / 3
+    assert np.abs(frames[-1] - result).mean() < np.abs(frames[-1] - start).mean() / 3
+
+
+def test_gif_has_its_own_frame_count_over_every_scale(paths, models):
+    gif = paths.out / "progress.gif"
+    assert_ok(invoke(*stylize_args(paths, models, "--gif", gif, "--scales", "2", "-q", size=48, iterations=25)))
+    frames = gif_frames(gif)
+    assert len(frames) == cli.GIF_FRAMES == 40
+    assert listing(paths.out) == ["progress.gif", "result.png"]  # no PNG frames without --save-every
+
+
+@pytest.mark.parametrize("scales, iterations", [(1, 300), (3, 100), (1, 7), (2, 1)])
+def test_gif_steps_are_evenly_spaced_from_start_to_end(scales, iterations):
+    steps = sorted(cli.gif_steps(scales, iterations))
+    total = scales * iterations
+    assert steps[0] == 0 and steps[-1] == total
+    assert len(steps) == min(cli.GIF_FRAMES, total + 1)
+    gaps = np.diff(steps)
+    assert gaps.max() - gaps.min() <= 1
 
 
 def test_gif_needs_a_gif_suffix(paths, models):
@@ -421,8 +503,8 @@ def test_ctrl_c_saves_the_best_image_so_far_and_exits_130(paths, models, monkeyp
 
     monkeypatch.setattr(stylize_module.Objective, "__call__", interrupt_later)
     result = invoke(*stylize_args(paths, models, iterations=50))
-    line = assert_one_error_line(result, "interrupted after", "saved the best image so far", str(paths.output),
-                                 code=130)
+    line = assert_one_notice_line(result, "interrupted after", "saved the best image so far", str(paths.output),
+                                  code=130)
     done = int(re.search(r"interrupted after (\d+) iterations", line).group(1))
     assert 1 <= done < 50
     assert pixels(paths.output).shape == (21, 32, 3)
@@ -435,8 +517,48 @@ def test_ctrl_c_before_the_run_writes_nothing_and_exits_130(paths, models, monke
 
     monkeypatch.setattr(stylize_module.Stylizer, "__init__", interrupted)
     result = invoke(*stylize_args(paths, models))
-    assert_one_error_line(result, "interrupted; nothing was written", code=130)
+    assert_one_notice_line(result, "interrupted; nothing was saved", code=130)
     assert listing(paths.out) == []
+
+
+def test_ctrl_c_before_the_first_iteration_finishes_writes_nothing(paths, models, monkeypatch):
+    def interrupted(self, x):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(stylize_module.Objective, "__call__", interrupted)
+    gif = paths.out / "progress.gif"
+    result = invoke(*stylize_args(paths, models, "--gif", gif, "--save-every", "1"))
+    assert_one_notice_line(result, "interrupted before the first iteration finished; nothing was saved", code=130)
+    assert listing(paths.out) == []  # no unstylized copy of the content to block the rerun
+
+
+@pytest.mark.parametrize("command", ["info", "export"])
+def test_ctrl_c_in_info_and_export_is_one_line(command, models, monkeypatch, tmp_path):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    if command == "info":
+        monkeypatch.setattr("nst_rt.model.list_models", interrupted)
+        result = invoke("info", "--models-dir", models)
+        expected = "nst-rt: interrupted"
+    else:
+        monkeypatch.setattr("nst_rt.export.exporter.export_model", interrupted)
+        result = invoke("export", "vgg19", "--random-weights", "0", "--out", tmp_path / "m")
+        expected = "nst-rt: interrupted; no model was written"
+    assert result.exit_code == 130, result.output
+    assert result.stderr.splitlines()[-1] == expected and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_stop_signals_become_one_exception_with_the_signal_number(signum):
+    before = signal.getsignal(signum)
+    with pytest.raises(Interrupted) as excinfo:
+        with stop_signals() as stop:
+            os.kill(os.getpid(), signum)
+            time.sleep(5)  # the handler runs at the next bytecode; the sleep is interrupted
+    assert isinstance(excinfo.value, KeyboardInterrupt) and excinfo.value.signum == signum
+    assert stop.signum == signum and stop.exit_code == 128 + signum
+    assert signal.getsignal(signum) is before  # the previous handler is back
 
 
 # ----------------------------------------------------------------------------- bad input
@@ -510,11 +632,11 @@ BAD_INPUT = {
     "blend weights not numbers": (lambda p, m, mp: {"extra": ["--style-blend-weights", "a,b"]}, ["comma-separated"]),
     "blend weights miscounted": (lambda p, m, mp: {"styles": [p.style, p.style2],
                                                    "extra": ["--style-blend-weights", "1"]},
-                                 ["1 style blend weights for 2 style images"]),
+                                 ["1 values", "2 style images"]),
     "unknown content layer": (lambda p, m, mp: {"extra": ["--content-layers", "relu9_1"]}, ["relu9_1", *VGG19_LAYERS]),
     "unknown style layer": (lambda p, m, mp: {"extra": ["--style-layers", "relu1_1,pool3"]}, ["pool3", *VGG19_LAYERS]),
     "empty layer list": (lambda p, m, mp: {"extra": ["--style-layers", " , "]}, ["at least one layer"]),
-    "too many scales": (lambda p, m, mp: {"extra": ["--scales", "3"]}, ["--scales 3", "8 px"]),
+    "too many scales": (lambda p, m, mp: {"extra": ["--scales", "3"]}, ["--scales 3", "8x5 px", "fewer"]),
     "threads 0": (lambda p, m, mp: {"extra": ["--threads", "0"]}, ["--threads"]),
     "save every negative": (lambda p, m, mp: {"extra": ["--save-every", "-1"]}, ["--save-every"]),
     "noise ratio above 1": (lambda p, m, mp: {"extra": ["--noise-ratio", "2"]}, ["noise ratio"]),
@@ -681,8 +803,11 @@ def test_process_version():
     assert done.stdout == f"nst-rt {importlib.metadata.version('nst-rt')}\n"
 
 
-def test_process_ctrl_c_saves_the_best_image_and_exits_130(paths, models, tmp_path):
-    args = stylize_args(paths, models, "--save-every", "2", iterations=400)
+@pytest.mark.parametrize("signum, words", [(signal.SIGINT, "interrupted"), (signal.SIGTERM, "stopped by SIGTERM"),
+                                           (signal.SIGHUP, "stopped by SIGHUP")])
+def test_process_stop_signal_saves_the_best_image_and_exits_128_plus_signal(paths, models, tmp_path, signum, words):
+    # Far more iterations than can run before the signal: the run must end by the signal, not by finishing.
+    args = stylize_args(paths, models, "--save-every", "2", iterations=100000)
     proc = subprocess.Popen([sys.executable, "-m", "nst_rt", *map(str, args)], cwd=tmp_path, env=subprocess_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -692,20 +817,20 @@ def test_process_ctrl_c_saves_the_best_image_and_exits_130(paths, models, tmp_pa
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "no frame within 90 s"
             time.sleep(0.02)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         stdout, stderr = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    assert proc.returncode == 130, stderr
+    assert proc.returncode == 128 + signum, stderr
     assert stdout == "" and "Traceback" not in stderr
     lines = stderr.splitlines()
     assert len(lines) == 1, stderr
-    match = re.fullmatch(rf"{ERROR_PREFIX}interrupted after (\d+) iterations; saved the best image so far to "
+    match = re.fullmatch(rf"nst-rt: {words} after (\d+) iterations; saved the best image so far to "
                          rf"{re.escape(str(paths.output))}", lines[0])
     assert match, lines[0]
-    assert 2 <= int(match.group(1)) < 400
+    assert 2 <= int(match.group(1)) < 100000
     assert pixels(paths.output).shape == (21, 32, 3)
     assert not [name for name in listing(paths.out) if name.startswith(".")]  # no temporary files
 
@@ -731,10 +856,47 @@ def test_export_refuses_weights_and_random_weights_together(tmp_path, weights_fi
     (["stylize", "a.png", "b.png", "--size", "abc"], "Invalid value for '--size'"),
     (["stylize"], "Missing argument 'CONTENT'"),
     (["no-such-command"], "No such command"),
+    (["stylize", "a.png", "b.png", "--provider", "tpu"], "'tpu' is not one of 'auto', 'cpu', 'cuda'"),
 ])
-def test_usage_errors_are_one_line_with_exit_code_2(argv, expected):
+def test_usage_errors_are_clicks_own_with_exit_code_2(argv, expected):
     done = subprocess.run([sys.executable, "-m", "nst_rt", *argv], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("nst-rt: error: ") and expected in lines[0], done.stderr
-    assert "--help" in lines[0] and "Traceback" not in done.stderr
+    assert done.stderr.startswith("Usage: nst-rt") and "--help" in done.stderr
+    assert "\nError: " in done.stderr and expected in done.stderr and "Traceback" not in done.stderr
+    assert done.stdout == ""
+
+
+def test_a_bare_command_prints_the_help():
+    done = subprocess.run([sys.executable, "-m", "nst_rt"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert all(command in done.stderr + done.stdout for command in ("stylize", "export", "info"))
+
+
+def test_cli_choices_are_the_librarys():
+    import click
+
+    from nst_rt.export import vgg
+    from nst_rt.model_format import ARCHITECTURES, POOLINGS
+    from nst_rt.network import PROVIDERS
+    from nst_rt.pipeline import OPTIMIZERS
+
+    command = typer.main.get_command(app)
+    params = {p.name: p for name in ("stylize", "export") for p in command.commands[name].params}
+    choices = {name: tuple(params[name].type.choices) for name in ("provider", "optimizer", "pooling", "arch")}
+    assert all(isinstance(params[name].type, click.Choice) for name in choices)
+    assert choices == {"provider": PROVIDERS, "optimizer": OPTIMIZERS, "pooling": POOLINGS, "arch": ARCHITECTURES}
+    assert tuple(vgg.CONFIGS) == ARCHITECTURES and vgg.POOLINGS is POOLINGS  # the exporter's tables agree
+
+
+def test_stylize_defaults_are_the_options_defaults():
+    command = typer.main.get_command(app).commands["stylize"]
+    defaults = Options()
+    compared = 0
+    for param in command.params:
+        if param.name in vars(defaults):
+            want = getattr(defaults, param.name)
+            want = ",".join(want) if isinstance(want, tuple) else want
+            got = param.default.value if hasattr(param.default, "value") else param.default
+            assert got == want, param.name
+            compared += 1
+    assert compared == len(vars(defaults))
