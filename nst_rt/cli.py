@@ -237,10 +237,10 @@ def export(
     arch: Annotated[Arch, typer.Argument(help="The network to export.")],
     weights: Annotated[Optional[Path], typer.Option(
         help="A torchvision-format state dict to use instead of downloading torchvision's ImageNet weights "
-             "(the offline path).", show_default=False)] = None,
+             "(the offline path) [default: download].", show_default=False)] = None,
     random_weights: Annotated[Optional[int], typer.Option(
         help="Use seeded random weights with this seed instead: for trying nst-rt offline and for tests "
-             "(every code path works, the pictures are cruder).", show_default=False)] = None,
+             "(every code path works, the pictures are cruder) [default: off].", show_default=False)] = None,
     pooling: Annotated[Pooling, typer.Option(help="Pooling layers: avg (smoother results) or max.")] = Pooling.avg,
     out: Annotated[Optional[Path], typer.Option(
         help=f"Directory that receives one subdirectory per model [default: {EXPORT_DESTINATION}].",

@@ -24,7 +24,8 @@ def import_onnxruntime():
         import onnxruntime
     except ImportError:
         raise MissingDependencyError(
-            "onnxruntime is not installed: pip install 'nst-rt[cpu]' (or 'nst-rt[gpu]' for CUDA)"
+            "onnxruntime is not installed: install nst-rt with its cpu extra (gpu for CUDA), e.g. "
+            "pip install -e '.[cpu]' in a clone of nst-rt, or pip install 'WHEEL[cpu]' for a built wheel"
         ) from None
     return onnxruntime
 
