@@ -112,8 +112,9 @@ def check_min_size(what: str, shape: tuple[int, int], scale: int, scales: int) -
     if min(h, w) >= MIN_SIZE:
         return
     where = f" at scale {scale} of --scales {scales}" if scales > 1 else " at this --size"
-    fixes = "a larger --size" + (" or fewer --scales" if scales > 1 else "")
-    fixes += " or a larger --style-scale" if what.startswith("style") else ""
+    fixes = ["a larger --size"] + (["fewer --scales"] if scales > 1 else [])
+    fixes += ["a larger --style-scale"] if what.startswith("style") else []
+    fixes = " or ".join(fixes) if len(fixes) < 3 else f"{fixes[0]}, {fixes[1]} or {fixes[2]}"
     raise OptionError(f"the {what} becomes {w}x{h} px{where}, below the network's {MIN_SIZE} px; use {fixes}")
 
 
