@@ -116,7 +116,7 @@ def stylize(
     model: Annotated[str, typer.Option(help="Exported model: a name (vgg19, vgg16, vgg19-max) or a path.")]
         = DEFAULTS.model,
     models_dir: Annotated[Optional[Path], typer.Option(
-        help=f"Where to look for models by name first; then {SEARCH_ORDER}.", show_default=False)]
+        help=f"Where to look for models by name first [default: {SEARCH_ORDER}].", show_default=False)]
         = DEFAULTS.models_dir,
     size: Annotated[int, typer.Option(help="Longest side of the output in pixels.")] = DEFAULTS.size,
     iterations: Annotated[int, typer.Option(help="Optimiser iterations (at each scale).")] = DEFAULTS.iterations,
@@ -280,7 +280,7 @@ def export(
 
 @app.command()
 def info(models_dir: Annotated[Optional[Path], typer.Option(
-        help=f"Where to look for models first; then {SEARCH_ORDER}.", show_default=False)] = None) -> None:
+        help=f"Where to look for models first [default: {SEARCH_ORDER}].", show_default=False)] = None) -> None:
     """Show the exported models found, their metadata, and the available execution providers."""
     from .model import ModelInfo, list_models
     from .models_dir import create_hint, search_dirs

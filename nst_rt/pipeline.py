@@ -16,6 +16,7 @@ import numpy as np
 from . import images, memory
 from .errors import OptionError
 from .model_format import MIN_SIZE
+from .models_dir import DEFAULT_MODEL
 from .objective import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, Objective, check_weight
 
 INITS = ("content", "noise", "style")
@@ -44,7 +45,7 @@ class Options:
     bounds: bool = True  # keep pixels in [0, 1] during optimisation (else they are clamped when saved)
     original_colors: bool = False
     scales: int = 1  # coarse-to-fine: optimise at size / 2^(scales-1), ..., size
-    model: str | os.PathLike = "vgg19"
+    model: str | os.PathLike = DEFAULT_MODEL
     models_dir: str | os.PathLike | None = None
     provider: str = "auto"
     threads: int | None = None
