@@ -287,13 +287,14 @@ def info(models_dir: Annotated[Optional[Path], typer.Option(
 
     with stop_signals() as stop:
         try:
-            from .network import available_providers
+            from .network import CUDA_STATUS, available_providers
 
             providers = available_providers()
             import onnxruntime
 
             typer.echo(f"nst-rt {__version__}, onnxruntime {onnxruntime.__version__}")
             typer.echo(f"execution providers: {', '.join(providers)}")
+            typer.echo(f"CUDA provider: {CUDA_STATUS}")
             typer.echo(f"model search path: {', '.join(str(d) for d in search_dirs(models_dir))}")
             found = list_models(models_dir)
             if not found:

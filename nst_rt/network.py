@@ -21,6 +21,8 @@ from .model_format import GRAD_OUTPUT, IMAGE_INPUT, MIN_SIZE, cotangent_name
 PROVIDERS = ("auto", "cpu", "cuda")
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
+# Until tests/test_gpu.py has passed on a GPU, the CUDA path is written to the documentation only.
+CUDA_STATUS = "not yet verified on a GPU"
 
 
 def available_providers() -> list[str]:
@@ -52,24 +54,27 @@ def activation_shape(layer: str, channels: int, height: int, width: int) -> tupl
 class _Bound:
     height: int
     width: int
-    image: np.ndarray
-    activations: dict  # layer -> host array (CPU: written by ORT; CUDA: copied from the device)
+    image: np.ndarray  # host copy of the image (shared with ORT on the host path)
+    activations: dict  # layer -> host array (host path: written by ORT; device path: copied from the device)
     cotangents: dict  # layer -> host array the losses write into (zeros for layers no loss uses)
     grad: np.ndarray
     features_binding: object
     vjp_binding: object
-    device_activations: dict | None
+    device: dict | None  # device path: graph input/output name -> OrtValue on the device; None on the host path
 
 
 class Network:
     """The features and VJP sessions of one exported model on one execution provider."""
 
-    def __init__(self, model: ModelInfo, provider: str = "auto", threads: int | None = None):
+    def __init__(self, model: ModelInfo, provider: str = "auto", threads: int | None = None, device_id: int = 0):
         ort = import_onnxruntime()
         if threads is not None and threads < 1:
             raise OptionError(f"--threads must be at least 1, got {threads}")
+        if device_id < 0:
+            raise OptionError(f"the device id must be >= 0, got {device_id}")
         self.model = model
         self.providers = choose_providers(provider)
+        self.device_id = device_id
         options = ort.SessionOptions()
         options.log_severity_level = 3
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -81,9 +86,12 @@ class Network:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         # Cotangents of a converging run get tiny; denormal arithmetic would slow the VJP by orders of magnitude.
         options.add_session_config_entry("session.set_denormal_as_zero", "1")
+        provider_options = [provider_settings(name, device_id) for name in self.providers]
         try:
-            self.features_session = ort.InferenceSession(str(model.features_path), options, providers=self.providers)
-            self.vjp_session = ort.InferenceSession(str(model.vjp_path), options, providers=self.providers)
+            self.features_session = ort.InferenceSession(str(model.features_path), options, providers=self.providers,
+                                                         provider_options=provider_options)
+            self.vjp_session = ort.InferenceSession(str(model.vjp_path), options, providers=self.providers,
+                                                    provider_options=provider_options)
         except Exception as exc:
             raise ModelError(f"onnxruntime cannot load {model.path} ({str(exc).splitlines()[0][:160]}); "
                              f"re-export it with --force") from None
@@ -94,6 +102,9 @@ class Network:
                                     "use --provider cpu")
             self.providers = [CPU]
         self.device = "cuda" if self.providers[0] == CUDA else "cpu"
+        # On the host ORT reads and writes numpy arrays by pointer. A device copies a host input when it is
+        # bound, not when the graph runs, so there the buffers are OrtValues on the device, updated each step.
+        self.shares_host_memory = self.device == "cpu"
         self.layers = [o.name for o in self.features_session.get_outputs()]
         self.channels = {o.name: int(o.shape[1]) for o in self.features_session.get_outputs()}
         vjp_inputs = {i.name for i in self.vjp_session.get_inputs()}
@@ -102,6 +113,7 @@ class Network:
             raise ModelError(f"the graphs of {model.path} do not match their metadata; re-export it with --force")
         self._bound: _Bound | None = None
         self._written: set[str] = set()
+        self._stale: set[str] = set()  # device path: cotangents changed on the host since they were uploaded
 
     def features(self, image: np.ndarray) -> dict[str, np.ndarray]:
         """Activations of an (1, 3, H, W) image as fresh arrays (used for content and style targets)."""
@@ -114,43 +126,45 @@ class Network:
         if self._bound and (self._bound.height, self._bound.width) == (height, width):
             return self._bound
         check_image_size(height, width)
-        ort = import_onnxruntime()
-        self._bound, self._written = None, set()  # free the previous size's buffers first
+        self._bound, self._written, self._stale = None, set(), set()  # free the previous size's buffers first
         shapes = {n: activation_shape(n, self.channels[n], height, width) for n in self.layers}
-        image = np.zeros((1, 3, height, width), np.float32)
-        activations = {n: np.empty(s, np.float32) for n, s in shapes.items()}
-        cotangents = {n: np.zeros(s, np.float32) for n, s in shapes.items()}
-        grad = np.empty((1, 3, height, width), np.float32)
+        host = {IMAGE_INPUT: np.zeros((1, 3, height, width), np.float32),
+                GRAD_OUTPUT: np.empty((1, 3, height, width), np.float32)}
+        host.update({n: np.empty(s, np.float32) for n, s in shapes.items()})
+        host.update({cotangent_name(n): np.zeros(s, np.float32) for n, s in shapes.items()})
+        if self.shares_host_memory:
+            device = None
+            values = {name: ort_value(array) for name, array in host.items()}
+        else:
+            device = {name: ort_value(array, self.device, self.device_id) for name, array in host.items()}
+            values = device
         features_binding = self.features_session.io_binding()
         vjp_binding = self.vjp_session.io_binding()
-        device_activations = None
-        if self.device == "cpu":
-            for n, array in activations.items():
-                _bind_array(features_binding.bind_output, n, array)
-                _bind_array(vjp_binding.bind_input, n, array)
-        else:
-            device_activations = {n: ort.OrtValue.ortvalue_from_shape_and_type(s, np.float32, "cuda", 0)
-                                  for n, s in shapes.items()}
-            for n, value in device_activations.items():
-                features_binding.bind_ortvalue_output(n, value)
-                vjp_binding.bind_ortvalue_input(n, value)
-        _bind_array(features_binding.bind_input, IMAGE_INPUT, image)
-        for n, array in cotangents.items():
-            _bind_array(vjp_binding.bind_input, cotangent_name(n), array)
-        _bind_array(vjp_binding.bind_output, GRAD_OUTPUT, grad)
-        self._bound = _Bound(height, width, image, activations, cotangents, grad, features_binding, vjp_binding,
-                             device_activations)
+        features_binding.bind_ortvalue_input(IMAGE_INPUT, values[IMAGE_INPUT])
+        for n in self.layers:
+            features_binding.bind_ortvalue_output(n, values[n])
+            vjp_binding.bind_ortvalue_input(n, values[n])  # activations stay where the features graph wrote them
+            vjp_binding.bind_ortvalue_input(cotangent_name(n), values[cotangent_name(n)])
+        vjp_binding.bind_ortvalue_output(GRAD_OUTPUT, values[GRAD_OUTPUT])
+        self._bound = _Bound(height, width, host[IMAGE_INPUT], {n: host[n] for n in self.layers},
+                             {n: host[cotangent_name(n)] for n in self.layers}, host[GRAD_OUTPUT],
+                             features_binding, vjp_binding, device)
         return self._bound
 
-    def forward(self, image: np.ndarray) -> dict[str, np.ndarray]:
-        """Run the features graph on ``image`` (any float dtype); returns the bound activation arrays."""
+    def forward(self, image: np.ndarray, layers=None) -> dict[str, np.ndarray]:
+        """Run the features graph on ``image`` (any float dtype); returns the bound activation arrays.
+
+        On a device only the activations in ``layers`` (default: all) are copied back to the host arrays.
+        """
         bound = self.bind(image.shape[2], image.shape[3])
         np.copyto(bound.image, image, casting="same_kind")
-        bound.features_binding.synchronize_inputs()
+        if bound.device is not None:
+            bound.device[IMAGE_INPUT].update_inplace(bound.image)
         self.features_session.run_with_iobinding(bound.features_binding)
-        if bound.device_activations is not None:
-            for n, value in bound.device_activations.items():
-                bound.activations[n][...] = value.numpy()
+        if bound.device is not None:
+            bound.features_binding.synchronize_outputs()
+            for n in self.layers if layers is None else layers:
+                np.copyto(bound.activations[n], bound.device[n].numpy())
         return bound.activations
 
     def cotangents(self, used: set[str]) -> dict[str, np.ndarray]:
@@ -159,6 +173,7 @@ class Network:
             raise RuntimeError("call forward() before cotangents()")
         for layer in self._written - used:  # left over from an objective that used other layers
             self._bound.cotangents[layer].fill(0)
+        self._stale |= self._written | set(used)
         self._written = set(used)
         return self._bound.cotangents
 
@@ -167,15 +182,39 @@ class Network:
         bound = self._bound
         if bound is None:
             raise RuntimeError("call forward() before backward()")
-        bound.vjp_binding.synchronize_inputs()
+        if bound.device is not None:
+            for layer in self._stale:
+                bound.device[cotangent_name(layer)].update_inplace(bound.cotangents[layer])
+            self._stale = set()
         self.vjp_session.run_with_iobinding(bound.vjp_binding)
-        bound.vjp_binding.synchronize_outputs()
+        if bound.device is not None:
+            bound.vjp_binding.synchronize_outputs()
+            np.copyto(bound.grad, bound.device[GRAD_OUTPUT].numpy())
         return bound.grad
 
 
-def _bind_array(bind, name: str, array: np.ndarray) -> None:
-    """Bind a C-contiguous float32 host array by pointer: ORT reads or writes it in place."""
-    bind(name, "cpu", 0, np.float32, list(array.shape), array.ctypes.data)
+def provider_settings(provider: str, device_id: int) -> dict:
+    """ONNX Runtime options for one execution provider."""
+    if provider != CUDA:
+        return {}
+    return {
+        "device_id": str(device_id),
+        # One image size runs hundreds of passes: the one-time exhaustive search for each conv's fastest
+        # cuDNN algorithm pays for itself (it is ORT's default; stated so that it stays).
+        "cudnn_conv_algo_search": "EXHAUSTIVE",
+        # Grow the arena by what is asked: the default doubling can reserve twice the activations at large sizes.
+        "arena_extend_strategy": "kSameAsRequested",
+    }
+
+
+def ort_value(array: np.ndarray, device: str | None = None, device_id: int = 0):
+    """An OrtValue for ``array``: without a device it shares the array's memory; on one it is a separate copy."""
+    ort = import_onnxruntime()
+    if device is None:
+        return ort.OrtValue.ortvalue_from_numpy(array)
+    value = ort.OrtValue.ortvalue_from_shape_and_type(list(array.shape), np.float32, device, device_id)
+    value.update_inplace(array)
+    return value
 
 
 def check_image_size(height: int, width: int) -> None:

@@ -111,7 +111,7 @@ class Objective:
     def __call__(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         if x.shape != self.shape:
             raise OptionError(f"image shape {x.shape} does not match the objective's {self.shape}")
-        acts = self.network.forward(x)
+        acts = self.network.forward(x, self.used_layers)
         cotangents = self.network.cotangents(self.used_layers)
         written: set[str] = set()
         style = self.style_constant if self.style else 0.0

@@ -176,6 +176,59 @@ def test_cotangents_zero_unused_layers(network):
     assert np.all(c["relu2_1"] == 2.0)  # kept: its owner overwrites it
 
 
+def _device_path_network(vgg19):
+    """A CPU network that takes the device path: its buffers are OrtValues of their own, as on CUDA."""
+    network = Network(vgg19, "cpu")
+    network.shares_host_memory = False
+    return network
+
+
+def test_device_path_sees_every_steps_image_and_cotangents(vgg19):
+    # A device copies a host input when it is bound; a device path that bound host arrays once (or forgot
+    # to upload) would run every step on the first step's image and cotangents.
+    network = _device_path_network(vgg19)
+    rng = np.random.default_rng(21)
+    schedules = [{"relu1_1", "relu4_2"}, {"relu1_1", "relu4_2"}, {"relu2_1"}, {"relu1_1", "relu5_1"}]
+    for step, used in enumerate(schedules):
+        image = rng.random((1, 3, 24, 20))
+        acts = network.forward(image, used)
+        assert network._bound.device is not None
+        expected = network.features(image)
+        for name in used:
+            np.testing.assert_array_equal(acts[name], expected[name], err_msg=f"step {step} {name}")
+        cotangents = network.cotangents(used)
+        for name in used:
+            cotangents[name][...] = rng.standard_normal(cotangents[name].shape, dtype=np.float32)
+        grad = network.backward().copy()
+        feeds = {n: np.zeros_like(a) for n, a in expected.items()}
+        feeds.update({n: cotangents[n].copy() for n in used})
+        np.testing.assert_array_equal(grad, _plain_vjp(network, expected, feeds), err_msg=f"step {step}")
+        assert np.any(grad != 0)
+
+
+def test_device_path_matches_the_host_path(vgg19, network):
+    device = _device_path_network(vgg19)
+    image = _image(22, 32, 28)
+    used = {"relu3_1", "relu4_2"}
+    grads = []
+    for net in (network, device):
+        net.forward(image, used)
+        cotangents = net.cotangents(used)
+        for name in used:
+            cotangents[name][...] = np.random.default_rng(23).standard_normal(cotangents[name].shape)
+        grads.append(net.backward().copy())
+    np.testing.assert_array_equal(grads[0], grads[1])
+
+
+def test_device_path_copies_back_only_the_layers_asked_for(vgg19):
+    network = _device_path_network(vgg19)
+    acts = network.forward(_image(24, 20, 20), {"relu2_1"})
+    before = acts["relu1_1"].copy()
+    acts = network.forward(_image(25, 20, 20), {"relu2_1"})
+    np.testing.assert_array_equal(acts["relu1_1"], before)  # not copied: no loss reads it
+    np.testing.assert_array_equal(acts["relu2_1"], network.features(_image(25, 20, 20))["relu2_1"])
+
+
 def test_backward_before_forward(vgg19):
     network = Network(vgg19, "cpu")
     with pytest.raises(RuntimeError):
