@@ -19,6 +19,7 @@ from .model_format import ARCHITECTURES, POOLINGS
 from .models_dir import DEFAULT_MODEL, EXPORT_DESTINATION, SEARCH_ORDER
 from .network import PROVIDERS
 from .pipeline import INITS, OPTIMIZERS, Options
+from .precision import PRECISIONS
 
 app = typer.Typer(
     name="nst-rt",
@@ -42,6 +43,7 @@ Arch = choices("Arch", ARCHITECTURES)
 Pooling = choices("Pooling", POOLINGS)
 OptimizerName = choices("OptimizerName", OPTIMIZERS)
 Provider = choices("Provider", PROVIDERS)
+Precision = choices("Precision", PRECISIONS)
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -155,8 +157,10 @@ def stylize(
     gif: Annotated[Optional[Path], typer.Option(
         help=f"Write an animated GIF of the progress here: {GIF_FRAMES} frames evenly spaced over the whole run, "
              "from the start image to the result [default: none].", show_default=False)] = None,
-    provider: Annotated[Provider, typer.Option(help="ONNX Runtime execution provider: auto picks CUDA when "
-                                                    "available.")] = Provider(DEFAULTS.provider),
+    provider: Annotated[Provider, typer.Option(help="ONNX Runtime execution provider: auto picks CUDA, else "
+                                                    "OpenVINO, when installed.")] = Provider(DEFAULTS.provider),
+    precision: Annotated[Precision, typer.Option(help="OpenVINO's arithmetic: auto is bf16 where the CPU has AMX, "
+                                                      "else fp32.")] = Precision(DEFAULTS.precision),
     threads: Annotated[Optional[int], typer.Option(help="CPU threads for ONNX Runtime [default: all cores].",
                                                    show_default=False)] = DEFAULTS.threads,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display or summary.")] = False,
@@ -180,7 +184,7 @@ def stylize(
                 style_blend_weights=split_floats(style_blend_weights, "--style-blend-weights"),
                 style_scale=style_scale, init=init, noise_ratio=noise_ratio, seed=seed, optimizer=optimizer.value,
                 learning_rate=learning_rate, history=history, bounds=bounds, original_colors=original_colors,
-                scales=scales, model=model, models_dir=models_dir, provider=provider.value, threads=threads,
+                scales=scales, model=model, models_dir=models_dir, provider=provider.value, precision=precision.value, threads=threads,
             ).validated()
             # Check every path we will write before a long run, so a typo costs nothing.
             images.check_output_path(output, overwrite=overwrite)
@@ -287,7 +291,8 @@ def info(models_dir: Annotated[Optional[Path], typer.Option(
 
     with stop_signals() as stop:
         try:
-            from .network import CUDA_STATUS, available_providers
+            from .network import CUDA_STATUS, NAMES, available_providers, choose_providers
+            from .precision import choose_precision
 
             providers = available_providers()
             import onnxruntime
@@ -295,6 +300,9 @@ def info(models_dir: Annotated[Optional[Path], typer.Option(
             typer.echo(f"nst-rt {__version__}, onnxruntime {onnxruntime.__version__}")
             typer.echo(f"execution providers: {', '.join(providers)}")
             typer.echo(f"CUDA provider: {CUDA_STATUS}")
+            chosen = NAMES[choose_providers("auto")[0]]
+            precision, why = choose_precision("auto", chosen)
+            typer.echo(f"a run with the defaults uses: {chosen} provider, {precision} ({why})")
             typer.echo(f"model search path: {', '.join(str(d) for d in search_dirs(models_dir))}")
             found = list_models(models_dir)
             if not found:

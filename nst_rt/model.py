@@ -24,7 +24,8 @@ def import_onnxruntime():
         import onnxruntime
     except ImportError:
         raise MissingDependencyError(
-            "onnxruntime is not installed: install nst-rt with its cpu extra (gpu for CUDA), e.g. "
+            "onnxruntime is not installed: install nst-rt with its cpu extra (gpu for CUDA, openvino for bf16 "
+            "on Intel CPUs), e.g. "
             "pip install -e '.[cpu]' in a clone of nst-rt, or pip install 'WHEEL[cpu]' for a built wheel"
         ) from None
     return onnxruntime

@@ -10,6 +10,7 @@ only for the losses.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,10 +18,14 @@ import numpy as np
 from .errors import ModelError, OptionError, ProviderError
 from .model import ModelInfo, import_onnxruntime
 from .model_format import GRAD_OUTPUT, IMAGE_INPUT, MIN_SIZE, cotangent_name
+from .precision import OPENVINO_HINT, choose_precision
 
-PROVIDERS = ("auto", "cpu", "cuda")
+PROVIDERS = ("auto", "cpu", "cuda", "openvino")
 CUDA = "CUDAExecutionProvider"
+OPENVINO = "OpenVINOExecutionProvider"
 CPU = "CPUExecutionProvider"
+NAMES = {CUDA: "cuda", OPENVINO: "openvino", CPU: "cpu"}
+EXTRAS = {CUDA: "gpu", OPENVINO: "openvino"}  # the nst-rt extra whose onnxruntime offers each provider
 # Until tests/test_gpu.py has passed on a GPU, the CUDA path is written to the documentation only.
 CUDA_STATUS = "not yet verified on a GPU"
 
@@ -30,18 +35,21 @@ def available_providers() -> list[str]:
 
 
 def choose_providers(provider: str = "auto") -> list[str]:
-    """ONNX Runtime provider list for ``auto`` (CUDA when offered, else CPU), ``cpu`` or ``cuda``."""
+    """ONNX Runtime provider list for ``auto`` (CUDA, else OpenVINO, else CPU: the first onnxruntime
+    offers), ``cpu``, ``cuda`` or ``openvino``. CPU comes last: it takes any node the first has no kernel for."""
     if provider not in PROVIDERS:
         raise OptionError(f"unknown provider {provider!r}; choose one of {', '.join(PROVIDERS)}")
     available = available_providers()
-    if provider == "cuda" and CUDA not in available:
+    if provider == "auto":
+        first = next((p for p in (CUDA, OPENVINO) if p in available), CPU)
+    else:
+        first = next(p for p, name in NAMES.items() if name == provider)
+    if first not in available:
         raise ProviderError(
-            f"the CUDA execution provider is not available (onnxruntime offers {', '.join(available)}); "
-            f"install 'nst-rt[gpu]' on a machine with CUDA, or use --provider cpu"
+            f"the {provider} execution provider is not available (onnxruntime offers {', '.join(available)}); "
+            f"install 'nst-rt[{EXTRAS[first]}]' instead of the other onnxruntime package, or use --provider cpu"
         )
-    if provider == "cpu" or (provider == "auto" and CUDA not in available):
-        return [CPU]
-    return [CUDA, CPU]  # CPU takes any node CUDA has no kernel for
+    return [first] if first == CPU else [first, CPU]
 
 
 def activation_shape(layer: str, channels: int, height: int, width: int) -> tuple[int, int, int, int]:
@@ -66,7 +74,8 @@ class _Bound:
 class Network:
     """The features and VJP sessions of one exported model on one execution provider."""
 
-    def __init__(self, model: ModelInfo, provider: str = "auto", threads: int | None = None, device_id: int = 0):
+    def __init__(self, model: ModelInfo, provider: str = "auto", threads: int | None = None, device_id: int = 0,
+                 precision: str = "auto"):
         ort = import_onnxruntime()
         if threads is not None and threads < 1:
             raise OptionError(f"--threads must be at least 1, got {threads}")
@@ -75,6 +84,7 @@ class Network:
         self.model = model
         self.providers = choose_providers(provider)
         self.device_id = device_id
+        self.precision, self.precision_reason = choose_precision(precision, NAMES[self.providers[0]])
         options = ort.SessionOptions()
         options.log_severity_level = 3
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -86,7 +96,7 @@ class Network:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         # Cotangents of a converging run get tiny; denormal arithmetic would slow the VJP by orders of magnitude.
         options.add_session_config_entry("session.set_denormal_as_zero", "1")
-        provider_options = [provider_settings(name, device_id) for name in self.providers]
+        provider_options = [provider_settings(name, device_id, self.precision, threads) for name in self.providers]
         try:
             self.features_session = ort.InferenceSession(str(model.features_path), options, providers=self.providers,
                                                          provider_options=provider_options)
@@ -193,8 +203,14 @@ class Network:
         return bound.grad
 
 
-def provider_settings(provider: str, device_id: int) -> dict:
+def provider_settings(provider: str, device_id: int = 0, precision: str = "fp32", threads: int | None = None) -> dict:
     """ONNX Runtime options for one execution provider."""
+    if provider == OPENVINO:
+        settings = {"device_type": "CPU",
+                    "load_config": json.dumps({"CPU": {"INFERENCE_PRECISION_HINT": OPENVINO_HINT[precision]}})}
+        if threads:
+            settings["num_of_threads"] = str(threads)
+        return settings
     if provider != CUDA:
         return {}
     return {

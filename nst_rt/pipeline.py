@@ -48,6 +48,7 @@ class Options:
     model: str | os.PathLike = DEFAULT_MODEL
     models_dir: str | os.PathLike | None = None
     provider: str = "auto"
+    precision: str = "auto"  # OpenVINO only: auto (bf16 where the CPU has it), fp32, bf16
     threads: int | None = None
 
     def validated(self) -> Options:
@@ -145,7 +146,8 @@ class Stylizer:
 
         self.options = replace(options or Options(), **overrides).validated()
         self.model = load_model(self.options.model, self.options.models_dir)
-        self.network = Network(self.model, self.options.provider, self.options.threads)
+        self.network = Network(self.model, self.options.provider, self.options.threads,
+                               precision=self.options.precision)
 
     def run(self, content, styles, progress: Callable[[Progress], None] | None = None) -> Result:
         """Stylize. Ctrl-C (KeyboardInterrupt) ends the run early and returns the best image so far."""

@@ -1,0 +1,120 @@
+"""The OpenVINO execution provider ('nst-rt[openvino]') and the choice of precision.
+
+The provider tests run where onnxruntime offers OpenVINOExecutionProvider and skip cleanly elsewhere; the
+choice of provider and precision, and the graph check below, run everywhere.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from nst_rt import network as network_module
+from nst_rt.errors import OptionError, ProviderError
+from nst_rt.network import CPU, CUDA, OPENVINO, Network, choose_providers
+from nst_rt.objective import Objective
+from nst_rt.precision import choose_precision, cpu_bf16_flags
+
+from synthetic import gradient, noise
+
+HAS_OPENVINO = OPENVINO in ort.get_available_providers()
+needs_openvino = pytest.mark.skipif(not HAS_OPENVINO, reason="onnxruntime-openvino is not installed")
+
+
+def _cpuinfo(tmp_path, flags: str):
+    path = tmp_path / "cpuinfo"
+    path.write_text(f"processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: fpu sse2 {flags}\n\nprocessor\t: 1\n")
+    return str(path)
+
+
+@pytest.mark.parametrize("flags,expected,reason", [
+    ("avx512f avx512_bf16 amx_tile amx_bf16 amx_int8", "bf16", "amx_bf16"),
+    ("avx512f avx512_bf16", "fp32", "avx512_bf16 but no AMX"),  # measured slower in bf16 there
+    ("avx2 avx512f avx512_vnni", "fp32", "no bf16")])
+def test_auto_precision_follows_the_cpu_flags(tmp_path, flags, expected, reason):
+    precision, why = choose_precision("auto", "openvino", _cpuinfo(tmp_path, flags))
+    assert precision == expected
+    assert reason in why
+
+
+def test_explicit_precision_wins(tmp_path):
+    assert choose_precision("fp32", "openvino", _cpuinfo(tmp_path, "avx512_bf16"))[0] == "fp32"
+    assert choose_precision("bf16", "openvino", _cpuinfo(tmp_path, ""))[0] == "bf16"
+
+
+@pytest.mark.parametrize("provider", ["cpu", "cuda"])
+def test_other_providers_run_fp32(tmp_path, provider):
+    assert choose_precision("auto", provider, _cpuinfo(tmp_path, "avx512_bf16"))[0] == "fp32"
+    with pytest.raises(OptionError) as excinfo:
+        choose_precision("bf16", provider)
+    assert "openvino" in str(excinfo.value) and "\n" not in str(excinfo.value)
+
+
+def test_unknown_precision():
+    with pytest.raises(OptionError):
+        choose_precision("fp16", "openvino")
+
+
+def test_unreadable_cpuinfo_means_no_bf16(tmp_path):
+    assert cpu_bf16_flags(str(tmp_path / "missing")) == []
+
+
+@pytest.mark.parametrize("offered,expected", [([OPENVINO, CPU], [OPENVINO, CPU]), ([CUDA, OPENVINO, CPU], [CUDA, CPU]),
+                                              ([CPU], [CPU])])
+def test_auto_picks_openvino_when_installed(monkeypatch, offered, expected):
+    monkeypatch.setattr(network_module, "available_providers", lambda: offered)
+    assert choose_providers("auto") == expected
+
+
+def test_openvino_not_installed(monkeypatch):
+    monkeypatch.setattr(network_module, "available_providers", lambda: [CPU])
+    with pytest.raises(ProviderError) as excinfo:
+        choose_providers("openvino")
+    assert "nst-rt[openvino]" in str(excinfo.value) and "\n" not in str(excinfo.value)
+
+
+def test_graphs_never_share_an_initializer_between_conv_and_conv_transpose(vgg19):
+    # OpenVINO has computed wrong results for graphs where they do (openvinotoolkit/openvino#33397).
+    import onnx
+
+    for path in (vgg19.features_path, vgg19.vjp_path):
+        graph = onnx.load(str(path)).graph
+        initializers = {i.name for i in graph.initializer}
+        users: dict[str, set[str]] = {}
+        for node in graph.node:
+            for name in node.input:
+                if name in initializers:
+                    users.setdefault(name, set()).add(node.op_type)
+        assert not [n for n, ops in users.items() if {"Conv", "ConvTranspose"} <= ops], path
+        assert any("Conv" in ops for ops in users.values())
+
+
+def _gradient(network, x):
+    objective = Objective(network, gradient(48, 64), [noise(48, 48)])
+    for step in range(2):  # the second step must see its own image
+        loss, grad = objective(np.clip(x + 0.1 * step, 0, 1))
+    return loss, grad.copy()
+
+
+@needs_openvino
+@pytest.mark.parametrize("precision,tolerance", [("fp32", 1e-4), ("bf16", 5e-2)])
+def test_openvino_gradient_matches_the_cpu_provider(vgg19, precision, tolerance):
+    x = np.random.default_rng(8).random((1, 3, 48, 64))
+    cpu_loss, cpu_grad = _gradient(Network(vgg19, "cpu"), x)
+    network = Network(vgg19, "openvino", precision=precision)
+    assert network.providers[0] == OPENVINO and network.precision == precision
+    loss, grad = _gradient(network, x)
+    assert np.linalg.norm(grad - cpu_grad) / np.linalg.norm(cpu_grad) < tolerance
+    assert abs(loss - cpu_loss) / cpu_loss < tolerance
+
+
+@needs_openvino
+def test_openvino_stylization_runs(models_dir, isolated):
+    from nst_rt.pipeline import Stylizer
+
+    stylizer = Stylizer(size=48, iterations=5, models_dir=models_dir(), provider="openvino", precision="fp32",
+                        threads=1)
+    losses = []
+    result = stylizer.run(gradient(), noise(), progress=lambda p: losses.append(p.loss))
+    assert result.loss < losses[0]
