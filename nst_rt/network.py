@@ -46,7 +46,7 @@ def choose_providers(provider: str = "auto") -> list[str]:
         first = next(p for p, name in NAMES.items() if name == provider)
     if first not in available:
         raise ProviderError(
-            f"the {provider} execution provider is not available (onnxruntime offers {', '.join(available)}); "
+            f"the {first.removesuffix('ExecutionProvider')} execution provider is not available (onnxruntime offers {', '.join(available)}); "
             f"install 'nst-rt[{EXTRAS[first]}]' instead of the other onnxruntime package, or use --provider cpu"
         )
     return [first] if first == CPU else [first, CPU]
