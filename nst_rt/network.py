@@ -2,10 +2,11 @@
 
 One optimisation step is: features run (image -> activations), numpy losses (activations ->
 cotangents), VJP run (activations + cotangents -> image gradient). ``Network.bind`` preallocates every
-buffer once per image size and binds them to both sessions, so each step copies nothing: on CPU the
-features graph writes its activations straight into numpy arrays that the losses read and the VJP
-graph reads back; on CUDA the activations stay on the device for the VJP and are copied to the host
-only for the losses.
+buffer once per image size and binds them to both sessions. On the host (CPU and OpenVINO providers)
+each step copies nothing: the features graph writes its activations straight into numpy arrays that the
+losses read and the VJP graph reads back. On CUDA every buffer is an OrtValue on the device: each step
+uploads the image and the changed cotangents, the activations stay on the device for the VJP, and only
+the layers the losses use are copied to the host.
 """
 
 from __future__ import annotations
