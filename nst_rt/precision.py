@@ -37,8 +37,8 @@ def choose_precision(precision: str, provider: str, cpuinfo: str = "/proc/cpuinf
         if precision == "bf16":
             raise OptionError(f"bf16 runs on the OpenVINO provider only, not on {provider}; install 'nst-rt[openvino]' "
                               f"and use --provider openvino, or --precision fp32")
-        flags = cpu_bf16_flags(cpuinfo) if provider == "cpu" else []
-        hint = f"; this CPU has {flags[0]}: with 'nst-rt[openvino]' it would run bf16" if flags else ""
+        amx = provider == "cpu" and FAST_BF16_FLAG in cpu_bf16_flags(cpuinfo)
+        hint = f"; this CPU has {FAST_BF16_FLAG}: with 'nst-rt[openvino]' it would run bf16" if amx else ""
         return "fp32", f"the {provider} provider runs fp32{hint}"
     if precision != "auto":
         return precision, f"--precision {precision}"

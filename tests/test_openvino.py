@@ -38,6 +38,11 @@ def test_auto_precision_follows_the_cpu_flags(tmp_path, flags, expected, reason)
     assert reason in why
 
 
+def test_cpu_provider_points_to_openvino_only_where_bf16_would_run(tmp_path):
+    assert "nst-rt[openvino]" in choose_precision("auto", "cpu", _cpuinfo(tmp_path, "amx_tile amx_bf16"))[1]
+    assert "openvino" not in choose_precision("auto", "cpu", _cpuinfo(tmp_path, "avx512_bf16"))[1]
+
+
 def test_explicit_precision_wins(tmp_path):
     assert choose_precision("fp32", "openvino", _cpuinfo(tmp_path, "avx512_bf16"))[0] == "fp32"
     assert choose_precision("bf16", "openvino", _cpuinfo(tmp_path, ""))[0] == "bf16"
