@@ -52,6 +52,7 @@ def test_cuda_stylization_loss_falls(models_dir, isolated):
     stylizer = Stylizer(size=64, iterations=20, models_dir=models_dir(), provider="cuda")
     losses = []
     result = stylizer.run(gradient(), noise(), progress=lambda p: losses.append(p.loss))
+    losses = [loss for loss in losses if np.isfinite(loss)]  # the start frame carries no loss yet
     assert stylizer.network.device == "cuda"
     assert len(losses) >= 2 and result.iterations >= 10
     assert result.loss < losses[0]

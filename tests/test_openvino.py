@@ -122,4 +122,5 @@ def test_openvino_stylization_runs(models_dir, isolated):
                         threads=1)
     losses = []
     result = stylizer.run(gradient(), noise(), progress=lambda p: losses.append(p.loss))
+    losses = [loss for loss in losses if np.isfinite(loss)]  # the start frame carries no loss yet
     assert result.loss < losses[0]
