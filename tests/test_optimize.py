@@ -12,7 +12,8 @@ import pytest
 scipy_optimize = pytest.importorskip("scipy.optimize")
 
 from nst_rt.errors import OptionError  # noqa: E402
-from nst_rt.optimize import OptimizeResult, _History, minimize  # noqa: E402
+from nst_rt.optimize import OptimizeResult, minimize  # noqa: E402
+from nst_rt.optimize._history import _History  # noqa: E402
 
 # Tight tolerances used on both sides so that both optimisers run to the minimum.
 TIGHT = {"gtol": 1e-10, "ftol": 0.0, "maxcor": 10, "maxiter": 5000, "maxfun": 20000}
