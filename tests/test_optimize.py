@@ -317,18 +317,20 @@ def test_non_finite_at_x0_returns_at_once():
 # --------------------------------------------------------------------------- #
 
 
-def test_two_loop_matches_reference():
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_two_loop_matches_reference(dtype):
+    """The recursion is the textbook one on the pairs as stored (rounded to float32 by default)."""
     rng = np.random.default_rng(3)
     n, m = 40, 5
     a = np.diag(rng.uniform(0.5, 5.0, n))
-    hist = _History(m, n)
+    hist = _History(m, n, dtype)
     pairs = []
     x, g = rng.standard_normal(n), rng.standard_normal(n)
     for _ in range(m + 3):  # wraps the ring buffer
         x_new = x + rng.standard_normal(n)
         g_new = g + a @ (x_new - x)
         assert hist.update(x_new, x, g_new, g, None)
-        pairs.append((x_new - x, g_new - g))
+        pairs.append(((x_new - x).astype(dtype).astype(np.float64), (g_new - g).astype(dtype).astype(np.float64)))
         x, g = x_new, g_new
     pairs = pairs[-m:]
 

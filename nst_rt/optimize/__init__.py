@@ -111,6 +111,7 @@ def minimize(
     bounds: tuple[Any, Any] | None = None,
     options: Mapping[str, Any] | None = None,
     callback: Callable[[OptimizeResult], Any] | None = None,
+    resume: Mapping[str, Any] | None = None,
 ) -> OptimizeResult:
     """Minimise ``fun`` starting from ``x0``.
 
@@ -128,20 +129,31 @@ def minimize(
         ``(lo, hi)``; each a scalar or an array broadcastable to ``x0``.
         ``None`` or ``-inf``/``+inf`` means unbounded on that side.
     options:
-        L-BFGS: ``maxiter`` (1000), ``maxfun`` (15000), ``maxcor`` (100),
-        ``ftol`` (2.22e-9), ``gtol`` (1e-5), ``maxls`` (20), with SciPy's meanings.
+        L-BFGS: ``maxiter`` (1000), ``maxfun`` (15000; ``None`` for no limit on
+        evaluations), ``maxcor`` (100), ``ftol`` (2.22e-9), ``gtol`` (1e-5),
+        ``maxls`` (20), with SciPy's meanings and defaults (see "Tolerances" in the
+        package docstring: image objectives want ``gtol=0, ftol=0``).
         Adam: ``lr`` (0.02), ``beta1`` (0.9), ``beta2`` (0.999), ``eps`` (1e-8),
         ``maxiter`` (1000).
     callback:
         ``callback(intermediate_result)`` after every iteration, with an
         :class:`OptimizeResult` holding ``x, fun, jac, nit, nfev``. Raising
         ``StopIteration`` ends the run (status 99); other exceptions propagate.
+        ``intermediate_result.state()``, called inside the callback, returns the
+        optimiser's full state for ``resume``.
+    resume:
+        A state from ``intermediate_result.state()`` (or that dict saved with
+        ``np.savez`` and loaded back): the run continues from that iteration
+        boundary, with the same ``fun``, ``x0`` shape, ``method``, ``bounds`` and
+        ``options``, and gives bit-identical results to a run never interrupted.
+        ``nit``, ``nfev`` and the limits count from the original start.
 
     Raises
     ------
     OptionError
         Unknown method or option, option value that cannot work, bad bounds,
-        non-finite ``x0``, or a gradient whose size does not match ``x0``.
+        non-finite ``x0``, a gradient whose size does not match ``x0``, or a
+        ``resume`` state that does not fit this run.
     """
     if not isinstance(method, str) or method.lower() not in ("lbfgs", "adam"):
         raise OptionError(f"unknown optimiser method {method!r}; use 'lbfgs' or 'adam'")
@@ -163,13 +175,13 @@ def minimize(
 
     if method == "lbfgs":
         opts = _check_options(options, _LBFGS_DEFAULTS, "lbfgs")
-        return _lbfgs(objective, x, box, opts, callback)
+        return _lbfgs(objective, x, box, opts, callback, resume)
     opts = _check_options(options, _ADAM_DEFAULTS, "adam")
-    return _adam(objective, x, box, opts, callback)
+    return _adam(objective, x, box, opts, callback, resume)
 
 
 # --------------------------------------------------------------------------- #
-# Options, objective wrapper, box
+# Options
 # --------------------------------------------------------------------------- #
 
 
@@ -187,6 +199,8 @@ def _check_options(options: Mapping[str, Any] | None, defaults: dict[str, Any], 
         )
     opts = {**defaults, **options}
     for name in ("maxiter", "maxfun", "maxcor", "maxls"):
+        if name == "maxfun" and opts.get(name, 0) is None:
+            continue  # no limit on evaluations
         if name in opts:
             opts[name] = _positive_int(name, opts[name])
     for name in ("ftol", "gtol"):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -94,16 +94,76 @@ class _Objective:
 
 
 
-def _callback_stops(callback, obj: _Objective, x: np.ndarray, f: float, g: np.ndarray, nit: int) -> bool:
-    """Call ``callback`` with copies of the current state; True when it raised StopIteration."""
+class IntermediateResult(OptimizeResult):
+    """What ``callback`` receives after each iteration: ``x, fun, jac, nit, nfev`` (copies).
+
+    ``state()`` returns the optimiser's full state at this iteration boundary, for
+    ``minimize(..., resume=state)``. It copies the whole L-BFGS memory, so it is built
+    only when called, and only valid while the callback runs.
+    """
+
+    def state(self) -> dict[str, Any]:
+        return self.__dict__["_state"]()
+
+
+def _callback_stops(callback, obj: _Objective, x: np.ndarray, f: float, g: np.ndarray, nit: int,
+                    state: Callable[[], dict[str, Any]]) -> bool:
+    """Call ``callback`` with copies of the current point; True when it raised StopIteration."""
     if callback is None:
         return False
+    info = IntermediateResult(x=x.reshape(obj.shape).copy(), fun=f, jac=g.reshape(obj.shape).copy(), nit=nit,
+                              nfev=obj.nfev)
+    info.__dict__["_state"] = state
     try:
-        callback(OptimizeResult(x=x.reshape(obj.shape).copy(), fun=f, jac=g.reshape(obj.shape).copy(), nit=nit,
-                                nfev=obj.nfev))
+        callback(info)
     except StopIteration:
         return True
     return False
+
+
+# What each method's state holds besides the scalars: array name -> shape, given x0's shape and
+# the L-BFGS memory size m and pair count k.
+_STATE_ARRAYS = {
+    "lbfgs": lambda shape, m, k: {"x": shape, "jac": shape, "s": (k, _size(shape)), "y": (k, _size(shape)),
+                                  "sy": (k, k), "yy": (k, k), "rho": (k,)},
+    "adam": lambda shape, m, k: {"x": shape, "jac": shape, "m": shape, "v": shape, "best_x": shape,
+                                 "best_jac": shape},
+}
+_STATE_SCALARS = {
+    "lbfgs": {"fun": float, "fun_old": float, "nit": int, "nfev": int, "maxcor": int, "head": int, "count": int,
+              "gamma": float},
+    "adam": {"fun": float, "nit": int, "nfev": int, "best_fun": float},
+}
+
+
+def _size(shape: tuple[int, ...]) -> int:
+    return int(np.prod(shape, dtype=np.int64))
+
+
+def _check_state(state: Any, method: str, shape: tuple[int, ...], m: int = 0) -> dict[str, Any]:
+    """Check a saved state (also as loaded back by ``np.load``) against this run; return it as numbers and arrays."""
+    if not isinstance(state, Mapping):
+        raise OptionError("resume must be the dict returned by intermediate_result.state()")
+    saved_method = str(np.asarray(state.get("method", "")))
+    if saved_method != method:
+        raise OptionError(f"resume: the state is from method {saved_method or 'unknown'!r}, not {method!r}")
+    out: dict[str, Any] = {}
+    try:
+        for name, kind in _STATE_SCALARS[method].items():
+            out[name] = kind(np.asarray(state[name]).reshape(()))
+        if method == "lbfgs" and out["maxcor"] != m:
+            raise OptionError(f"resume: the state holds an L-BFGS memory of {out['maxcor']} pairs, this run uses "
+                              f"{m}; resume with the same maxcor and maxiter")
+        k = out.get("count", 0)
+        for name, want in _STATE_ARRAYS[method](shape, m, k).items():
+            arr = np.asarray(state[name])
+            if arr.shape != tuple(want):
+                raise OptionError(f"resume: state array {name!r} has shape {arr.shape}, this run needs {tuple(want)}")
+            out[name] = arr
+    except KeyError as exc:
+        raise OptionError(f"resume: the state has no {exc.args[0]!r}; pass what intermediate_result.state() "
+                          "returned") from None
+    return out
 
 
 def _result(obj: _Objective, x: np.ndarray, f: float, g: np.ndarray, nit: int, status: int, message: str) -> OptimizeResult:

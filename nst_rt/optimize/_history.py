@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 _EPS = float(np.finfo(np.float64).eps)
+
+# The pairs are stored in float32 (half the memory: 0.63 GB instead of 1.26 GB at 512x512 with
+# 100 pairs); every dot product over them is taken in float64, a block of columns at a time.
+PAIR_DTYPE = np.float32
+_BLOCK_ELEMENTS = 1 << 18  # float64 elements of the upcast block (2 MiB: stays in cache)
 
 
 class _History:
@@ -21,14 +28,21 @@ class _History:
     recursion step by step, but the n-dimensional work becomes a few BLAS
     matrix-vector products (seven passes over the history per iteration) instead
     of ``4 m`` separate dot/axpy passes, which matters for millions of pixels.
+
+    The pairs are kept in ``dtype`` (float32 by default). A new pair is rounded to
+    that precision before anything is computed from it, so the Gram matrices, ``rho``
+    and ``gamma`` (all float64) describe exactly the vectors stored, and ``H`` stays
+    the positive definite matrix of those vectors.
     """
 
-    def __init__(self, m: int, n: int) -> None:
+    def __init__(self, m: int, n: int, dtype: Any = PAIR_DTYPE) -> None:
         self.m = m
-        self.s = np.empty((m, n))  # untouched rows cost no physical memory until written
-        self.y = np.empty((m, n))
-        self.new = np.empty((2, n))  # the candidate pair (s, y), copied in if accepted
+        self.s = np.empty((m, n), dtype)  # untouched rows cost no physical memory until written
+        self.y = np.empty((m, n), dtype)
+        self.new = np.empty((2, n))  # the candidate pair (s, y) in float64, as stored
+        self.new_stored = np.empty((2, n), dtype)  # the same in storage precision, copied in if accepted
         self.scratch = np.empty(n)
+        self.block = np.empty((m, max(1, min(n, _BLOCK_ELEMENTS // m))))  # float64 upcast of a block
         self.sy = np.empty((m, m))  # sy[i, j] = s_i . y_j
         self.yy = np.empty((m, m))  # yy[i, j] = y_i . y_j
         self.rho = np.empty(m)  # 1 / (s_i . y_i)
@@ -58,20 +72,21 @@ class _History:
         if active is not None:
             np.copyto(s_new, 0.0, where=active)
             np.copyto(y_new, 0.0, where=active)
+        np.copyto(self.new_stored, self.new, casting="same_kind")  # round to storage precision
+        np.copyto(self.new, self.new_stored)
         ys = float(np.dot(y_new, s_new))
         yy = float(np.dot(y_new, y_new))
         if not ys > _EPS * yy:
             return False  # skipping keeps H positive definite
         row = self.head
-        self.s[row] = s_new
-        self.y[row] = y_new
+        self.s[row] = self.new_stored[0]
+        self.y[row] = self.new_stored[1]
         self.head = (row + 1) % self.m
         self.count = k = min(self.count + 1, self.m)
         # New row and column of the Gram matrices.
-        # (Three matrix-vector products: faster than one (k, n) @ (n, 2) product in OpenBLAS.)
-        self.sy[row, :k] = self.y[:k] @ s_new
-        self.yy[row, :k] = self.yy[:k, row] = self.y[:k] @ y_new
-        self.sy[:k, row] = self.s[:k] @ y_new
+        self.sy[row, :k] = self._rows_dot(self.y[:k], s_new)
+        self.yy[row, :k] = self.yy[:k, row] = self._rows_dot(self.y[:k], y_new)
+        self.sy[:k, row] = self._rows_dot(self.s[:k], y_new)
         self.sy[row, row] = ys
         self.yy[row, row] = yy
         self.rho[row] = 1.0 / ys
@@ -88,8 +103,8 @@ class _History:
             v *= self.gamma
             return v
         s, y, sy, yy, rho = self.s[:k], self.y[:k], self.sy[:k, :k], self.yy[:k, :k], self.rho[:k]
-        sv = s @ v  # s_i . v
-        yv = y @ v  # y_i . v
+        sv = self._rows_dot(s, v)  # s_i . v
+        yv = self._rows_dot(y, v)  # y_i . v
         # q = a.s + b.y + c v, as coefficients; it starts as v.
         a = np.zeros(k)
         b = np.zeros(k)
@@ -106,10 +121,47 @@ class _History:
             a[i] += alpha[i] - beta
         # r = a.s + b.y + c v, back in n dimensions.
         v *= c
-        v += np.dot(a, s, out=self.scratch)
-        v += np.dot(b, y, out=self.scratch)
+        v += self._combine(a, s, out=self.scratch)
+        v += self._combine(b, y, out=self.scratch)
         if active is not None:
             np.copyto(v, 0.0, where=active)
         return v
+
+    def _rows_dot(self, rows: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """``rows @ v`` in float64 for stored ``rows``, upcasting one block of columns at a time."""
+        k, n = rows.shape
+        width = self.block.shape[1]
+        out = np.zeros(k)
+        for j in range(0, n, width):
+            w = min(width, n - j)
+            block = self.block[:k, :w]
+            np.copyto(block, rows[:, j:j + w])
+            out += block @ v[j:j + w]
+        return out
+
+    def _combine(self, coef: np.ndarray, rows: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """``out = coef @ rows`` in float64 for stored ``rows``, one block of columns at a time."""
+        k, n = rows.shape
+        width = self.block.shape[1]
+        for j in range(0, n, width):
+            w = min(width, n - j)
+            block = self.block[:k, :w]
+            np.copyto(block, rows[:, j:j + w])
+            np.dot(coef, block, out=out[j:j + w])
+        return out
+
+    def state(self) -> dict[str, Any]:
+        """Copies of everything the recursion uses, as plain arrays and numbers."""
+        k = self.count
+        return {"s": self.s[:k].copy(), "y": self.y[:k].copy(), "sy": self.sy[:k, :k].copy(),
+                "yy": self.yy[:k, :k].copy(), "rho": self.rho[:k].copy(), "head": self.head, "count": k,
+                "gamma": self.gamma}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Load what :meth:`state` returned (shapes already checked by the caller)."""
+        k = self.count = int(state["count"])
+        self.head, self.gamma = int(state["head"]), float(state["gamma"])
+        self.s[:k], self.y[:k] = state["s"], state["y"]
+        self.sy[:k, :k], self.yy[:k, :k], self.rho[:k] = state["sy"], state["yy"], state["rho"]
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _history
 from ._box import _Box
 from ._common import (
     _MSG_CALLBACK,
@@ -19,10 +20,10 @@ from ._common import (
     _MSG_PGTOL,
     OptimizeResult,
     _callback_stops,
+    _check_state,
     _Objective,
     _result,
 )
-from ._history import _History
 from ._linesearch import _projected_armijo, _strong_wolfe
 
 
@@ -35,25 +36,46 @@ def _trial_point(x: np.ndarray, t: float, d: np.ndarray, box: _Box | None, out: 
     return out
 
 
-def _lbfgs(obj: _Objective, x: np.ndarray, box: _Box | None, opts: dict[str, Any], callback: Any) -> OptimizeResult:
+def _lbfgs(obj: _Objective, x: np.ndarray, box: _Box | None, opts: dict[str, Any], callback: Any,
+           resume: dict[str, Any] | None = None) -> OptimizeResult:
     maxiter, maxfun, gtol, ftol = opts["maxiter"], opts["maxfun"], opts["gtol"], opts["ftol"]
     n = x.size
-
-    f, g, finite = obj(x)
-    if not finite:
-        return _result(obj, x, f, g, 0, 2, _MSG_NONFINITE_X0)
+    history = _history._History(min(opts["maxcor"], maxiter), n, _history.PAIR_DTYPE)
 
     def pg_max(x_: np.ndarray, g_: np.ndarray) -> float:
         return box.projected_gradient_max(x_, g_) if box is not None else float(np.abs(g_).max())
 
-    if pg_max(x, g) <= gtol:
-        return _result(obj, x, f, g, 0, 0, _MSG_PGTOL)
+    def stop_reason(f_old: float, f: float) -> tuple[int, str] | None:
+        """The tests after an iteration, in SciPy's order: (status, message), or None to go on."""
+        if pg_max(x, g) <= gtol:
+            return 0, _MSG_PGTOL
+        if (f_old - f) <= ftol * max(abs(f_old), abs(f), 1.0):
+            return 0, _MSG_FTOL
+        if nit >= maxiter:
+            return 1, _MSG_MAXITER
+        if maxfun is not None and obj.nfev >= maxfun:
+            return 1, _MSG_MAXFUN
+        return None
 
-    history = _History(min(opts["maxcor"], maxiter), n)
+    if resume is None:
+        f, g, finite = obj(x)
+        if not finite:
+            return _result(obj, x, f, g, 0, 2, _MSG_NONFINITE_X0)
+        if pg_max(x, g) <= gtol:
+            return _result(obj, x, f, g, 0, 0, _MSG_PGTOL)
+        nit = 0
+    else:  # continue exactly where the saved iteration ended: same arrays, same counters
+        state = _check_state(resume, "lbfgs", obj.shape, history.m)
+        x[:], f, g, nit, obj.nfev = state["x"].reshape(-1), state["fun"], state["jac"].reshape(-1).copy(), \
+            state["nit"], state["nfev"]
+        history.restore(state)
+        reason = stop_reason(state["fun_old"], f)
+        if reason is not None:
+            return _result(obj, x, f, g, nit, *reason)
+
     d = np.empty(n)
     x_trial = np.empty(n)
     x_new = np.empty(n)
-    nit = 0
     active = box.active(x, g) if box is not None else None
 
     while True:
@@ -74,7 +96,7 @@ def _lbfgs(obj: _Objective, x: np.ndarray, box: _Box | None, opts: dict[str, Any
         t0 = min(1.0, 1.0 / float(np.linalg.norm(d))) if history.count == 0 else 1.0
 
         # ---- line search ------------------------------------------------------
-        budget = min(opts["maxls"], maxfun - obj.nfev)
+        budget = opts["maxls"] if maxfun is None else min(opts["maxls"], maxfun - obj.nfev)
         if budget <= 0:
             return _result(obj, x, f, g, nit, 1, _MSG_MAXFUN)
         nonfinite_before = obj.nonfinite
@@ -95,7 +117,7 @@ def _lbfgs(obj: _Objective, x: np.ndarray, box: _Box | None, opts: dict[str, Any
             t, f_t, g_t, _ = _projected_armijo(phi, x, t0, f, g, d, box, x_trial, max_evals=budget)
 
         if not f_t < f:  # no lower point found
-            if obj.nfev >= maxfun:
+            if maxfun is not None and obj.nfev >= maxfun:
                 return _result(obj, x, f, g, nit, 1, _MSG_MAXFUN)
             if history.count > 0:  # like L-BFGS-B: drop the memory and retry with steepest descent
                 history.reset()
@@ -111,17 +133,14 @@ def _lbfgs(obj: _Objective, x: np.ndarray, box: _Box | None, opts: dict[str, Any
         f_old, f, g = f, f_t, g_t
         nit += 1
 
-        if _callback_stops(callback, obj, x, f, g, nit):
+        def state(x=x, f=f, g=g, f_old=f_old, nit=nit) -> dict[str, Any]:
+            return {"method": "lbfgs", "x": x.reshape(obj.shape).copy(), "fun": f,
+                    "jac": g.reshape(obj.shape).copy(), "fun_old": f_old, "nit": nit, "nfev": obj.nfev,
+                    "maxcor": history.m, **history.state()}
+
+        if _callback_stops(callback, obj, x, f, g, nit, state):
             return _result(obj, x, f, g, nit, 99, _MSG_CALLBACK)
 
-        # ---- stopping tests, in SciPy's order ---------------------------------
-        if pg_max(x, g) <= gtol:
-            return _result(obj, x, f, g, nit, 0, _MSG_PGTOL)
-        if (f_old - f) <= ftol * max(abs(f_old), abs(f), 1.0):
-            return _result(obj, x, f, g, nit, 0, _MSG_FTOL)
-        if nit >= maxiter:
-            return _result(obj, x, f, g, nit, 1, _MSG_MAXITER)
-        if obj.nfev >= maxfun:
-            return _result(obj, x, f, g, nit, 1, _MSG_MAXFUN)
-
-
+        reason = stop_reason(f_old, f)
+        if reason is not None:
+            return _result(obj, x, f, g, nit, *reason)
