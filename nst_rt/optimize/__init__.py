@@ -4,7 +4,9 @@ The interface follows :func:`scipy.optimize.minimize`: ``minimize(fun, x0, ...)`
 returns an :class:`OptimizeResult` with ``x, fun, jac, nit, nfev, status,
 message, success``; options carry SciPy's names (``maxiter``, ``maxfun``,
 ``maxcor``, ``ftol``, ``gtol``, ``maxls``). Only numpy is used, so the runtime
-package needs no SciPy.
+package needs no SciPy. Modules: ``_lbfgs`` (the driver), ``_history`` (the
+pairs and the two-loop recursion), ``_box`` (bounds), ``_linesearch``,
+``_adam``, ``_common`` (result, messages, objective wrapper).
 
 Algorithms
 ----------
@@ -16,7 +18,9 @@ Algorithms
     ``y.s <= eps * y.y`` are skipped so ``H`` stays positive definite; if the
     direction is still not a descent direction the memory is dropped and the
     step is steepest descent. The pairs live in preallocated ``(maxcor, n)``
-    ring buffers and the recursion runs on small Gram matrices (see
+    float32 ring buffers (half the memory of float64; every dot product over
+    them is taken in float64, and a pair is rounded before its curvature is
+    measured, so ``H`` is exactly that of the stored vectors) and the recursion runs on small Gram matrices (see
     :class:`_History`), so an iteration costs a few BLAS passes over the
     history and allocates nothing of that size. The step length comes from a
     strong-Wolfe line search (c1=1e-4, c2=0.9) ported from PyTorch's
@@ -57,11 +61,52 @@ Algorithms
     iteration, projection onto the box after each step; returns the best
     point evaluated.
 
-Numerics: all optimiser state is float64. ``fun`` receives float64 arrays in
-``x0``'s shape and may return a float32 gradient; it is upcast on arrival.
+Numerics: the iterate, gradients and all scalars are float64 (only the stored
+pairs are float32). ``fun`` receives float64 arrays in ``x0``'s shape and may
+return a float32 gradient; it is upcast on arrival (one float64 copy per
+evaluation, which the optimiser then owns).
 A non-finite objective or gradient at a trial point counts as ``f = +inf``:
 the line search shrinks the step back toward the last good point instead of
 accepting it.
+
+Tolerances
+----------
+The defaults are SciPy's (``gtol=1e-5``, ``ftol=2.2e-9``, ``maxfun=15000``), so
+that a problem moved from :func:`scipy.optimize.minimize` stops where it did
+there. They are absolute, and no absolute tolerance suits image losses: their
+scale is set by the loss weights, and mean-based style and content losses have
+gradients far below 1e-5 per pixel, so with the defaults an NST objective stops
+at iteration 0 ("NORM OF PROJECTED GRADIENT <= PGTOL"). For images pass
+``gtol=0, ftol=0`` and let ``maxiter`` decide, as the pipeline does; add
+``maxfun=None`` to lift the evaluation limit (each line search is still bounded
+by ``maxls``).
+
+Why a run stopped
+-----------------
+``status`` 0 with ``message`` "CONVERGENCE: ..." (a tolerance was met, or the
+projected gradient is zero to rounding); 1 with "STOP: ... ITERATIONS" or
+"STOP: ... EVALUATIONS" (``maxiter`` / ``maxfun``); 2 with
+"ABNORMAL_TERMINATION_IN_LNSRCH" (no lower point along the direction, even
+after dropping the memory) or "ABNORMAL: NON-FINITE VALUES"; 99 when the
+callback raised ``StopIteration``. ``nit`` below ``maxiter`` always comes with
+one of these reasons.
+
+Resuming
+--------
+Inside ``callback(intermediate_result)``, ``intermediate_result.state()``
+returns the optimiser's full state at that iteration boundary as a flat dict
+of numpy arrays, numbers and the method name (L-BFGS: ``x``, ``fun``, ``jac``,
+``fun_old``, the stored pairs ``s``, ``y`` with their Gram matrices ``sy``,
+``yy``, ``rho``, the ring position ``head``, ``count``, ``gamma``, ``maxcor``,
+``nit``, ``nfev``; Adam: ``x``, ``fun``, ``jac``, the moments ``m``, ``v``,
+``nit``, ``nfev`` and the best point ``best_x``, ``best_fun``, ``best_jac``).
+It is built only when called, so a callback that does not ask costs nothing.
+The dict can be saved with ``np.savez(path, **state)``;
+``minimize(fun, x0, ..., resume=dict(np.load(path)))`` with the same objective,
+method, bounds and options continues from there, and the result is
+bit-identical to that of an uninterrupted run (``x0`` then only gives the
+shape). A state that does not fit (other method, size or memory size) raises
+:class:`OptionError`.
 """
 
 from __future__ import annotations
