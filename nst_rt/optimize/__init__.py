@@ -46,7 +46,14 @@ Algorithms
        the step where the first variable reaches its bound; otherwise a
        backtracking Armijo search on the projected path is used
        (sufficient decrease measured with ``g . (P(x + t d) - x)``), so many
-       variables can reach their bounds in one iteration;
+       variables can reach their bounds in one iteration. When the capped
+       Wolfe search ends at that first bound with ``f`` still falling at least
+       as steeply as at ``x`` (no positive curvature along ``d``: the pair would
+       be skipped), it goes on along the projected path with steps 4x longer
+       while ``f`` falls. Without this, a style-transfer objective whose pixels
+       press against [0, 1] took short steps, skipped every pair and was left
+       doing steepest descent (max-pooling VGG-19, 48 px, 60 iterations: loss
+       0.362 in 125 evaluations against 0.119 unbounded; with it 0.123 in 72);
     4. stores the new pair with the components of the (new) active variables
        zeroed, so the memory describes the free variables only.
 
@@ -54,7 +61,10 @@ Algorithms
     handed to ``fun`` lies in the box. It is much simpler than L-BFGS-B, has
     weaker theory (no convergence proof with changing active sets) and can
     need more evaluations when the active set keeps changing; on the bounded
-    test problems it used 0.9x to 1.4x L-BFGS-B's evaluations.
+    test problems it used 0.9x to 1.4x L-BFGS-B's evaluations. On the
+    style-transfer case above it reaches a far lower loss than SciPy's
+    L-BFGS-B (0.360 after 60 iterations), whose steps are held back by the
+    bounds in the same way.
 
 ``method="adam"``
     Plain Adam (Kingma & Ba 2015) with bias correction, one evaluation per
@@ -119,10 +129,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import OptionError
-from ._adam import _adam
+from . import _adam, _lbfgs
 from ._box import _Box
 from ._common import OptimizeResult, _Objective
-from ._lbfgs import _lbfgs
 
 __all__ = ["OptimizeResult", "minimize"]
 
@@ -220,9 +229,9 @@ def minimize(
 
     if method == "lbfgs":
         opts = _check_options(options, _LBFGS_DEFAULTS, "lbfgs")
-        return _lbfgs(objective, x, box, opts, callback, resume)
+        return _lbfgs.lbfgs(objective, x, box, opts, callback, resume)
     opts = _check_options(options, _ADAM_DEFAULTS, "adam")
-    return _adam(objective, x, box, opts, callback, resume)
+    return _adam.adam(objective, x, box, opts, callback, resume)
 
 
 # --------------------------------------------------------------------------- #

@@ -21,7 +21,7 @@ from ._common import (
 )
 
 
-def _adam(obj: _Objective, x: np.ndarray, box: _Box | None, opts: dict[str, Any], callback: Any,
+def adam(obj: _Objective, x: np.ndarray, box: _Box | None, opts: dict[str, Any], callback: Any,
           resume: dict[str, Any] | None = None) -> OptimizeResult:
     lr, beta1, beta2, eps, maxiter = opts["lr"], opts["beta1"], opts["beta2"], opts["eps"], opts["maxiter"]
 

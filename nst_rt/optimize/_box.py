@@ -61,6 +61,15 @@ class _Box:
         t = float(np.fmin.reduce(dist))
         return math.inf if math.isnan(t) else t
 
+    def max_step_all(self, x: np.ndarray, d: np.ndarray) -> float:
+        """Smallest ``t`` at which every moving variable of ``x + t d`` has reached its bound (``inf`` if one never does)."""
+        dist = np.subtract(np.where(d < 0, self.lo, self.hi), x)
+        np.abs(dist, out=dist)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            np.divide(dist, np.abs(d), out=dist)
+        t = float(np.fmax.reduce(dist))
+        return math.inf if math.isnan(t) else t
+
 
 def _bound_array(value: Any, fill: float, shape: tuple[int, ...], side: str) -> np.ndarray | float:
     """One side of the bounds as a float scalar or a flat float64 array of x0's size."""

@@ -24,7 +24,7 @@ from ._common import (
     _Objective,
     _result,
 )
-from ._linesearch import _projected_armijo, _strong_wolfe
+from ._linesearch import _extend_on_path, _projected_armijo, _strong_wolfe
 
 
 def _trial_point(x: np.ndarray, t: float, d: np.ndarray, box: _Box | None, out: np.ndarray) -> np.ndarray:
@@ -36,7 +36,7 @@ def _trial_point(x: np.ndarray, t: float, d: np.ndarray, box: _Box | None, out: 
     return out
 
 
-def _lbfgs(obj: _Objective, x: np.ndarray, box: _Box | None, opts: dict[str, Any], callback: Any,
+def lbfgs(obj: _Objective, x: np.ndarray, box: _Box | None, opts: dict[str, Any], callback: Any,
            resume: dict[str, Any] | None = None) -> OptimizeResult:
     maxiter, maxfun, gtol, ftol = opts["maxiter"], opts["maxfun"], opts["gtol"], opts["ftol"]
     n = x.size
@@ -109,10 +109,15 @@ def _lbfgs(obj: _Objective, x: np.ndarray, box: _Box | None, opts: dict[str, Any
 
         t_break = box.max_step(x, d) if box is not None else math.inf
         if t0 <= t_break:
-            t, f_t, g_t, _ = _strong_wolfe(
+            t, f_t, g_t, evals = _strong_wolfe(
                 phi, t0, f, g, gtd, float(np.abs(d).max()), max_evals=budget, t_max=t_break,
                 xtol=1e-12 * max(1.0, float(np.abs(x).max())),
             )
+            if t == t_break and f_t < f and float(np.dot(g_t, d)) <= gtd:
+                # Stopped by the first bound with f still falling at least as steeply as at x
+                # (no positive curvature along d, so the pair would be skipped): go on along
+                # the projected path instead of taking this short step.
+                t, f_t, g_t = _extend_on_path(phi, t, f_t, budget - evals, box.max_step_all(x, d), g_t)
         else:
             t, f_t, g_t, _ = _projected_armijo(phi, x, t0, f, g, d, box, x_trial, max_evals=budget)
 

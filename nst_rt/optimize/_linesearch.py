@@ -192,3 +192,27 @@ def _projected_armijo(
     return 0.0, f, g, evals
 
 
+
+
+def _extend_on_path(
+    phi: Callable[[float], tuple[float, np.ndarray, float]],
+    t: float,
+    f_t: float,
+    max_evals: int,
+    t_last: float,
+    g_t: np.ndarray,
+    growth: float = 4.0,
+) -> tuple[float, float, np.ndarray]:
+    """From an accepted step ``t``, try ``growth`` times longer steps on the projected path while f falls.
+
+    ``phi`` projects, so each longer step puts more variables on their bounds; ``t_last`` (where every
+    moving variable has reached its bound) ends the path. Returns the lowest point reached.
+    """
+    while max_evals > 0 and t < t_last:
+        t_next = min(t * growth, t_last)
+        f_next, g_next, _ = phi(t_next)
+        max_evals -= 1
+        if not f_next < f_t:
+            break
+        t, f_t, g_t = t_next, f_next, g_next
+    return t, f_t, g_t
