@@ -228,7 +228,7 @@ class Stylizer:
         o = self.options
         if o.optimizer == "lbfgs":
             # Run the iterations asked for: NST losses have no natural scale for an absolute tolerance.
-            return {"maxiter": o.iterations, "maxcor": o.history, "maxfun": o.iterations * 2 + 20,
+            return {"maxiter": o.iterations, "maxcor": o.history, "maxfun": None,
                     "gtol": 0.0, "ftol": 0.0}
         return {"maxiter": o.iterations, "lr": o.learning_rate}
 

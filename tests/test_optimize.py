@@ -12,7 +12,8 @@ import pytest
 scipy_optimize = pytest.importorskip("scipy.optimize")
 
 from nst_rt.errors import OptionError  # noqa: E402
-from nst_rt.optimize import OptimizeResult, _History, minimize  # noqa: E402
+from nst_rt.optimize import OptimizeResult, minimize  # noqa: E402
+from nst_rt.optimize._history import _History  # noqa: E402
 
 # Tight tolerances used on both sides so that both optimisers run to the minimum.
 TIGHT = {"gtol": 1e-10, "ftol": 0.0, "maxcor": 10, "maxiter": 5000, "maxfun": 20000}
@@ -316,18 +317,20 @@ def test_non_finite_at_x0_returns_at_once():
 # --------------------------------------------------------------------------- #
 
 
-def test_two_loop_matches_reference():
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_two_loop_matches_reference(dtype):
+    """The recursion is the textbook one on the pairs as stored (rounded to float32 by default)."""
     rng = np.random.default_rng(3)
     n, m = 40, 5
     a = np.diag(rng.uniform(0.5, 5.0, n))
-    hist = _History(m, n)
+    hist = _History(m, n, dtype)
     pairs = []
     x, g = rng.standard_normal(n), rng.standard_normal(n)
     for _ in range(m + 3):  # wraps the ring buffer
         x_new = x + rng.standard_normal(n)
         g_new = g + a @ (x_new - x)
         assert hist.update(x_new, x, g_new, g, None)
-        pairs.append((x_new - x, g_new - g))
+        pairs.append(((x_new - x).astype(dtype).astype(np.float64), (g_new - g).astype(dtype).astype(np.float64)))
         x, g = x_new, g_new
     pairs = pairs[-m:]
 
@@ -405,3 +408,44 @@ def test_adam_stops_on_non_finite_and_returns_best():
     assert res.status == 2 and not res.success and "NON-FINITE" in res.message
     assert np.isfinite(res.fun) and np.all(res.x <= 2.0)
     assert res.fun == float(np.sum((res.x - 5.0) ** 2))
+
+
+# --------------------------------------------------------------------------- #
+# Storage precision of the L-BFGS pairs; the evaluation budget
+# --------------------------------------------------------------------------- #
+
+
+@pytest.mark.parametrize(
+    ("fg", "x0", "bounds"),
+    [
+        (rosen, np.random.default_rng(0).uniform(-0.5, 1.5, 100), None),
+        (make_quadratic(n=100, cond=1e4)[0], np.zeros(100), None),
+        (make_quadratic(n=100, cond=1e4)[0], np.full(100, 0.5), (0.0, 1.0)),
+    ],
+)
+def test_float32_pairs_converge_like_float64_pairs(monkeypatch, fg, x0, bounds):
+    """Storing the pairs in float32 leaves the minimum and the evaluation count as with float64."""
+    from nst_rt.optimize import _history
+
+    options = {**TIGHT_BOUNDED, "gtol": 1e-8}
+    runs = {}
+    for dtype in (np.float64, np.float32):
+        monkeypatch.setattr(_history, "PAIR_DTYPE", dtype)
+        runs[dtype] = minimize(fg, x0, bounds=bounds, options=options)
+    wide, narrow = runs[np.float64], runs[np.float32]
+    assert wide.success and narrow.success, (wide.message, narrow.message)
+    assert np.max(np.abs(narrow.x - wide.x)) <= 1e-6
+    assert abs(narrow.fun - wide.fun) <= 1e-9 * max(1.0, abs(wide.fun))
+    assert narrow.nfev <= 1.25 * wide.nfev + 5
+
+
+def test_maxfun_none_runs_the_iterations_asked_for():
+    """With no evaluation limit only maxiter (or a true stop) ends the run, however many evaluations it takes."""
+    calls = Recorder(rosen)
+    res = minimize(calls, np.array([-1.2, 1.0]), options={"maxiter": 30, "maxfun": None, "maxls": 50,
+                                                          "gtol": 0.0, "ftol": 0.0})
+    assert res.nit == 30 and res.status == 1 and "ITERATIONS" in res.message
+    assert res.nfev == len(calls.points) > 30
+    limited = minimize(rosen, np.array([-1.2, 1.0]), options={"maxiter": 30, "maxfun": 20, "gtol": 0.0,
+                                                              "ftol": 0.0})
+    assert limited.nit < 30 and limited.status == 1 and "EVALUATIONS" in limited.message

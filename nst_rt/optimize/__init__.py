@@ -1,0 +1,294 @@
+"""Optimisers for image pixels: L-BFGS (optionally box-constrained) and Adam.
+
+The interface follows :func:`scipy.optimize.minimize`: ``minimize(fun, x0, ...)``
+returns an :class:`OptimizeResult` with ``x, fun, jac, nit, nfev, status,
+message, success``; options carry SciPy's names (``maxiter``, ``maxfun``,
+``maxcor``, ``ftol``, ``gtol``, ``maxls``). Only numpy is used, so the runtime
+package needs no SciPy. Modules: ``_lbfgs`` (the driver), ``_history`` (the
+pairs and the two-loop recursion), ``_box`` (bounds), ``_linesearch``,
+``_adam``, ``_common`` (result, messages, objective wrapper).
+
+Algorithms
+----------
+``method="lbfgs"``
+    Limited-memory BFGS: the search direction is ``-H g`` where ``H`` is the
+    inverse-Hessian estimate given by the two-loop recursion over the last
+    ``maxcor`` pairs ``s = x_{k+1} - x_k``, ``y = g_{k+1} - g_k`` (Nocedal &
+    Wright, Algorithm 7.4), scaled by ``gamma = s.y / y.y``. Pairs with
+    ``y.s <= eps * y.y`` are skipped so ``H`` stays positive definite; if the
+    direction is still not a descent direction the memory is dropped and the
+    step is steepest descent. The pairs live in preallocated ``(maxcor, n)``
+    float32 ring buffers (half the memory of float64; every dot product over
+    them is taken in float64, and a pair is rounded before its curvature is
+    measured, so ``H`` is exactly that of the stored vectors) and the recursion runs on small Gram matrices (see
+    :class:`_History`), so an iteration costs a few BLAS passes over the
+    history and allocates nothing of that size. The step length comes from a
+    strong-Wolfe line search (c1=1e-4, c2=0.9) ported from PyTorch's
+    ``torch/optim/lbfgs.py``, itself a port of Mark Schmidt's minFunc. While
+    there is no curvature information (first iteration, after a reset) the
+    first trial step is scaled to at most unit length, as SciPy and PyTorch
+    do; otherwise the quasi-Newton step ``t = 1`` is tried first. If the line
+    search finds no lower point, the memory is dropped and steepest descent is
+    tried once more before giving up (as L-BFGS-B does).
+
+``method="lbfgs"`` with ``bounds``
+    A *projected* L-BFGS, not Byrd, Lu, Nocedal & Zhu's L-BFGS-B: there is no
+    generalised Cauchy point and no subspace minimisation. Each iteration
+
+    1. fixes the *active* variables: those at a bound whose gradient points
+       out of the box (moving along ``-g`` would leave it);
+    2. runs the two-loop recursion on the gradient with the active components
+       zeroed and zeroes them in the result too (the direction stays a
+       descent direction because ``H`` is positive definite); components that
+       would push a variable sitting on a bound further out are dropped;
+    3. searches along the projected path ``P(x + t d)``. If the first trial
+       step stays inside the box, the strong-Wolfe search is used, capped at
+       the step where the first variable reaches its bound; otherwise a
+       backtracking Armijo search on the projected path is used
+       (sufficient decrease measured with ``g . (P(x + t d) - x)``), so many
+       variables can reach their bounds in one iteration. When the capped
+       Wolfe search ends at that first bound with ``f`` still falling at least
+       as steeply as at ``x`` (no positive curvature along ``d``: the pair would
+       be skipped), it goes on along the projected path with steps 4x longer
+       while ``f`` falls. Without this, a style-transfer objective whose pixels
+       press against [0, 1] took short steps, skipped every pair and was left
+       doing steepest descent (max-pooling VGG-19, 48 px, 60 iterations: loss
+       0.362 in 125 evaluations against 0.119 unbounded; with it 0.123 in 72);
+    4. stores the new pair with the components of the (new) active variables
+       zeroed, so the memory describes the free variables only.
+
+    Convergence uses SciPy's projected gradient ``x - P(x - g)``. Every point
+    handed to ``fun`` lies in the box. It is much simpler than L-BFGS-B, has
+    weaker theory (no convergence proof with changing active sets) and can
+    need more evaluations when the active set keeps changing; on the bounded
+    test problems it used 0.9x to 1.4x L-BFGS-B's evaluations. On the
+    style-transfer case above it reaches a far lower loss than SciPy's
+    L-BFGS-B (0.360 after 60 iterations), whose steps are held back by the
+    bounds in the same way.
+
+``method="adam"``
+    Plain Adam (Kingma & Ba 2015) with bias correction, one evaluation per
+    iteration, projection onto the box after each step; returns the best
+    point evaluated.
+
+Numerics: the iterate, gradients and all scalars are float64 (only the stored
+pairs are float32). ``fun`` receives float64 arrays in ``x0``'s shape and may
+return a float32 gradient; it is upcast on arrival (one float64 copy per
+evaluation, which the optimiser then owns).
+A non-finite objective or gradient at a trial point counts as ``f = +inf``:
+the line search shrinks the step back toward the last good point instead of
+accepting it.
+
+Tolerances
+----------
+The defaults are SciPy's (``gtol=1e-5``, ``ftol=2.2e-9``, ``maxfun=15000``), so
+that a problem moved from :func:`scipy.optimize.minimize` stops where it did
+there. They are absolute, and no absolute tolerance suits image losses: their
+scale is set by the loss weights, and mean-based style and content losses have
+gradients far below 1e-5 per pixel, so with the defaults an NST objective stops
+at iteration 0 ("NORM OF PROJECTED GRADIENT <= PGTOL"). For images pass
+``gtol=0, ftol=0`` and let ``maxiter`` decide, as the pipeline does; add
+``maxfun=None`` to lift the evaluation limit (each line search is still bounded
+by ``maxls``).
+
+Why a run stopped
+-----------------
+``status`` 0 with ``message`` "CONVERGENCE: ..." (a tolerance was met, or the
+projected gradient is zero to rounding); 1 with "STOP: ... ITERATIONS" or
+"STOP: ... EVALUATIONS" (``maxiter`` / ``maxfun``); 2 with
+"ABNORMAL_TERMINATION_IN_LNSRCH" (no lower point along the direction, even
+after dropping the memory) or "ABNORMAL: NON-FINITE VALUES"; 99 when the
+callback raised ``StopIteration``. ``nit`` below ``maxiter`` always comes with
+one of these reasons.
+
+Resuming
+--------
+Inside ``callback(intermediate_result)``, ``intermediate_result.state()``
+returns the optimiser's full state at that iteration boundary as a flat dict
+of numpy arrays, numbers and the method name (L-BFGS: ``x``, ``fun``, ``jac``,
+``fun_old``, the stored pairs ``s``, ``y`` with their Gram matrices ``sy``,
+``yy``, ``rho``, the ring position ``head``, ``count``, ``gamma``, ``maxcor``,
+``nit``, ``nfev``; Adam: ``x``, ``fun``, ``jac``, the moments ``m``, ``v``,
+``nit``, ``nfev`` and the best point ``best_x``, ``best_fun``, ``best_jac``).
+It is built only when called, so a callback that does not ask costs nothing.
+The dict can be saved with ``np.savez(path, **state)``;
+``minimize(fun, x0, ..., resume=dict(np.load(path)))`` with the same objective,
+method, bounds and options continues from there, and the result is
+bit-identical to that of an uninterrupted run (``x0`` then only gives the
+shape). A state that does not fit (other method, size or memory size) raises
+:class:`OptionError`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+
+from ..errors import OptionError
+from . import _adam, _lbfgs
+from ._box import _Box
+from ._common import OptimizeResult, _Objective
+
+__all__ = ["OptimizeResult", "minimize"]
+
+_LBFGS_DEFAULTS: dict[str, Any] = {
+    "maxiter": 1000,
+    "maxfun": 15000,
+    "maxcor": 100,
+    "ftol": 2.220446049250313e-09,
+    "gtol": 1e-5,
+    "maxls": 20,
+}
+_ADAM_DEFAULTS: dict[str, Any] = {
+    "lr": 0.02,
+    "beta1": 0.9,
+    "beta2": 0.999,
+    "eps": 1e-8,
+    "maxiter": 1000,
+}
+
+# --------------------------------------------------------------------------- #
+# Public entry point
+# --------------------------------------------------------------------------- #
+
+
+def minimize(
+    fun: Callable[..., Any],
+    x0: Any,
+    *,
+    jac: bool | Callable[..., Any] = True,
+    method: str = "lbfgs",
+    bounds: tuple[Any, Any] | None = None,
+    options: Mapping[str, Any] | None = None,
+    callback: Callable[[OptimizeResult], Any] | None = None,
+    resume: Mapping[str, Any] | None = None,
+) -> OptimizeResult:
+    """Minimise ``fun`` starting from ``x0``.
+
+    Parameters
+    ----------
+    fun:
+        With ``jac=True``, ``fun(x) -> (f, g)``: the objective and its gradient.
+        With ``jac`` a callable, ``fun(x) -> f`` and ``jac(x) -> g``.
+        ``x`` is a float64 array in ``x0``'s shape (a copy the optimiser does not keep).
+    x0:
+        Starting point, any shape; converted to float64 (and projected into the box).
+    method:
+        ``"lbfgs"`` (default) or ``"adam"``.
+    bounds:
+        ``(lo, hi)``; each a scalar or an array broadcastable to ``x0``.
+        ``None`` or ``-inf``/``+inf`` means unbounded on that side.
+    options:
+        L-BFGS: ``maxiter`` (1000), ``maxfun`` (15000; ``None`` for no limit on
+        evaluations), ``maxcor`` (100), ``ftol`` (2.22e-9), ``gtol`` (1e-5),
+        ``maxls`` (20), with SciPy's meanings and defaults (see "Tolerances" in the
+        package docstring: image objectives want ``gtol=0, ftol=0``).
+        Adam: ``lr`` (0.02), ``beta1`` (0.9), ``beta2`` (0.999), ``eps`` (1e-8),
+        ``maxiter`` (1000).
+    callback:
+        ``callback(intermediate_result)`` after every iteration, with an
+        :class:`OptimizeResult` holding ``x, fun, jac, nit, nfev``. Raising
+        ``StopIteration`` ends the run (status 99); other exceptions propagate.
+        ``intermediate_result.state()``, called inside the callback, returns the
+        optimiser's full state for ``resume``.
+    resume:
+        A state from ``intermediate_result.state()`` (or that dict saved with
+        ``np.savez`` and loaded back): the run continues from that iteration
+        boundary, with the same ``fun``, ``x0`` shape, ``method``, ``bounds`` and
+        ``options``, and gives bit-identical results to a run never interrupted.
+        ``nit``, ``nfev`` and the limits count from the original start.
+
+    Raises
+    ------
+    OptionError
+        Unknown method or option, option value that cannot work, bad bounds,
+        non-finite ``x0``, a gradient whose size does not match ``x0``, or a
+        ``resume`` state that does not fit this run.
+    """
+    if not isinstance(method, str) or method.lower() not in ("lbfgs", "adam"):
+        raise OptionError(f"unknown optimiser method {method!r}; use 'lbfgs' or 'adam'")
+    method = method.lower()
+    if callback is not None and not callable(callback):
+        raise OptionError("callback must be callable or None")
+
+    x = np.array(x0, dtype=np.float64).reshape(-1)  # our own float64 copy
+    shape = np.shape(x0)
+    if x.size == 0:
+        raise OptionError("x0 is empty; there is nothing to optimise")
+    if not np.isfinite(x).all():
+        raise OptionError("x0 contains nan or inf; start from a finite point")
+
+    box = _Box.from_bounds(bounds, shape)
+    if box is not None:
+        box.project(x, out=x)
+    objective = _Objective(fun, jac, shape)
+
+    if method == "lbfgs":
+        opts = _check_options(options, _LBFGS_DEFAULTS, "lbfgs")
+        return _lbfgs.lbfgs(objective, x, box, opts, callback, resume)
+    opts = _check_options(options, _ADAM_DEFAULTS, "adam")
+    return _adam.adam(objective, x, box, opts, callback, resume)
+
+
+# --------------------------------------------------------------------------- #
+# Options
+# --------------------------------------------------------------------------- #
+
+
+def _check_options(options: Mapping[str, Any] | None, defaults: dict[str, Any], method: str) -> dict[str, Any]:
+    """Merge ``options`` into the defaults, rejecting unknown names and unusable values."""
+    if options is None:
+        options = {}
+    if not isinstance(options, Mapping):
+        raise OptionError(f"options must be a dict, not {type(options).__name__}")
+    unknown = sorted(map(str, set(options) - set(defaults)))
+    if unknown:
+        raise OptionError(
+            f"unknown option(s) {', '.join(map(repr, unknown))} for method {method!r}; "
+            f"valid options: {', '.join(sorted(defaults))}"
+        )
+    opts = {**defaults, **options}
+    for name in ("maxiter", "maxfun", "maxcor", "maxls"):
+        if name == "maxfun" and opts.get(name, 0) is None:
+            continue  # no limit on evaluations
+        if name in opts:
+            opts[name] = _positive_int(name, opts[name])
+    for name in ("ftol", "gtol"):
+        if name in opts:
+            opts[name] = _real(name, opts[name], lo=0.0)
+    if method == "adam":
+        opts["lr"] = _real("lr", opts["lr"], lo=0.0, lo_open=True)
+        opts["eps"] = _real("eps", opts["eps"], lo=0.0, lo_open=True)
+        for name in ("beta1", "beta2"):
+            opts[name] = _real(name, opts[name], lo=0.0)
+            if opts[name] >= 1.0:
+                raise OptionError(f"option {name} must be in [0, 1), got {opts[name]}")
+    return opts
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool):
+        raise OptionError(f"option {name} must be a positive integer, got {value!r}")
+    if isinstance(value, Real) and not isinstance(value, Integral):
+        if not math.isfinite(float(value)) or not float(value).is_integer():
+            raise OptionError(f"option {name} must be a positive integer, got {value!r}")
+        value = int(value)
+    if not isinstance(value, Integral) or value < 1:
+        raise OptionError(f"option {name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _real(name: str, value: Any, *, lo: float, lo_open: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(float(value)):
+        raise OptionError(f"option {name} must be a finite number, got {value!r}")
+    value = float(value)
+    if value < lo or (lo_open and value == lo):
+        relation = ">" if lo_open else ">="
+        raise OptionError(f"option {name} must be {relation} {lo}, got {value}")
+    return value
+
+

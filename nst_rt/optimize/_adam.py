@@ -1,0 +1,82 @@
+"""Adam with bias correction and projection onto the box."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ._box import _Box
+from ._common import (
+    _MSG_CALLBACK,
+    _MSG_MAXITER,
+    _MSG_NONFINITE,
+    _MSG_NONFINITE_X0,
+    OptimizeResult,
+    _callback_stops,
+    _check_state,
+    _Objective,
+    _result,
+)
+
+
+def adam(obj: _Objective, x: np.ndarray, box: _Box | None, opts: dict[str, Any], callback: Any,
+          resume: dict[str, Any] | None = None) -> OptimizeResult:
+    lr, beta1, beta2, eps, maxiter = opts["lr"], opts["beta1"], opts["beta2"], opts["eps"], opts["maxiter"]
+
+    m = np.zeros_like(x)  # first-moment estimate
+    v = np.zeros_like(x)  # second-moment estimate
+    if resume is None:
+        f, g, finite = obj(x)
+        if not finite:
+            return _result(obj, x, f, g, 0, 2, _MSG_NONFINITE_X0)
+        best_x, best_f, best_g = x.copy(), f, g
+        start = 0
+    else:  # continue exactly after the saved step
+        state = _check_state(resume, "adam", obj.shape)
+        x[:], m[:], v[:] = state["x"].reshape(-1), state["m"].reshape(-1), state["v"].reshape(-1)
+        f, g, start, obj.nfev = state["fun"], state["jac"].reshape(-1).copy(), state["nit"], state["nfev"]
+        best_x, best_f, best_g = state["best_x"].reshape(-1).copy(), state["best_fun"], \
+            state["best_jac"].reshape(-1).copy()
+
+    tmp = np.empty_like(x)
+    status, message, nit = 1, _MSG_MAXITER, start
+    for k in range(start + 1, maxiter + 1):
+        # m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2  (in place)
+        m *= beta1
+        m += np.multiply(g, 1.0 - beta1, out=tmp)
+        v *= beta2
+        np.multiply(g, g, out=tmp)
+        tmp *= 1.0 - beta2
+        v += tmp
+        # x -= lr * m_hat / (sqrt(v_hat) + eps), with m_hat, v_hat the bias-corrected moments.
+        np.sqrt(v, out=tmp)
+        tmp /= math.sqrt(1.0 - beta2**k)
+        tmp += eps
+        np.divide(m, tmp, out=tmp)
+        tmp *= lr / (1.0 - beta1**k)
+        x -= tmp
+        if box is not None:
+            box.project(x, out=x)
+
+        f, g, finite = obj(x)
+        nit = k
+        if not finite:
+            status, message = 2, _MSG_NONFINITE
+            break
+        if f < best_f:
+            best_x[...] = x
+            best_f, best_g = f, g
+
+        def state(f=f, g=g, k=k, best_f=best_f, best_g=best_g) -> dict[str, Any]:
+            shape = obj.shape
+            return {"method": "adam", "x": x.reshape(shape).copy(), "fun": f, "jac": g.reshape(shape).copy(),
+                    "m": m.reshape(shape).copy(), "v": v.reshape(shape).copy(), "nit": k, "nfev": obj.nfev,
+                    "best_x": best_x.reshape(shape).copy(), "best_fun": best_f,
+                    "best_jac": best_g.reshape(shape).copy()}
+
+        if _callback_stops(callback, obj, x, f, g, k, state):
+            status, message = 99, _MSG_CALLBACK
+            break
+    return _result(obj, best_x, best_f, best_g, nit, status, message)

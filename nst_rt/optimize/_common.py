@@ -1,0 +1,181 @@
+"""The result type, stop messages, the objective wrapper and the callback helper shared by the methods."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from ..errors import OptionError
+
+# Status codes and messages, worded like SciPy's L-BFGS-B.
+_MSG_PGTOL = "CONVERGENCE: NORM OF PROJECTED GRADIENT <= PGTOL"
+_MSG_FTOL = "CONVERGENCE: REL_REDUCTION_OF_F <= FACTR*EPSMCH"
+_MSG_MAXITER = "STOP: TOTAL NO. OF ITERATIONS REACHED LIMIT"
+_MSG_MAXFUN = "STOP: TOTAL NO. OF f AND g EVALUATIONS EXCEEDS LIMIT"
+_MSG_LINESEARCH = "ABNORMAL_TERMINATION_IN_LNSRCH: the line search found no lower point"
+_MSG_NONFINITE = (
+    "ABNORMAL: NON-FINITE VALUES: the objective or gradient was nan/inf along the "
+    "search direction and no lower finite point was found"
+)
+_MSG_NONFINITE_X0 = "ABNORMAL: NON-FINITE VALUES: the objective or gradient is nan/inf at x0"
+_MSG_CALLBACK = "`callback` raised `StopIteration`"
+
+
+class OptimizeResult(dict):
+    """Result of :func:`minimize`: a dict whose keys are also attributes (like SciPy's).
+
+    Keys: ``x`` (in ``x0``'s shape, float64), ``fun``, ``jac``, ``nit``,
+    ``nfev``, ``status`` (0 converged, 1 iteration/evaluation limit,
+    2 line-search failure or non-finite values, 99 callback stop),
+    ``message`` and ``success`` (``status == 0``).
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError as exc:
+            raise AttributeError(name) from exc
+
+    __setattr__ = dict.__setitem__  # type: ignore[assignment]
+    __delattr__ = dict.__delitem__  # type: ignore[assignment]
+
+    def __dir__(self) -> list[str]:
+        return list(self.keys())
+
+    def __repr__(self) -> str:
+        if not self:
+            return f"{type(self).__name__}()"
+        width = max(len(k) for k in self) + 1
+        lines = []
+        for key, value in self.items():
+            text = repr(value).replace("\n", "\n" + " " * (width + 2))
+            lines.append(f"{key.rjust(width)}: {text}")
+        return "\n".join(lines)
+
+
+
+class _Objective:
+    """Calls the user's function, counts evaluations and upcasts the gradient to float64."""
+
+    def __init__(self, fun: Callable[..., Any], jac: Any, shape: tuple[int, ...]) -> None:
+        if jac is True:
+            self._jac = None
+        elif callable(jac):
+            self._jac = jac
+        else:
+            raise OptionError("jac must be True (fun returns (f, g)) or a callable returning the gradient")
+        self._fun = fun
+        self.shape = shape
+        self.size = int(np.prod(shape, dtype=np.int64))
+        self.nfev = 0
+        self.nonfinite = 0  # how many evaluations returned nan/inf
+
+    def __call__(self, x: np.ndarray) -> tuple[float, np.ndarray, bool]:
+        """Evaluate at flat float64 ``x``; return ``(f, g, finite)`` with a fresh float64 ``g``."""
+        self.nfev += 1
+        xs = x.reshape(self.shape).copy()  # the caller may keep or modify its argument
+        if self._jac is None:
+            f_raw, g_raw = self._fun(xs)
+        else:
+            f_raw = self._fun(xs)
+            g_raw = self._jac(xs.copy())
+        f = float(np.asarray(f_raw, dtype=np.float64).reshape(()))
+        g = np.array(g_raw, dtype=np.float64)  # always a copy: state never aliases user memory
+        if g.size != self.size:
+            raise OptionError(f"the gradient has {g.size} elements but x0 has {self.size}; fun must return (f, g)")
+        g = g.reshape(-1)
+        finite = math.isfinite(f) and bool(np.isfinite(g).all())
+        if not finite:
+            self.nonfinite += 1
+        return f, g, finite
+
+
+
+class IntermediateResult(OptimizeResult):
+    """What ``callback`` receives after each iteration: ``x, fun, jac, nit, nfev`` (copies).
+
+    ``state()`` returns the optimiser's full state at this iteration boundary, for
+    ``minimize(..., resume=state)``. It copies the whole L-BFGS memory, so it is built
+    only when called, and only valid while the callback runs.
+    """
+
+    def state(self) -> dict[str, Any]:
+        return self.__dict__["_state"]()
+
+
+def _callback_stops(callback, obj: _Objective, x: np.ndarray, f: float, g: np.ndarray, nit: int,
+                    state: Callable[[], dict[str, Any]]) -> bool:
+    """Call ``callback`` with copies of the current point; True when it raised StopIteration."""
+    if callback is None:
+        return False
+    info = IntermediateResult(x=x.reshape(obj.shape).copy(), fun=f, jac=g.reshape(obj.shape).copy(), nit=nit,
+                              nfev=obj.nfev)
+    info.__dict__["_state"] = state
+    try:
+        callback(info)
+    except StopIteration:
+        return True
+    return False
+
+
+# What each method's state holds besides the scalars: array name -> shape, given x0's shape and
+# the L-BFGS memory size m and pair count k.
+_STATE_ARRAYS = {
+    "lbfgs": lambda shape, m, k: {"x": shape, "jac": shape, "s": (k, _size(shape)), "y": (k, _size(shape)),
+                                  "sy": (k, k), "yy": (k, k), "rho": (k,)},
+    "adam": lambda shape, m, k: {"x": shape, "jac": shape, "m": shape, "v": shape, "best_x": shape,
+                                 "best_jac": shape},
+}
+_STATE_SCALARS = {
+    "lbfgs": {"fun": float, "fun_old": float, "nit": int, "nfev": int, "maxcor": int, "head": int, "count": int,
+              "gamma": float},
+    "adam": {"fun": float, "nit": int, "nfev": int, "best_fun": float},
+}
+
+
+def _size(shape: tuple[int, ...]) -> int:
+    return int(np.prod(shape, dtype=np.int64))
+
+
+def _check_state(state: Any, method: str, shape: tuple[int, ...], m: int = 0) -> dict[str, Any]:
+    """Check a saved state (also as loaded back by ``np.load``) against this run; return it as numbers and arrays."""
+    if not isinstance(state, Mapping):
+        raise OptionError("resume must be the dict returned by intermediate_result.state()")
+    saved_method = str(np.asarray(state.get("method", "")))
+    if saved_method != method:
+        raise OptionError(f"resume: the state is from method {saved_method or 'unknown'!r}, not {method!r}")
+    out: dict[str, Any] = {}
+    try:
+        for name, kind in _STATE_SCALARS[method].items():
+            out[name] = kind(np.asarray(state[name]).reshape(()))
+        if method == "lbfgs" and out["maxcor"] != m:
+            raise OptionError(f"resume: the state holds an L-BFGS memory of {out['maxcor']} pairs, this run uses "
+                              f"{m}; resume with the same maxcor and maxiter")
+        k = out.get("count", 0)
+        for name, want in _STATE_ARRAYS[method](shape, m, k).items():
+            arr = np.asarray(state[name])
+            if arr.shape != tuple(want):
+                raise OptionError(f"resume: state array {name!r} has shape {arr.shape}, this run needs {tuple(want)}")
+            out[name] = arr
+    except KeyError as exc:
+        raise OptionError(f"resume: the state has no {exc.args[0]!r}; pass what intermediate_result.state() "
+                          "returned") from None
+    return out
+
+
+def _result(obj: _Objective, x: np.ndarray, f: float, g: np.ndarray, nit: int, status: int, message: str) -> OptimizeResult:
+    return OptimizeResult(
+        x=x.reshape(obj.shape).copy(),
+        fun=f,
+        jac=g.reshape(obj.shape).copy(),
+        nit=nit,
+        nfev=obj.nfev,
+        status=status,
+        message=message,
+        success=status == 0,
+    )
+
+

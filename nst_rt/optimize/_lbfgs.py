@@ -1,0 +1,151 @@
+"""The L-BFGS driver (projected when there are bounds)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from . import _history
+from ._box import _Box
+from ._common import (
+    _MSG_CALLBACK,
+    _MSG_FTOL,
+    _MSG_LINESEARCH,
+    _MSG_MAXFUN,
+    _MSG_MAXITER,
+    _MSG_NONFINITE,
+    _MSG_NONFINITE_X0,
+    _MSG_PGTOL,
+    OptimizeResult,
+    _callback_stops,
+    _check_state,
+    _Objective,
+    _result,
+)
+from ._linesearch import _extend_on_path, _projected_armijo, _strong_wolfe
+
+
+def _trial_point(x: np.ndarray, t: float, d: np.ndarray, box: _Box | None, out: np.ndarray) -> np.ndarray:
+    """``out = P(x + t d)``. Used both to evaluate and to rebuild the accepted point (bit-identical)."""
+    np.multiply(d, t, out=out)
+    out += x
+    if box is not None:
+        box.project(out, out=out)
+    return out
+
+
+def lbfgs(obj: _Objective, x: np.ndarray, box: _Box | None, opts: dict[str, Any], callback: Any,
+           resume: dict[str, Any] | None = None) -> OptimizeResult:
+    maxiter, maxfun, gtol, ftol = opts["maxiter"], opts["maxfun"], opts["gtol"], opts["ftol"]
+    n = x.size
+    history = _history._History(min(opts["maxcor"], maxiter), n, _history.PAIR_DTYPE)
+
+    def pg_max(x_: np.ndarray, g_: np.ndarray) -> float:
+        return box.projected_gradient_max(x_, g_) if box is not None else float(np.abs(g_).max())
+
+    def stop_reason(f_old: float, f: float) -> tuple[int, str] | None:
+        """The tests after an iteration, in SciPy's order: (status, message), or None to go on."""
+        if pg_max(x, g) <= gtol:
+            return 0, _MSG_PGTOL
+        if (f_old - f) <= ftol * max(abs(f_old), abs(f), 1.0):
+            return 0, _MSG_FTOL
+        if nit >= maxiter:
+            return 1, _MSG_MAXITER
+        if maxfun is not None and obj.nfev >= maxfun:
+            return 1, _MSG_MAXFUN
+        return None
+
+    if resume is None:
+        f, g, finite = obj(x)
+        if not finite:
+            return _result(obj, x, f, g, 0, 2, _MSG_NONFINITE_X0)
+        if pg_max(x, g) <= gtol:
+            return _result(obj, x, f, g, 0, 0, _MSG_PGTOL)
+        nit = 0
+    else:  # continue exactly where the saved iteration ended: same arrays, same counters
+        state = _check_state(resume, "lbfgs", obj.shape, history.m)
+        x[:], f, g, nit, obj.nfev = state["x"].reshape(-1), state["fun"], state["jac"].reshape(-1).copy(), \
+            state["nit"], state["nfev"]
+        history.restore(state)
+        reason = stop_reason(state["fun_old"], f)
+        if reason is not None:
+            return _result(obj, x, f, g, nit, *reason)
+
+    d = np.empty(n)
+    x_trial = np.empty(n)
+    x_new = np.empty(n)
+    active = box.active(x, g) if box is not None else None
+
+    while True:
+        # ---- search direction -------------------------------------------------
+        history.direction(g, active, out=d)
+        gtd = float(np.dot(g, d))
+        if not gtd < 0.0:  # not a descent direction (or nan): restart from steepest descent
+            history.reset()
+            history.direction(g, active, out=d)
+        if box is not None:
+            box.drop_outward(x, d)
+        gtd = float(np.dot(g, d))
+        if not gtd < 0.0:  # projected gradient is zero to rounding: nothing left to do
+            return _result(obj, x, f, g, nit, 0, _MSG_PGTOL)
+
+        # Without curvature information d = -g is badly scaled: make the first trial
+        # step unit length (SciPy / PyTorch); with history, the quasi-Newton t = 1.
+        t0 = min(1.0, 1.0 / float(np.linalg.norm(d))) if history.count == 0 else 1.0
+
+        # ---- line search ------------------------------------------------------
+        budget = opts["maxls"] if maxfun is None else min(opts["maxls"], maxfun - obj.nfev)
+        if budget <= 0:
+            return _result(obj, x, f, g, nit, 1, _MSG_MAXFUN)
+        nonfinite_before = obj.nonfinite
+
+        def phi(t: float) -> tuple[float, np.ndarray, float]:
+            f_t, g_t, ok = obj(_trial_point(x, t, d, box, x_trial))
+            if not ok:
+                return math.inf, g_t, math.nan
+            return f_t, g_t, float(np.dot(g_t, d))
+
+        t_break = box.max_step(x, d) if box is not None else math.inf
+        if t0 <= t_break:
+            t, f_t, g_t, evals = _strong_wolfe(
+                phi, t0, f, g, gtd, float(np.abs(d).max()), max_evals=budget, t_max=t_break,
+                xtol=1e-12 * max(1.0, float(np.abs(x).max())),
+            )
+            if t == t_break and f_t < f and float(np.dot(g_t, d)) <= gtd:
+                # Stopped by the first bound with f still falling at least as steeply as at x
+                # (no positive curvature along d, so the pair would be skipped): go on along
+                # the projected path instead of taking this short step.
+                t, f_t, g_t = _extend_on_path(phi, t, f_t, budget - evals, box.max_step_all(x, d), g_t)
+        else:
+            t, f_t, g_t, _ = _projected_armijo(phi, x, t0, f, g, d, box, x_trial, max_evals=budget)
+
+        if not f_t < f:  # no lower point found
+            if maxfun is not None and obj.nfev >= maxfun:
+                return _result(obj, x, f, g, nit, 1, _MSG_MAXFUN)
+            if history.count > 0:  # like L-BFGS-B: drop the memory and retry with steepest descent
+                history.reset()
+                continue
+            met_nonfinite = obj.nonfinite > nonfinite_before
+            return _result(obj, x, f, g, nit, 2, _MSG_NONFINITE if met_nonfinite else _MSG_LINESEARCH)
+
+        # ---- accept the step, update the memory -------------------------------
+        _trial_point(x, t, d, box, x_new)
+        active = box.active(x_new, g_t) if box is not None else None
+        history.update(x_new, x, g_t, g, active)
+        x, x_new = x_new, x  # swap buffers; no allocation
+        f_old, f, g = f, f_t, g_t
+        nit += 1
+
+        def state(x=x, f=f, g=g, f_old=f_old, nit=nit) -> dict[str, Any]:
+            return {"method": "lbfgs", "x": x.reshape(obj.shape).copy(), "fun": f,
+                    "jac": g.reshape(obj.shape).copy(), "fun_old": f_old, "nit": nit, "nfev": obj.nfev,
+                    "maxcor": history.m, **history.state()}
+
+        if _callback_stops(callback, obj, x, f, g, nit, state):
+            return _result(obj, x, f, g, nit, 99, _MSG_CALLBACK)
+
+        reason = stop_reason(f_old, f)
+        if reason is not None:
+            return _result(obj, x, f, g, nit, *reason)
