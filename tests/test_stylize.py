@@ -604,13 +604,29 @@ def test_stop_reasons_are_in_a_users_words(optimiser_message, words):
 
 @pytest.mark.parametrize("content, size, needle", [
     (gradient(40, 60), 8, "--size"),  # every side below 16 px
-    (gradient(5, 100), 48, "48x2"),  # an elongated image: 48x2 px at --size 48
+    (gradient(20, 100), 48, "48x10"),  # an elongated image: 48x10 px at --size 48
 ])
 def test_an_image_smaller_than_the_network_is_refused(models, minimize_calls, content, size, needle):
     with pytest.raises(OptionError) as excinfo:
         Stylizer(size=size, iterations=1, models_dir=models).run(content, STYLE)
     message = str(excinfo.value)
     assert needle in message and "16" in message and "\n" not in message
+    assert minimize_calls == []
+
+
+@pytest.mark.parametrize("role", ["content", "style", "init"])
+def test_a_source_below_the_network_minimum_is_refused_not_upscaled(models, minimize_calls, role):
+    tiny = gradient(12, 30)
+    content, style, init = CONTENT, STYLE, "content"
+    if role == "content":
+        content = tiny
+    elif role == "style":
+        style = tiny
+    else:
+        init = Image.fromarray(images.to_uint8(tiny))
+    with pytest.raises(ImageError) as excinfo:
+        Stylizer(size=64, iterations=1, init=init, models_dir=models).run(content, style)  # 64x26 would pass
+    assert f"{role} image" in str(excinfo.value) and "30x12 px" in str(excinfo.value)
     assert minimize_calls == []
 
 
