@@ -95,7 +95,8 @@ def conv_flops(network, height: int, width: int) -> float:
 def graphs(network, reference, sizes, rate: float, repeats: int, threads: int) -> None:
     import torch
 
-    from nst_rt.images import load_image, resize_to
+    from nst_rt.image_load import load_image
+    from nst_rt.images import resize_to
     from nst_rt.model_format import IMAGE_INPUT, cotangent_name
     from nst_rt.objective import Objective
 
@@ -169,7 +170,7 @@ def parity(models_dir: Path, weights: Path, cases, threads: int) -> None:
 
     import reference
 
-    from nst_rt.images import load_image
+    from nst_rt.image_load import load_image
 
     print("\n## Parity with plain PyTorch (content 1, style 1e6, TV 0, from the content image; torch.optim.LBFGS"
           " history 100, strong Wolfe)")
@@ -197,7 +198,8 @@ def parity(models_dir: Path, weights: Path, cases, threads: int) -> None:
 
 
 def memory_estimate(network, models_dir: Path, sizes, threads: int) -> None:
-    from nst_rt.images import load_image, longest_side_size
+    from nst_rt.image_load import load_image
+    from nst_rt.images import longest_side_size
     from nst_rt.memory import estimate_bytes
 
     print("\n## Memory: estimate (checked before a run) vs measured peak RSS of a 3-iteration run")

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nst_rt import images
+from nst_rt import image_load, image_save, images, layout
 from nst_rt.export.vgg import VGGFeatures, load_weights
 
 CONTENT_LAYERS = ("relu4_2",)
@@ -45,7 +45,7 @@ class ReferenceLoss:
             self.style_targets = {l: gram(style_acts[l]) for l in STYLE_LAYERS}
 
     def tensor(self, image: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(images.to_nchw(image)).to(self.dtype)
+        return torch.from_numpy(layout.to_nchw(image)).to(self.dtype)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         acts = self.network(x)
@@ -64,8 +64,8 @@ def load_network(arch: str, weights: Path, dtype=torch.float32) -> VGGFeatures:
 
 
 def prepare(content_path, style_path, size: int, style_scale: float = 1.0):
-    content = images.resize_longest(images.load_image(content_path), size)
-    style = images.resize_longest(images.load_image(style_path), max(1, round(size * style_scale)))
+    content = images.resize_longest(image_load.load_image(content_path), size)
+    style = images.resize_longest(image_load.load_image(style_path), max(1, round(size * style_scale)))
     return content, style
 
 
@@ -83,7 +83,7 @@ def stylize(loss: ReferenceLoss, content: np.ndarray, iterations: int) -> np.nda
         return value
 
     optimizer.step(closure)
-    return np.clip(images.from_nchw(x.detach().numpy()), 0, 1)
+    return np.clip(layout.from_nchw(x.detach().numpy()), 0, 1)
 
 
 def score(saved: np.ndarray, content: np.ndarray, style: np.ndarray, network64: VGGFeatures,
@@ -111,7 +111,7 @@ def main() -> None:
     content, style = prepare(args.content, args.style, args.size)
     loss = ReferenceLoss(load_network(args.arch, args.weights), content, style)
     result = stylize(loss, content, args.iterations)
-    images.save_image(result, args.output, overwrite=True)
+    image_save.save_image(result, args.output, overwrite=True)
     print(f"wrote {args.output} in {time.perf_counter() - started:.1f} s")
 
 

@@ -166,7 +166,7 @@ def stylize(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display or summary.")] = False,
 ) -> None:
     """Stylize CONTENT with one or more STYLES and write the result to OUTPUT."""
-    from . import images
+    from . import image_save, images
     from .pipeline import Stylizer
     from .progress import ProgressDisplay
 
@@ -187,13 +187,13 @@ def stylize(
                 scales=scales, model=model, models_dir=models_dir, provider=provider.value, precision=precision.value, threads=threads,
             ).validated()
             # Check every path we will write before a long run, so a typo costs nothing.
-            images.check_output_path(output, overwrite=overwrite)
+            image_save.check_output_path(output, overwrite=overwrite, what="--output")
             frames = [frame_path(output, s, scales, i) for s in range(1, scales + 1)
                       for i in range(save_every, iterations + 1, save_every)] if save_every else []
             for frame in frames:
-                images.check_output_path(frame, overwrite=overwrite)
+                image_save.check_output_path(frame, overwrite=overwrite, what="--save-every frame")
             if gif is not None:
-                images.check_output_path(gif, overwrite=overwrite, gif=True)
+                image_save.check_output_path(gif, overwrite=overwrite, gif=True, what="--gif")
             stylizer = Stylizer(options)
             wanted_steps = gif_steps(scales, iterations) if gif is not None else set()
             gif_frames: list[tuple[int, object]] = []  # (step of the run, 8-bit image)
@@ -208,7 +208,7 @@ def stylize(
                 if save_frame or add_to_gif:
                     image = p.image()  # built once: with --original-colors it costs a colour conversion
                     if save_frame:
-                        images.save_image(image, frame_path(output, p.scale, scales, p.iteration),
+                        image_save.save_image(image, frame_path(output, p.scale, scales, p.iteration),
                                           overwrite=overwrite)
                     if add_to_gif:
                         gif_frames.append((step, images.to_uint8(image)))
@@ -217,11 +217,11 @@ def stylize(
             bar.close({scale: "stopped early" for scale in result.stopped_early})
             if result.interrupted and result.iterations == 0:
                 raise notice(f"{stop.what} before the first iteration finished; nothing was saved", stop.exit_code)
-            images.save_image(result.image, output, overwrite=overwrite)
+            image_save.save_image(result.image, output, overwrite=overwrite)
             if gif is not None:
                 # The result ends the GIF, in place of a frame of the same step (Adam returns its best point).
                 frames_out = [frame for step, frame in gif_frames if step != last_step[0]]
-                images.save_gif([*frames_out, images.to_uint8(result.image)], gif, overwrite=overwrite)
+                image_save.save_gif([*frames_out, images.to_uint8(result.image)], gif, overwrite=overwrite)
         except NstError as exc:
             bar.close()
             raise fail(str(exc)) from None

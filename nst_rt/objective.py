@@ -20,7 +20,7 @@ import numpy as np
 
 from . import losses
 from .errors import OptionError
-from .images import to_nchw
+from .layout import to_nchw
 
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")

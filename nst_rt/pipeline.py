@@ -13,13 +13,16 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from . import images, memory
-from .errors import OptionError
+from . import image_load, images, layout, memory
+from .errors import ImageError, OptionError
 from .model_format import MIN_SIZE
 from .models_dir import DEFAULT_MODEL
 from .objective import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, Objective, check_weight
 
 INITS = ("content", "noise", "style")
+# Words other programs use for an --init keyword: named in the error, not accepted silently.
+INIT_HINTS = {"random": "; neural-style's 'random' is 'noise' here",
+              "image": "; neural-style's 'image' is 'content' here"}
 OPTIMIZERS = ("lbfgs", "adam")
 
 
@@ -157,11 +160,15 @@ class Stylizer:
         styles = list(styles) if isinstance(styles, (list, tuple)) else [styles]
         if not styles:
             raise OptionError("give at least one style image")
-        content_full = images.load_image(content, role="content")
-        styles_full = [images.load_image(s, role=f"style image {i + 1}") for i, s in enumerate(styles)]
+        content_full = image_load.load_image(content, role="content image", min_side=MIN_SIZE)
+        styles_full = [image_load.load_image(s, role=f"style image {i + 1}", min_side=MIN_SIZE)
+                       for i, s in enumerate(styles)]
         init_full = None
         if o.init not in INITS:
-            init_full = images.load_image(o.init, role="init image")
+            if isinstance(o.init, (str, os.PathLike)) and not os.path.lexists(o.init):
+                raise ImageError(f"init image {str(o.init)!r} does not exist, and it is not a keyword "
+                                 f"({', '.join(INITS)}){INIT_HINTS.get(str(o.init), '; check the path')}")
+            init_full = image_load.load_image(o.init, role="init image", min_side=MIN_SIZE)
         # Check sizes and memory on the shapes alone: a huge --size must be refused before it is allocated.
         sizes = scale_sizes(o.size, o.scales)
         for scale, longest in enumerate(sizes, start=1):
@@ -191,8 +198,8 @@ class Stylizer:
                 if x is None:
                     start = self._start_image(content_img, style_imgs[0], init_full, rng)
                 else:  # coarse-to-fine: the previous scale's result, upsampled, is the next start
-                    start = images.resize_to(images.from_nchw(x), (h, w))
-                x0 = images.to_nchw(start).astype(np.float64)
+                    start = images.resize_to(layout.from_nchw(x), (h, w))
+                x0 = layout.to_nchw(start).astype(np.float64)
                 last.update(x=x0, loss=float("inf"), nit=0)
                 objective = Objective(
                     self.network, content_img, style_imgs, content_layers=o.content_layers,
@@ -266,7 +273,7 @@ class Stylizer:
 
     def _finish(self, x: np.ndarray, content: np.ndarray) -> np.ndarray:
         """The image as it will be saved: clamped to [0, 1], with the content's colours when asked."""
-        image = np.clip(images.from_nchw(x), 0.0, 1.0)
+        image = np.clip(layout.from_nchw(x), 0.0, 1.0)
         if self.options.original_colors:
             image = images.original_colors(image, content)  # resizes the content to the image's size
         return image

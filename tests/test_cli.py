@@ -442,7 +442,7 @@ def test_gif_steps_are_evenly_spaced_from_start_to_end(scales, iterations):
 
 def test_gif_needs_a_gif_suffix(paths, models):
     result = invoke(*stylize_args(paths, models, "--gif", paths.out / "progress.png"))
-    assert_one_error_line(result, ".gif")
+    assert_one_error_line(result, "--gif", "progress.png", ".gif")
     assert listing(paths.out) == []
 
 
@@ -609,8 +609,16 @@ BAD_INPUT = {
     "decompression bomb warning": (lambda p, m, mp: (mp.setattr(Image, "MAX_IMAGE_PIXELS", 2000), {})[1],
                                    ["too large"]),
     "size 8": (lambda p, m, mp: {"size": 8}, ["--size", "16"]),
-    "content 100x5": (lambda p, m, mp: {"content": save(gradient(5, 100), p.src / "thin.png"), "size": 48},
-                      ["48x2", "16 px"]),
+    "content 100x20 at size 48": (lambda p, m, mp: {"content": save(gradient(20, 100), p.src / "thin.png"),
+                                                    "size": 48}, ["48x10", "16 px"]),
+    "content 1x1": (lambda p, m, mp: {"content": save(noise(1, 1), p.src / "dot.png")},
+                    ["content image", "dot.png", "1x1 px", "16 px", "larger image"]),
+    "style 8x8": (lambda p, m, mp: {"styles": [save(stripes(8, 8), p.src / "tiny.png")]},
+                  ["style image 1 '", "tiny.png", "8x8 px", "16 px"]),
+    "missing style file": (lambda p, m, mp: {"styles": [p.style, p.src / "gone.png"]},
+                           ["style image 2 '", "gone.png", "does not exist"]),
+    "init keyword from neural-style": (lambda p, m, mp: {"extra": ["--init", "random"]},
+                                       ["init image 'random'", "(content, noise, style)", "'noise'"]),
     "style scale too small": (lambda p, m, mp: {"extra": ["--style-scale", "0.25"]}, ["--style-scale"]),
     "beyond memory": (lambda p, m, mp: (mp.setattr(memory, "available_bytes", lambda: 1 << 30), {"size": 1024})[1],
                       ["1024x683", "GiB", "1.0 GiB is available", "--size"]),
@@ -628,7 +636,8 @@ BAD_INPUT = {
     "missing model path": (lambda p, m, mp: {"extra": ["--model", p.src / "gone" / "vgg19"]},
                            ["does not exist", "nst-rt export"]),
     "broken model": (lambda p, m, mp: {"extra": ["--model", _broken_model(p, m)]}, ["features.onnx", "re-export"]),
-    "missing init file": (lambda p, m, mp: {"extra": ["--init", p.src / "start.png"]}, ["init image", "start.png"]),
+    "missing init file": (lambda p, m, mp: {"extra": ["--init", p.src / "start.png"]},
+                          ["init image '", "start.png", "(content, noise, style)", "check the path"]),
     "blend weights not numbers": (lambda p, m, mp: {"extra": ["--style-blend-weights", "a,b"]}, ["comma-separated"]),
     "blend weights miscounted": (lambda p, m, mp: {"styles": [p.style, p.style2],
                                                    "extra": ["--style-blend-weights", "1"]},
@@ -644,6 +653,9 @@ BAD_INPUT = {
     "history 0": (lambda p, m, mp: {"extra": ["--history", "0"]}, ["history"]),
     "output is a directory": (lambda p, m, mp: ((p.out / "sub.png").mkdir(), {"output": p.out / "sub.png"})[1],
                               ["is a directory"]),
+    "output is a directory without suffix": (lambda p, m, mp: ((p.out / "results").mkdir(),
+                                                               {"output": p.out / "results"})[1],
+                                             ["--output", "is a directory", "results/out.png"]),
 }
 
 
@@ -656,6 +668,7 @@ def test_bad_input_is_one_line_and_writes_nothing(paths, models, monkeypatch, mi
     started = time.perf_counter()
     result = invoke(*stylize_args(paths, models, *extra, **settings))
     assert_one_error_line(result, *needles)
+    assert "image image" not in result.output
     assert time.perf_counter() - started < 30
     assert minimize_calls == []  # refused before any optimisation
     assert listing(paths.out) == before  # no output, no frames, no temporary files

@@ -1,8 +1,8 @@
-"""Tests for nst_rt.images: loading every Pillow mode, errors, resizing, saving."""
+"""Tests for image_load, images, layout and image_save: loading every Pillow mode, errors, resizing, saving."""
 
 from __future__ import annotations
 
-import io
+import errno
 import os
 import struct
 import zlib
@@ -13,18 +13,10 @@ from PIL import Image, features
 
 from nst_rt import images
 from nst_rt.errors import ImageError, OptionError
-from nst_rt.images import (
-    check_output_path,
-    from_nchw,
-    load_image,
-    original_colors,
-    resize_longest,
-    resize_to,
-    save_gif,
-    save_image,
-    to_nchw,
-    to_uint8,
-)
+from nst_rt.image_load import load_image
+from nst_rt.image_save import check_output_path, save_gif, save_image
+from nst_rt.images import original_colors, resize_longest, resize_to, to_uint8
+from nst_rt.layout import from_nchw, to_nchw
 
 
 def _check_float_image(x, shape=None):
@@ -177,13 +169,14 @@ def _png_rgb16(width, height, rgb16):
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
 
 
-def test_16bit_rgb_png(tmp_path):
+def test_16bit_rgb_png_is_read_as_8_bits(tmp_path):
+    # Pillow has no 16-bit colour mode: it keeps the high byte of each channel. The README says so;
+    # if a Pillow version reads full precision this fails and the README must change with it.
     p = tmp_path / "rgb16.png"
-    p.write_bytes(_png_rgb16(4, 3, (40000, 0, 65535)))
+    p.write_bytes(_png_rgb16(4, 3, (0x1234, 0x80FF, 0xFFFF)))
     out = load_image(p)
     _check_float_image(out, (3, 4, 3))
-    # Pillow may reduce 16-bit RGB to 8 bits; either way within one 8-bit step.
-    np.testing.assert_allclose(out[1, 2], [40000 / 65535, 0, 1], atol=1 / 255)
+    np.testing.assert_array_equal(out[1, 2], np.array([0x12, 0x80, 0xFF], np.float32) / 255)
 
 
 def test_exif_orientation_6_portrait(tmp_path):
@@ -453,16 +446,17 @@ def test_save_failure_keeps_old_file_with_overwrite(tmp_path, monkeypatch):
 
 def test_temp_file_name_is_hidden_next_to_target(tmp_path, monkeypatch):
     seen = []
-    real_replace = os.replace
+    real_link = os.link
 
     def spy(src, dst):
         seen.append(os.path.basename(src))
-        return real_replace(src, dst)
+        return real_link(src, dst)
 
-    monkeypatch.setattr(os, "replace", spy)
+    monkeypatch.setattr(os, "link", spy)
     save_image(np.zeros((2, 2, 3), np.float32), tmp_path / "out.png")
     assert len(seen) == 1
     assert seen[0].startswith(".") and "out.png" in seen[0] and seen[0].endswith(".tmp")
+    assert os.listdir(tmp_path) == ["out.png"]
 
 
 def test_refuse_overwrite(tmp_path):
@@ -492,12 +486,21 @@ def test_unknown_suffix_before_any_work(tmp_path, name):
     assert os.listdir(tmp_path) == []
 
 
-def test_output_is_directory(tmp_path):
-    d = tmp_path / "x.png"
+@pytest.mark.parametrize("name", ["x.png", "results"])
+def test_output_is_directory(tmp_path, name):
+    # Reported as a directory (with a file name to use), not as a missing or unknown suffix.
+    d = tmp_path / name
     d.mkdir()
     with pytest.raises(ImageError) as ei:
-        check_output_path(d, overwrite=True)
-    _one_line_error(ei, "directory")
+        check_output_path(d, overwrite=True, what="--output")
+    msg = _one_line_error(ei, "--output", "is a directory", str(d / "out.png"))
+    assert "suffix" not in msg
+
+
+def test_gif_path_errors_name_the_option(tmp_path):
+    with pytest.raises(ImageError) as ei:
+        check_output_path(tmp_path / "p.png", gif=True, what="--gif")
+    _one_line_error(ei, "--gif", "p.png", ".gif")
 
 
 def test_check_output_path_writes_nothing(tmp_path):
@@ -653,3 +656,162 @@ def test_save_does_not_clobber_file_created_during_write(tmp_path, monkeypatch):
     _one_line_error(ei, "--overwrite")
     assert target.read_bytes() == b"someone else's"
     assert os.listdir(tmp_path) == ["out.png"]
+
+
+# ------------------------------------------------------------- no clobber
+
+
+def _existing(tmp_path):
+    target = tmp_path / "out.png"
+    target.write_bytes(b"someone else's")
+    return target
+
+
+def test_no_clobber_does_not_rely_on_the_existence_check(tmp_path, monkeypatch):
+    # The file appears between any check and the naming: the naming itself must refuse (os.link).
+    target = _existing(tmp_path)
+    monkeypatch.setattr(os.path, "lexists", lambda path: False)
+    with pytest.raises(ImageError) as ei:
+        save_image(np.zeros((2, 2, 3), np.float32), target)
+    _one_line_error(ei, "already exists", "--overwrite")
+    assert target.read_bytes() == b"someone else's"
+    assert os.listdir(tmp_path) == ["out.png"]
+
+
+def _no_hard_links(monkeypatch):
+    def refuse(src, dst):
+        raise PermissionError(errno.EPERM, "Operation not permitted")  # what vfat answers
+
+    monkeypatch.setattr(os, "link", refuse)
+
+
+def test_without_hard_links_the_write_still_succeeds(tmp_path, monkeypatch):
+    _no_hard_links(monkeypatch)
+    arr = (np.arange(4 * 5 * 3).reshape(4, 5, 3) * 3).astype(np.uint8)
+    save_image(arr, tmp_path / "out.png")
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "out.png")), arr)
+    assert os.listdir(tmp_path) == ["out.png"]
+
+
+def test_without_hard_links_no_clobber_still_holds(tmp_path, monkeypatch):
+    _no_hard_links(monkeypatch)
+    target = _existing(tmp_path)
+    monkeypatch.setattr(os.path, "lexists", lambda path: False)
+    with pytest.raises(ImageError) as ei:
+        save_image(np.zeros((2, 2, 3), np.float32), target)
+    _one_line_error(ei, "already exists")
+    assert target.read_bytes() == b"someone else's"
+    assert os.listdir(tmp_path) == ["out.png"]
+
+
+def test_without_hard_links_a_failed_rename_leaves_nothing(tmp_path, monkeypatch):
+    _no_hard_links(monkeypatch)
+
+    def broken_replace(src, dst):
+        raise OSError(errno.EIO, "I/O error")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(ImageError) as ei:
+        save_image(np.zeros((2, 2, 3), np.float32), tmp_path / "out.png")
+    _one_line_error(ei, "could not write")
+    assert os.listdir(tmp_path) == []  # neither the reservation nor the temporary file
+
+
+def test_overwrite_replaces_in_one_rename(tmp_path, monkeypatch):
+    target = _existing(tmp_path)
+    monkeypatch.setattr(os, "link", lambda src, dst: pytest.fail("overwrite must not link"))
+    save_image(np.ones((2, 2, 3), np.float32), target, overwrite=True)
+    assert np.asarray(Image.open(target)).min() == 255
+    assert os.listdir(tmp_path) == ["out.png"]
+
+
+# ------------------------------------------------------------- tiny sources
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (15, 300), (300, 15)])
+def test_a_source_below_the_minimum_is_refused(shape):
+    with pytest.raises(ImageError) as ei:
+        load_image(np.zeros((*shape, 3), np.float32), role="content image", min_side=16)
+    _one_line_error(ei, "content image", f"{shape[1]}x{shape[0]}", "16 px", "larger image")
+
+
+def test_a_source_at_the_minimum_is_accepted(tmp_path):
+    p = _saved(Image.new("RGB", (16, 40)), tmp_path / "small.png")
+    _check_float_image(load_image(p, min_side=16), (40, 16, 3))
+    _check_float_image(load_image(np.zeros((1, 1, 3), np.float32)), (1, 1, 3))  # no minimum unless asked
+
+
+# ------------------------------------------------------------- colour profiles
+
+# Adobe RGB (1998) colorants, adapted to D50 as ICC profiles store them, and its gamma of 563/256.
+ADOBE_RGB = np.array([[0.6097, 0.3111, 0.0195], [0.2053, 0.6257, 0.0609], [0.1492, 0.0632, 0.7446]])
+ADOBE_GAMMA = 563 / 256
+# littlecms' built-in sRGB colorants (D50).
+SRGB = np.array([[0.4361, 0.2225, 0.0139], [0.3851, 0.7169, 0.0971], [0.1431, 0.0606, 0.7141]])
+
+
+def _icc_rgb_profile(colorants, gamma) -> bytes:
+    """A minimal ICC v2 matrix/TRC display profile: D50 colorants (one row per primary), one gamma curve."""
+
+    def s15(x):
+        return struct.pack(">i", int(round(x * 65536)))
+
+    def xyz(values):
+        return b"XYZ " + bytes(4) + b"".join(s15(v) for v in values)
+
+    name = b"test RGB"
+    curve = b"curv" + bytes(4) + struct.pack(">IH", 1, int(round(gamma * 256)))
+    desc = b"desc" + bytes(4) + struct.pack(">I", len(name) + 1) + name + bytes(1 + 8 + 70)
+    tags = [(b"desc", desc), (b"wtpt", xyz((0.9642, 1.0, 0.8249))), (b"rXYZ", xyz(colorants[0])),
+            (b"gXYZ", xyz(colorants[1])), (b"bXYZ", xyz(colorants[2])),
+            (b"rTRC", curve), (b"gTRC", curve), (b"bTRC", curve)]
+    offset = 128 + 4 + 12 * len(tags)
+    table = data = b""
+    for signature, body in tags:
+        body += bytes(-len(body) % 4)
+        table += signature + struct.pack(">II", offset + len(data), len(body))
+        data += body
+    header = (struct.pack(">I", offset + len(data)) + bytes(4) + bytes([2, 0x10, 0, 0]) + b"mntrRGB XYZ "
+              + bytes(12) + b"acsp" + bytes(28) + s15(0.9642) + s15(1.0) + s15(0.8249) + bytes(48))
+    return header + struct.pack(">I", len(tags)) + table + data
+
+
+def _srgb_encode(linear):
+    linear = np.clip(linear, 0.0, 1.0)
+    return np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1 / 2.4) - 0.055)
+
+
+PIXELS = np.array([[[200, 100, 50], [90, 160, 110], [128, 128, 128], [30, 60, 200]]], np.uint8)
+
+
+@pytest.mark.skipif(not features.check("littlecms2"), reason="Pillow built without littlecms")
+@pytest.mark.parametrize("suffix, options", [(".png", {}), (".jpg", {"quality": 100, "subsampling": 0}), (".tif", {})])
+def test_adobe_rgb_profile_is_converted_to_srgb(tmp_path, suffix, options):
+    p = _saved(Image.fromarray(PIXELS), tmp_path / f"adobe{suffix}",
+               icc_profile=_icc_rgb_profile(ADOBE_RGB, ADOBE_GAMMA), **options)
+    stored = np.asarray(Image.open(p), np.float64) / 255  # JPEG changes the stored pixels a little
+    expected = _srgb_encode(((stored ** ADOBE_GAMMA) @ ADOBE_RGB) @ np.linalg.inv(SRGB))
+    out = load_image(p)
+    np.testing.assert_allclose(out, expected, atol=1.5 / 255)
+    assert np.abs(out - stored).max() > 20 / 255  # the conversion changed the picture
+
+
+@pytest.mark.skipif(not features.check("littlecms2"), reason="Pillow built without littlecms")
+def test_profile_conversion_keeps_alpha():
+    rgba = np.dstack([PIXELS, np.array([[255, 0, 255, 255]], np.uint8)])
+    img = Image.fromarray(rgba, "RGBA")
+    img.info["icc_profile"] = _icc_rgb_profile(ADOBE_RGB, ADOBE_GAMMA)
+    out = load_image(img)
+    np.testing.assert_array_equal(out[0, 1], [1, 1, 1])  # transparent: white, as without a profile
+    assert np.abs(out[0, 0] - PIXELS[0, 0] / 255).max() > 20 / 255
+
+
+def test_an_srgb_profile_changes_nothing_and_a_broken_one_is_ignored(tmp_path):
+    if features.check("littlecms2"):
+        from PIL import ImageCms
+
+        srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+        p = _saved(Image.fromarray(PIXELS), tmp_path / "srgb.png", icc_profile=srgb)
+        np.testing.assert_allclose(load_image(p), PIXELS / 255, atol=1 / 255)
+    p = _saved(Image.fromarray(PIXELS), tmp_path / "broken.png", icc_profile=b"not a profile")
+    np.testing.assert_array_equal(load_image(p), PIXELS.astype(np.float32) / 255)

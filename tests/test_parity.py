@@ -54,7 +54,7 @@ def test_float_objective_matches_torch_objective(setup, vgg19):
     """Our objective's value on a start image equals the reference's (same recipe, same weights)."""
     import torch
 
-    from nst_rt.images import to_nchw
+    from nst_rt.layout import to_nchw
     from nst_rt.network import Network
     from nst_rt.objective import Objective
 

@@ -11,8 +11,9 @@ FORBIDDEN = ("torch", "onnx", "scipy", "torchvision")
 RUNTIME_SCRIPT = r"""
 import importlib.util, json, sys
 models_dir = sys.argv[1]
-import nst_rt, nst_rt.network, nst_rt.objective, nst_rt.images
-modules = ["nst_rt", "nst_rt.network", "nst_rt.objective", "nst_rt.images"]
+import nst_rt, nst_rt.network, nst_rt.objective, nst_rt.images, nst_rt.image_load, nst_rt.image_save, nst_rt.layout
+modules = ["nst_rt", "nst_rt.network", "nst_rt.objective", "nst_rt.images", "nst_rt.image_load", "nst_rt.image_save",
+           "nst_rt.layout"]
 if importlib.util.find_spec("nst_rt.optimize") is not None:
     import nst_rt.optimize
     modules.append("nst_rt.optimize")

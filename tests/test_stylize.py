@@ -19,7 +19,7 @@ from PIL import Image
 
 import nst_rt.optimize
 import nst_rt.pipeline as stylize_module
-from nst_rt import images, memory
+from nst_rt import image_load, images, layout, memory
 from nst_rt.errors import (ImageError, MemoryLimitError, ModelError, ModelNotFoundError, NstError, OptionError,
                            ProviderError)
 from nst_rt.pipeline import Options, Progress, Result, Stylizer, scale_sizes, stylize
@@ -320,21 +320,21 @@ def test_style_scale_must_be_positive(models, value):
 
 def test_init_content_starts_from_the_content(run, minimize_calls):
     run(init="content", iterations=1)
-    np.testing.assert_array_equal(minimize_calls[0]["x0"], images.to_nchw(CONTENT_32))
+    np.testing.assert_array_equal(minimize_calls[0]["x0"], layout.to_nchw(CONTENT_32))
 
 
 def test_init_style_starts_from_the_first_style_image(run, minimize_calls):
     run(styles=[STYLE2, STYLE], init="style", iterations=1)
     expected = images.resize_to(images.resize_longest(STYLE2, 32), (21, 32))
-    np.testing.assert_allclose(minimize_calls[0]["x0"], images.to_nchw(expected), atol=1e-6)
+    np.testing.assert_allclose(minimize_calls[0]["x0"], layout.to_nchw(expected), atol=1e-6)
 
 
 def test_init_file_starts_from_that_image(run, minimize_calls, tmp_path):
     start = noise(30, 20, seed=5)
     path = save_png(start, tmp_path / "start.png")
     run(init=path, iterations=1)
-    expected = images.resize_to(images.load_image(path), (21, 32))
-    np.testing.assert_allclose(minimize_calls[0]["x0"], images.to_nchw(expected), atol=1e-6)
+    expected = images.resize_to(image_load.load_image(path), (21, 32))
+    np.testing.assert_allclose(minimize_calls[0]["x0"], layout.to_nchw(expected), atol=1e-6)
 
 
 def test_init_file_that_does_not_exist_is_an_image_error(run, tmp_path, minimize_calls):
@@ -351,7 +351,7 @@ def test_init_noise_depends_on_the_seed(run, minimize_calls):
     x_a, x_b, x_c = (call["x0"] for call in minimize_calls)
     assert x_a.shape == (1, 3, 21, 32)
     assert x_a.min() >= 0 and x_a.max() <= 1 and 0.2 < x_a.std() < 0.4  # uniform noise
-    assert np.abs(x_a - images.to_nchw(CONTENT_32)).mean() > 0.15
+    assert np.abs(x_a - layout.to_nchw(CONTENT_32)).mean() > 0.15
     np.testing.assert_array_equal(x_a, x_b)
     assert not np.allclose(x_a, x_c)
     assert as_bytes(a.image) == as_bytes(b.image)
@@ -362,7 +362,7 @@ def test_init_noise_depends_on_the_seed(run, minimize_calls):
 def test_noise_ratio_blends_seeded_noise_into_the_start(run, minimize_calls, ratio):
     run(noise_ratio=ratio, seed=4, iterations=1)
     x0 = minimize_calls[0]["x0"]
-    content = images.to_nchw(CONTENT_32).astype(np.float64)
+    content = layout.to_nchw(CONTENT_32).astype(np.float64)
     added = x0 - (1 - ratio) * content  # = ratio * U[0, 1)
     assert added.min() >= -1e-6 and added.max() <= ratio + 1e-6
     if ratio == 0:
@@ -457,7 +457,7 @@ def test_scales_runs_coarse_to_fine(run, minimize_calls):
     assert [c["x0"].shape for c in minimize_calls] == [(1, 3, 16, 24), (1, 3, 32, 48)]
     # The second scale starts from the first one's result, upsampled.
     upsampled = images.resize_to(progress[3].image(), (32, 48))
-    np.testing.assert_allclose(images.from_nchw(minimize_calls[1]["x0"]), upsampled, atol=1e-5)
+    np.testing.assert_allclose(layout.from_nchw(minimize_calls[1]["x0"]), upsampled, atol=1e-5)
     assert result.iterations == 6
     assert result.image.shape == (32, 48, 3)
     assert scale_sizes(48, 2) == [24, 48] and scale_sizes(512, 3) == [128, 256, 512]
@@ -604,13 +604,29 @@ def test_stop_reasons_are_in_a_users_words(optimiser_message, words):
 
 @pytest.mark.parametrize("content, size, needle", [
     (gradient(40, 60), 8, "--size"),  # every side below 16 px
-    (gradient(5, 100), 48, "48x2"),  # an elongated image: 48x2 px at --size 48
+    (gradient(20, 100), 48, "48x10"),  # an elongated image: 48x10 px at --size 48
 ])
 def test_an_image_smaller_than_the_network_is_refused(models, minimize_calls, content, size, needle):
     with pytest.raises(OptionError) as excinfo:
         Stylizer(size=size, iterations=1, models_dir=models).run(content, STYLE)
     message = str(excinfo.value)
     assert needle in message and "16" in message and "\n" not in message
+    assert minimize_calls == []
+
+
+@pytest.mark.parametrize("role", ["content", "style", "init"])
+def test_a_source_below_the_network_minimum_is_refused_not_upscaled(models, minimize_calls, role):
+    tiny = gradient(12, 30)
+    content, style, init = CONTENT, STYLE, "content"
+    if role == "content":
+        content = tiny
+    elif role == "style":
+        style = tiny
+    else:
+        init = Image.fromarray(images.to_uint8(tiny))
+    with pytest.raises(ImageError) as excinfo:
+        Stylizer(size=64, iterations=1, init=init, models_dir=models).run(content, style)  # 64x26 would pass
+    assert f"{role} image" in str(excinfo.value) and "30x12 px" in str(excinfo.value)
     assert minimize_calls == []
 
 
