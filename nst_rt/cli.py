@@ -125,6 +125,9 @@ def stylize(
     tv_weight: Annotated[float, typer.Option(help="Weight of total-variation smoothing (mean squared neighbour "
                                                   "difference of [0,1] pixels); 0 turns it off.")]
         = DEFAULTS.tv_weight,
+    normalize: Annotated[bool, typer.Option(help="Divide each layer's loss by its target's mean square, so the "
+                                                 "weights mean the same for any weights file and image "
+                                                 "(--no-normalize: the plain Gatys recipe).")] = DEFAULTS.normalize,
     content_layers: Annotated[str, typer.Option(help="Comma-separated content layers.")]
         = ",".join(DEFAULTS.content_layers),
     style_layers: Annotated[str, typer.Option(help="Comma-separated style layers.")]
@@ -181,6 +184,7 @@ def stylize(
                 style_scale=style_scale, init=init, noise_ratio=noise_ratio, seed=seed, optimizer=optimizer.value,
                 learning_rate=learning_rate, history=history, bounds=bounds, original_colors=original_colors,
                 scales=scales, model=model, models_dir=models_dir, provider=provider.value, threads=threads,
+                normalize=normalize,
             ).validated()
             # Check every path we will write before a long run, so a typo costs nothing.
             images.check_output_path(output, overwrite=overwrite)
