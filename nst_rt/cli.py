@@ -15,7 +15,7 @@ import typer
 from . import __version__
 from .errors import NstError, OptionError
 from .interrupts import stop_signals
-from .model_format import ARCHITECTURES, POOLINGS
+from .model_format import ARCHITECTURES, DEFAULT_PREPROCESS, POOLINGS, PREPROCESSES
 from .models_dir import DEFAULT_MODEL, EXPORT_DESTINATION, SEARCH_ORDER
 from .network import PROVIDERS
 from .pipeline import INITS, OPTIMIZERS, Options
@@ -42,6 +42,7 @@ Arch = choices("Arch", ARCHITECTURES)
 Pooling = choices("Pooling", POOLINGS)
 OptimizerName = choices("OptimizerName", OPTIMIZERS)
 Provider = choices("Provider", PROVIDERS)
+PreprocessName = choices("PreprocessName", PREPROCESSES)
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -246,6 +247,10 @@ def export(
         help="Use seeded random weights with this seed instead: for trying nst-rt offline and for tests "
              "(every code path works, the pictures are cruder) [default: off].", show_default=False)] = None,
     pooling: Annotated[Pooling, typer.Option(help="Pooling layers: avg (smoother results) or max.")] = Pooling.avg,
+    preprocess: Annotated[PreprocessName, typer.Option(
+        help="The input transform the weights were trained with: torchvision, or caffe for Caffe-trained VGG "
+             "files (BGR, 0-255, minus the mean). The graph takes [0,1] RGB either way and does it inside.")]
+        = PreprocessName[DEFAULT_PREPROCESS],
     out: Annotated[Optional[Path], typer.Option(
         help=f"Directory that receives one subdirectory per model [default: {EXPORT_DESTINATION}].",
         show_default=False)] = None,
@@ -266,7 +271,7 @@ def export(
             export_model = import_exporter()
             destination = absolute(out) if out is not None else export_dir()
             result = export_model(arch.value, destination, weights=weights, random_seed=random_weights,
-                                  pooling=pooling.value, name=name, opset=opset, force=force,
+                                  pooling=pooling.value, preprocess=preprocess.value, name=name, opset=opset, force=force,
                                   log=lambda line: typer.echo(line, err=True))
         except NstError as exc:
             raise fail(str(exc)) from None
