@@ -29,9 +29,11 @@ class Options:
 
     size: int = 512  # longest side of the output, in pixels
     iterations: int = 300  # optimiser iterations at each scale
+    # Weights of the normalised terms (relative errors), looked at on ImageNet VGG-16 at 256 px: style 10 keeps the
+    # content recognisable under the style's strokes (100 loses it), tv 10 removes the pixel-level colour speckle.
     content_weight: float = 1.0
-    style_weight: float = 1e6
-    tv_weight: float = 0.0
+    style_weight: float = 10.0
+    tv_weight: float = 10.0
     normalize: bool = True  # scale-free loss terms (see nst_rt.objective); False: the plain recipe
     content_layers: Sequence[str] = DEFAULT_CONTENT_LAYERS
     style_layers: Sequence[str] = DEFAULT_STYLE_LAYERS
