@@ -114,7 +114,8 @@ class Objective:
         self.shape = content_nchw.shape
         acts = network.features(content_nchw)
         self.content_targets = {l: acts[l] for l in content_scales}
-        self.content = {l: w / self._normaliser("content", l, _mean_square(acts[l])) for l, w in content_scales.items()}
+        self.content = {l: w / self._normaliser("content", l, _mean_square(acts[l]))
+                        for l, w in content_scales.items()}
         self.style, self.style_targets, self.style_constant = {}, {}, 0.0
         if style_scales:
             grams = [{l: losses.gram(a[l]) for l in style_scales}
@@ -128,8 +129,9 @@ class Objective:
                 self.style[l] = w
                 self.style_constant += w * (spread - _mean_square(blended))
         self.used_layers = set(self.content) | set(self.style)
-        self._tv_grad = np.empty(self.shape, np.float64) if self.tv_weight > 0 else None
-        self._terms: dict[float, dict[str, float]] = {}
+        # With tv on, the gradient is gathered in float64 here (one buffer, reused) so the tv part stays exact.
+        self._grad64 = np.empty(self.shape, np.float64) if self.tv_weight > 0 else None
+        self._terms: dict[float | str, dict[str, float]] = {}  # per evaluated point, by its total
         self.evaluations = 0
 
     def _normaliser(self, kind: str, layer: str, mean_square: float) -> float:
@@ -143,9 +145,8 @@ class Objective:
 
     def terms_at(self, value: float) -> dict[str, float]:
         """The weighted content, style and tv terms of the evaluated point whose total was ``value``."""
-        key = value if value == value else "nan"
         try:
-            return dict(self._terms[key])
+            return dict(self._terms[_key(value)])
         except KeyError:
             raise KeyError(f"no evaluated point has the total {value!r}") from None
 
@@ -166,15 +167,19 @@ class Objective:
                                            accumulate=layer in written)
         grad = self.network.backward()
         tv = 0.0
-        if self._tv_grad is not None:
-            np.copyto(self._tv_grad, grad)
-            grad = self._tv_grad
+        if self._grad64 is not None:
+            np.copyto(self._grad64, grad)
+            grad = self._grad64
             tv = losses.tv_loss(np.asarray(x, dtype=np.float64), self.tv_weight, grad)
         total = content + style + tv
         # Keyed by the total the optimiser sees, so the terms of the point it accepts or returns can be found.
-        self._terms[total if total == total else "nan"] = {"content": content, "style": style, "tv": tv}
+        self._terms[_key(total)] = {"content": content, "style": style, "tv": tv}
         self.evaluations += 1
         return total, grad
+
+
+def _key(total: float) -> float | str:
+    return total if total == total else "nan"  # NaN != NaN: a dict could never find it again
 
 
 def _mean_square(array: np.ndarray) -> float:

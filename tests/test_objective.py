@@ -332,3 +332,22 @@ def test_normalized_pictures_do_not_depend_on_activation_scale(tmp_path, weights
     assert np.abs(normalized[0] - start).max() > 0.1  # the run moved the picture
     assert np.abs(normalized[0] - normalized[1]).max() < 1e-4  # float rounding only
     assert np.abs(plain[0] - plain[1]).max() > 0.1
+
+
+class _DeadNetwork:
+    """A network whose every activation is zero: no target has a scale to normalise by."""
+
+    layers = ["relu1_1"]
+
+    def features(self, image):
+        return {"relu1_1": np.zeros((1, 4, image.shape[2], image.shape[3]), np.float32)}
+
+
+def test_all_zero_target_cannot_be_normalised(images):
+    content, styles, _ = images
+    kw = dict(content_layers=("relu1_1",), style_layers=("relu1_1",), content_weight=1.0, style_weight=1.0,
+              tv_weight=0.0)
+    with pytest.raises(OptionError) as excinfo:
+        Objective(_DeadNetwork(), content, styles, normalize=True, **kw)
+    assert "relu1_1" in str(excinfo.value) and "--no-normalize" in str(excinfo.value)
+    Objective(_DeadNetwork(), content, styles, normalize=False, **kw)  # the plain recipe has nothing to divide
