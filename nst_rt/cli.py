@@ -271,7 +271,8 @@ def export(
             export_model = import_exporter()
             destination = absolute(out) if out is not None else export_dir()
             result = export_model(arch.value, destination, weights=weights, random_seed=random_weights,
-                                  pooling=pooling.value, preprocess=preprocess.value, name=name, opset=opset, force=force,
+                                  pooling=pooling.value, preprocess=preprocess.value, name=name, opset=opset,
+                                  force=force,
                                   log=lambda line: typer.echo(line, err=True))
         except NstError as exc:
             raise fail(str(exc)) from None
