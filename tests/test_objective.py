@@ -287,6 +287,7 @@ def test_reported_terms_belong_to_the_reported_point(models, optimizer):
     seen = []
     result = Stylizer(models_dir=models, size=40, iterations=12, provider="cpu", optimizer=optimizer,
                       learning_rate=0.05, tv_weight=1e-3).run(CONTENT_FILE, STYLE_FILE, progress=seen.append)
+    seen = [p for p in seen if p.iteration > 0]  # iteration 0 reports the start image, before any evaluation
     assert len(seen) == result.iterations == 12
     for p in seen:
         assert set(p.terms) == {"content", "style", "tv"} and p.terms["tv"] > 0
