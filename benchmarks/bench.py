@@ -132,7 +132,8 @@ def graphs(network, reference, sizes, rate: float, repeats: int, threads: int) -
             acts = reference(xi)
             torch.autograd.grad([acts[n] for n in network.layers], [xi], cots)
 
-        objective = Objective(network, resize_to(content, (size, size)), [resize_to(style, (size, size))])
+        objective = Objective(network, resize_to(content, (size, size)), [resize_to(style, (size, size))],
+                              content_weight=1.0, style_weight=1e6, tv_weight=0.0, normalize=False)
         x64 = x.astype(np.float64)
         best = best_of_each({"ort": ort_pass, "plain": plain_pass, "torch": torch_pass,
                              "objective": lambda: objective(x64)}, repeats)
@@ -183,7 +184,8 @@ def parity(models_dir: Path, weights: Path, cases, threads: int) -> None:
             content, style = reference.prepare(CONTENT, STYLE, size)
             out = {name: Path(tmp) / f"{name}-{size}-{iterations}.png" for name in ("ours", "free", "torch")}
             common = [str(CONTENT), str(STYLE), "--size", str(size), "--iterations", str(iterations),
-                      "--models-dir", str(models_dir), "--provider", "cpu", "--threads", str(threads), "-q"]
+                      "--models-dir", str(models_dir), "--provider", "cpu", "--threads", str(threads), "-q",
+                      "--no-normalize", "--content-weight", "1", "--style-weight", "1e6", "--tv-weight", "0"]
             ours_wall, ours_rss = run_measured([sys.executable, "-m", "nst_rt", "stylize", *common,
                                                 "-o", str(out["ours"])])
             run_measured([sys.executable, "-m", "nst_rt", "stylize", *common, "--no-bounds", "-o", str(out["free"])])

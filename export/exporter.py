@@ -12,7 +12,8 @@ from typing import Callable
 import onnx
 
 from nst_rt.errors import ExportError
-from nst_rt.model_format import FEATURES_FILE, FORMAT_VERSION, VJP_FILE
+from nst_rt.model_format import (ARCHITECTURES, DEFAULT_PREPROCESS, FEATURES_FILE, FORMAT_VERSION, POOLINGS,
+                                  PREPROCESSES, VJP_FILE, model_name, relu_names)
 from nst_rt.models_dir import export_dir
 
 from . import graphs, validate, vgg
@@ -30,14 +31,11 @@ class ExportResult:
     metadata: dict[str, str] = field(default_factory=dict)
 
 
-def default_name(arch: str, pooling: str) -> str:
-    return arch if pooling == "avg" else f"{arch}-{pooling}"
-
-
-def _metadata(arch: str, pooling: str, opset: int, source: str, digest: str) -> dict[str, str]:
+def _metadata(arch: str, pooling: str, preprocess: str, opset: int, source: str, digest: str) -> dict[str, str]:
     from nst_rt import __version__
 
-    layers = ",".join(vgg.relu_names(arch))
+    layers = ",".join(relu_names(arch))
+    spec = PREPROCESSES[preprocess]
     return {
         "nst_rt.format": FORMAT_VERSION,
         "architecture": arch,
@@ -45,8 +43,10 @@ def _metadata(arch: str, pooling: str, opset: int, source: str, digest: str) -> 
         "layers": layers,
         "cotangent_layers": layers,
         "input": "image: float32 (1, 3, H, W), RGB in [0, 1], H and W >= 16",
-        "normalization_mean": ",".join(str(v) for v in vgg.IMAGENET_MEAN),
-        "normalization_std": ",".join(str(v) for v in vgg.IMAGENET_STD),
+        "preprocess": preprocess,
+        "preprocess_steps": spec.description,
+        "normalization_mean": ",".join(str(v) for v in spec.mean),
+        "normalization_std": ",".join(str(v) for v in spec.std),
         "weights_source": source,
         "weights_sha256": digest,
         "opset": str(opset),
@@ -55,8 +55,8 @@ def _metadata(arch: str, pooling: str, opset: int, source: str, digest: str) -> 
 
 
 def export_model(arch: str, out_dir: Path | None = None, *, weights: Path | None = None,
-                 random_seed: int | None = None, pooling: str = "avg", opset: int = DEFAULT_OPSET,
-                 force: bool = False, name: str | None = None,
+                 random_seed: int | None = None, pooling: str = "avg", preprocess: str = DEFAULT_PREPROCESS,
+                 opset: int = DEFAULT_OPSET, force: bool = False, name: str | None = None,
                  log: Callable[[str], None] = lambda line: None) -> ExportResult:
     """Export ``arch`` to ``out_dir/<name>/{features,vjp}.onnx`` and validate it against torch.
 
@@ -64,14 +64,19 @@ def export_model(arch: str, out_dir: Path | None = None, *, weights: Path | None
 
     Weights come from ``weights`` (a torchvision-format state dict), from ``random_seed`` (seeded random
     weights, for offline trials and tests), or by default from torchvision's published ImageNet file.
+    ``preprocess`` is the input transform the weights were trained with (``caffe`` for Caffe-trained VGG
+    files); the graphs take [0, 1] RGB either way and do it inside.
 
     The files are written into a hidden sibling directory and moved into place only once they have
     passed validation, so an interrupted or failed export never leaves a model that looks complete.
     """
     started = time.perf_counter()
-    vgg.layer_table(arch)  # raises on an unknown architecture
-    if pooling not in vgg.POOLINGS:
-        raise ExportError(f"unknown pooling {pooling!r}; choose one of {', '.join(vgg.POOLINGS)}")
+    if arch not in ARCHITECTURES:
+        raise ExportError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+    if pooling not in POOLINGS:
+        raise ExportError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
+    if preprocess not in PREPROCESSES:
+        raise ExportError(f"unknown preprocessing {preprocess!r}; choose one of {', '.join(PREPROCESSES)}")
     newest = onnx.defs.onnx_opset_version()
     if not MIN_OPSET <= opset <= newest:
         raise ExportError(f"opset {opset} is not supported; choose one from {MIN_OPSET} to {newest}")
@@ -81,7 +86,7 @@ def export_model(arch: str, out_dir: Path | None = None, *, weights: Path | None
         raise ExportError("the exporter validates with onnxruntime: pip install 'nst-rt[cpu]' (or [gpu])") from None
 
     out_dir = Path(out_dir) if out_dir is not None else export_dir()
-    name = name or default_name(arch, pooling)
+    name = name or model_name(arch, pooling)
     target = out_dir / name
     if target.exists() and not force:
         raise ExportError(f"{target} already exists; pass --force to overwrite it")
@@ -92,7 +97,7 @@ def export_model(arch: str, out_dir: Path | None = None, *, weights: Path | None
         raise ExportError("pass either --weights FILE or --random-weights SEED, not both")
     params, source, digest = vgg.load_weights(arch, weights, random_seed)
     log(f"weights: {source} (sha256 {digest[:12]})")
-    metadata = _metadata(arch, pooling, opset, source, digest)
+    metadata = _metadata(arch, pooling, preprocess, opset, source, digest)
 
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -105,10 +110,10 @@ def export_model(arch: str, out_dir: Path | None = None, *, weights: Path | None
         files = []
         for file_name, build, role in ((FEATURES_FILE, graphs.features_model, "features"),
                                        (VJP_FILE, graphs.vjp_model, "vjp")):
-            model = build(arch, params, pooling, opset, {**metadata, "role": role})
+            model = build(arch, params, pooling, opset, {**metadata, "role": role}, preprocess)
             onnx.save_model(model, staging / file_name)
             files.append(target / file_name)
-        reference = vgg.VGGFeatures(arch, params, pooling)
+        reference = vgg.VGGFeatures(arch, params, pooling, preprocess)
         checks = validate.validate_export(staging / FEATURES_FILE, staging / VJP_FILE, reference)
         for check in checks:
             log(f"  {check.output:<11} max abs error {check.max_abs_error:.2e}  relative {check.relative_error:.2e}"

@@ -1,6 +1,8 @@
 """Build the two ONNX graphs of a truncated VGG directly with ``onnx.helper``.
 
-features graph: image (1, 3, H, W) RGB in [0, 1] -> every ReLU activation up to relu5_1.
+features graph: image (1, 3, H, W) RGB in [0, 1] -> every ReLU activation up to relu5_1. The preprocessing
+                (model_format.PREPROCESSES) is done on the image, before conv1_1's zero padding, so the
+                border is exact too; a BGR channel order is folded into conv1_1's weights (a permutation).
 vjp graph:      those activations (for the ReLU masks and max-pool switches) and one cotangent per
                 ReLU layer ``grad_<layer>`` -> ``grad_image``, the gradient with respect to the image.
 
@@ -20,9 +22,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from nst_rt.model_format import GRAD_OUTPUT as GRAD_IMAGE
 from nst_rt.model_format import IMAGE_INPUT as IMAGE
-from nst_rt.model_format import cotangent_name
-
-from .vgg import IMAGENET_MEAN, IMAGENET_STD, Conv, Pool, layer_table
+from nst_rt.model_format import PREPROCESSES, Conv, Pool, cotangent_name, layer_table
 
 
 class _Graph:
@@ -69,12 +69,32 @@ def _model(graph: _Graph, name: str, inputs, outputs, opset: int, metadata: dict
     return model
 
 
-def features_model(arch: str, params, pooling: str, opset: int, metadata: dict[str, str]) -> onnx.ModelProto:
+def _rgb(values, preprocess: str) -> np.ndarray:
+    """Per-channel constants of ``preprocess`` in the image's RGB order, shaped (3,)."""
+    values = np.array(values, np.float32)
+    return values[::-1].copy() if PREPROCESSES[preprocess].channel_order == "BGR" else values
+
+
+def rgb_params(params, preprocess: str):
+    """``params`` with conv1_1's input channels in the image's RGB order (exact: a permutation)."""
+    (weight, bias), rest = params[0], list(params[1:])
+    if PREPROCESSES[preprocess].channel_order == "BGR":
+        weight = np.ascontiguousarray(weight[:, ::-1])
+    return [(weight, bias)] + rest
+
+
+def features_model(arch: str, params, pooling: str, opset: int, metadata: dict[str, str],
+                   preprocess: str = "torchvision") -> onnx.ModelProto:
     table = layer_table(arch)
+    spec = PREPROCESSES[preprocess]
+    params = rgb_params(params, preprocess)
     g = _Graph()
-    mean = g.const("mean", np.array(IMAGENET_MEAN, np.float32).reshape(1, 3, 1, 1))
-    std = g.const("std", np.array(IMAGENET_STD, np.float32).reshape(1, 3, 1, 1))
-    x = g.op("Div", [g.op("Sub", [IMAGE, mean]), std])
+    x = IMAGE
+    if spec.scale != 1:
+        x = g.op("Mul", [x, g.const("scale", np.array(spec.scale, np.float32))])
+    x = g.op("Sub", [x, g.const("mean", _rgb(spec.mean, preprocess).reshape(1, 3, 1, 1))])
+    if any(v != 1 for v in spec.std):
+        x = g.op("Div", [x, g.const("std", _rgb(spec.std, preprocess).reshape(1, 3, 1, 1))])
     conv = 0
     for layer in table:
         if isinstance(layer, Pool):
@@ -94,8 +114,11 @@ def backward_weight(weight: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(weight.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
 
 
-def vjp_model(arch: str, params, pooling: str, opset: int, metadata: dict[str, str]) -> onnx.ModelProto:
+def vjp_model(arch: str, params, pooling: str, opset: int, metadata: dict[str, str],
+              preprocess: str = "torchvision") -> onnx.ModelProto:
     table = layer_table(arch)
+    spec = PREPROCESSES[preprocess]
+    params = rgb_params(params, preprocess)
     g = _Graph()
     zero = g.const("zero", np.zeros((), np.float32))
     pad_begin = g.const("pad_begin", np.zeros(4, np.int64))
@@ -135,8 +158,10 @@ def vjp_model(arch: str, params, pooling: str, opset: int, metadata: dict[str, s
         if pooling == "avg" and position > 0 and isinstance(table[position - 1], Pool):
             weight = weight * np.float32(0.25)
         if conv == 0:
-            # d(normalised)/d(image) = 1/std per channel: fold it into the first conv's output channels.
-            weight = weight / np.array(IMAGENET_STD, np.float32).reshape(3, 1, 1, 1)
+            # d(preprocessed)/d(image) = scale/std per channel: fold it into the first conv's output channels.
+            if spec.scale != 1:
+                weight = weight * np.float32(spec.scale)
+            weight = weight / _rgb(spec.std, preprocess).reshape(3, 1, 1, 1)
         w = g.const(f"{layer.name}.weight_backward", weight.astype(np.float32))
         grad = g.op("Conv", [grad, w], output=GRAD_IMAGE if conv == 0 else None, kernel_shape=[3, 3], pads=[1, 1, 1, 1])
 

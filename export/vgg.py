@@ -1,8 +1,8 @@
-"""VGG layer tables, weights loading, and a plain-PyTorch reference of the truncated network.
+"""Weights loading and a plain-PyTorch reference of the truncated network.
 
-torchvision's VGG keeps its convolutions in ``features`` (``features.{i}.weight`` / ``.bias``); the
-tables below reproduce torchvision's ``cfgs`` so that its published state dicts load without
-torchvision itself (which cannot be imported next to a CPU-only torch build).
+torchvision's VGG keeps its convolutions in ``features`` (``features.{i}.weight`` / ``.bias``); the layer
+tables (:mod:`nst_rt.model_format`) reproduce torchvision's ``cfgs`` so that its published state dicts
+load without torchvision itself (which cannot be imported next to a CPU-only torch build).
 """
 
 from __future__ import annotations
@@ -16,58 +16,14 @@ import torch
 import torch.nn.functional as F
 
 from nst_rt.errors import ExportError
-from nst_rt.model_format import POOLINGS
+from nst_rt.model_format import ARCHITECTURES, POOLINGS, PREPROCESSES, Conv, Pool, layer_table
 from nst_rt.models_dir import OFFLINE_OPTIONS
 
-# torchvision's configurations "D" (VGG-16) and "E" (VGG-19): channel counts, "M" for a pooling layer.
-CONFIGS = {
-    "vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
-    "vgg19": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
-              512, 512, 512, 512, "M"],
-}
 # The ImageNet weights torchvision publishes (the hash prefix in the name is checked on download).
 WEIGHT_URLS = {
     "vgg16": "https://download.pytorch.org/models/vgg16-397923af.pth",
     "vgg19": "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
 }
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-DEEPEST_LAYER = "relu5_1"  # the deepest layer any stylization uses; everything after it is dropped
-
-
-@dataclass(frozen=True)
-class Conv:
-    name: str  # the ReLU that follows it, e.g. "relu3_2"
-    index: int  # position in torchvision's ``features`` Sequential
-    in_channels: int
-    out_channels: int
-
-
-@dataclass(frozen=True)
-class Pool:
-    name: str  # e.g. "pool2"
-
-
-def layer_table(arch: str) -> list[Conv | Pool]:
-    """The truncated network as a list of conv(+ReLU) and pooling layers, ending at relu5_1."""
-    if arch not in CONFIGS:
-        raise ExportError(f"unknown architecture {arch!r}; choose one of {', '.join(CONFIGS)}")
-    layers: list[Conv | Pool] = []
-    index, block, n, channels = 0, 1, 1, 3
-    for item in CONFIGS[arch]:
-        if item == "M":
-            layers.append(Pool(f"pool{block}"))
-            index, block, n = index + 1, block + 1, 1
-        else:
-            layers.append(Conv(f"relu{block}_{n}", index, channels, item))
-            index, n, channels = index + 2, n + 1, item  # conv and ReLU take one slot each
-            if layers[-1].name == DEEPEST_LAYER:
-                return layers
-    raise AssertionError("unreachable: every table reaches relu5_1")
-
-
-def relu_names(arch: str) -> list[str]:
-    return [layer.name for layer in layer_table(arch) if isinstance(layer, Conv)]
 
 
 def _fetch_published(arch: str) -> tuple[dict, str, str]:
@@ -147,7 +103,7 @@ def random_state_dict(arch: str, seed: int = 0) -> dict[str, torch.Tensor]:
     generator = torch.Generator().manual_seed(seed)
     state: dict[str, torch.Tensor] = {}
     index, channels = 0, 3
-    for item in CONFIGS[arch]:
+    for item in ARCHITECTURES[arch]:
         if item == "M":
             index += 1
             continue
@@ -161,10 +117,13 @@ def random_state_dict(arch: str, seed: int = 0) -> dict[str, torch.Tensor]:
 class VGGFeatures(torch.nn.Module):
     """Plain-PyTorch truncated VGG: [0, 1] RGB image -> dict of every ReLU activation up to relu5_1.
 
-    This is the oracle the exported graphs are checked against.
+    ``preprocess`` names the input transform of :data:`nst_rt.model_format.PREPROCESSES`, done here the
+    plain way (channel reorder, scale, mean, std on the image, before any padding). This is the oracle
+    the exported graphs are checked against.
     """
 
-    def __init__(self, arch: str, params: list[tuple[np.ndarray, np.ndarray]], pooling: str = "avg"):
+    def __init__(self, arch: str, params: list[tuple[np.ndarray, np.ndarray]], pooling: str = "avg",
+                 preprocess: str = "torchvision"):
         super().__init__()
         if pooling not in POOLINGS:
             raise ExportError(f"unknown pooling {pooling!r}; choose avg or max")
@@ -172,11 +131,15 @@ class VGGFeatures(torch.nn.Module):
         self.pooling = pooling
         self.weights = [torch.from_numpy(w) for w, _ in params]
         self.biases = [torch.from_numpy(b) for _, b in params]
-        self.mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-        self.std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+        spec = PREPROCESSES[preprocess]
+        self.reverse = spec.channel_order == "BGR"
+        self.scale = spec.scale
+        self.mean = torch.tensor(spec.mean).view(1, 3, 1, 1)
+        self.std = torch.tensor(spec.std).view(1, 3, 1, 1)
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        x = (image - self.mean) / self.std
+        x = image.flip(1) if self.reverse else image
+        x = ((x * self.scale if self.scale != 1 else x) - self.mean) / self.std
         out, conv = {}, 0
         for layer in self.table:
             if isinstance(layer, Pool):

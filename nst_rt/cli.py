@@ -15,7 +15,7 @@ import typer
 from . import __version__
 from .errors import NstError, OptionError
 from .interrupts import stop_signals
-from .model_format import ARCHITECTURES, POOLINGS
+from .model_format import ARCHITECTURES, DEFAULT_PREPROCESS, POOLINGS, PREPROCESSES
 from .models_dir import DEFAULT_MODEL, EXPORT_DESTINATION, SEARCH_ORDER
 from .network import PROVIDERS
 from .pipeline import INITS, OPTIMIZERS, Options
@@ -44,6 +44,7 @@ Pooling = choices("Pooling", POOLINGS)
 OptimizerName = choices("OptimizerName", OPTIMIZERS)
 Provider = choices("Provider", PROVIDERS)
 Precision = choices("Precision", PRECISIONS)
+PreprocessName = choices("PreprocessName", PREPROCESSES)
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -127,6 +128,9 @@ def stylize(
     tv_weight: Annotated[float, typer.Option(help="Weight of total-variation smoothing (mean squared neighbour "
                                                   "difference of [0,1] pixels); 0 turns it off.")]
         = DEFAULTS.tv_weight,
+    normalize: Annotated[bool, typer.Option(help="Divide each layer's loss by its target's mean square, so the "
+                                                 "weights mean the same for any weights file and image "
+                                                 "(--no-normalize: the plain Gatys recipe).")] = DEFAULTS.normalize,
     content_layers: Annotated[str, typer.Option(help="Comma-separated content layers.")]
         = ",".join(DEFAULTS.content_layers),
     style_layers: Annotated[str, typer.Option(help="Comma-separated style layers.")]
@@ -184,7 +188,8 @@ def stylize(
                 style_blend_weights=split_floats(style_blend_weights, "--style-blend-weights"),
                 style_scale=style_scale, init=init, noise_ratio=noise_ratio, seed=seed, optimizer=optimizer.value,
                 learning_rate=learning_rate, history=history, bounds=bounds, original_colors=original_colors,
-                scales=scales, model=model, models_dir=models_dir, provider=provider.value, precision=precision.value, threads=threads,
+                scales=scales, model=model, models_dir=models_dir, provider=provider.value, precision=precision.value,
+                threads=threads, normalize=normalize,
             ).validated()
             # Check every path we will write before a long run, so a typo costs nothing.
             image_save.check_output_path(output, overwrite=overwrite, what="--output")
@@ -246,6 +251,10 @@ def export(
         help="Use seeded random weights with this seed instead: for trying nst-rt offline and for tests "
              "(every code path works, the pictures are cruder) [default: off].", show_default=False)] = None,
     pooling: Annotated[Pooling, typer.Option(help="Pooling layers: avg (smoother results) or max.")] = Pooling.avg,
+    preprocess: Annotated[PreprocessName, typer.Option(
+        help="The input transform the weights were trained with: torchvision, or caffe for Caffe-trained VGG "
+             "files (BGR, 0-255, minus the mean). The graph takes [0,1] RGB either way and does it inside.")]
+        = PreprocessName[DEFAULT_PREPROCESS],
     out: Annotated[Optional[Path], typer.Option(
         help=f"Directory that receives one subdirectory per model [default: {EXPORT_DESTINATION}].",
         show_default=False)] = None,
@@ -266,7 +275,8 @@ def export(
             export_model = import_exporter()
             destination = absolute(out) if out is not None else export_dir()
             result = export_model(arch.value, destination, weights=weights, random_seed=random_weights,
-                                  pooling=pooling.value, name=name, opset=opset, force=force,
+                                  pooling=pooling.value, preprocess=preprocess.value, name=name, opset=opset,
+                                  force=force,
                                   log=lambda line: typer.echo(line, err=True))
         except NstError as exc:
             raise fail(str(exc)) from None

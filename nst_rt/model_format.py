@@ -1,7 +1,15 @@
-"""The contract between the exporter and the runtime: file names, tensor names, metadata keys.
+"""The contract between the exporter and the runtime: file names, tensor names, metadata keys, and the layer
+table of each architecture (names, channels, pooling depth), which both halves read instead of parsing names.
 
 Kept free of heavy imports: both halves import it.
 """
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from .errors import ModelError
 
 FORMAT_VERSION = "1"
 FEATURES_FILE = "features.onnx"
@@ -10,10 +18,98 @@ IMAGE_INPUT = "image"
 GRAD_OUTPUT = "grad_image"
 # Four 2x2 poolings come before relu5_1: below 16 px the deepest layer would have no pixels left.
 MIN_SIZE = 16
-ARCHITECTURES = ("vgg16", "vgg19")  # torchvision's configurations "D" and "E"
-POOLINGS = ("avg", "max")
 REQUIRED_METADATA = ("nst_rt.format", "architecture", "pooling", "layers", "cotangent_layers",
                      "normalization_mean", "normalization_std", "weights_sha256", "opset", "exporter_version")
+
+# torchvision's configurations "D" (VGG-16) and "E" (VGG-19): output channels per conv, "M" for a 2x2 pooling.
+ARCHITECTURES = {
+    "vgg16": (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"),
+    "vgg19": (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
+              512, 512, 512, 512, "M"),
+}
+POOLINGS = ("avg", "max")
+DEFAULT_POOLING = "avg"
+DEEPEST_LAYER = "relu5_1"  # the deepest layer any stylization uses; everything after it is dropped
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """What the graph does to its [0, 1] RGB input before conv1_1 (and before conv1_1's zero padding)."""
+
+    description: str
+    channel_order: str  # the order conv1_1's input channels were trained in
+    scale: float  # the pixels are multiplied by this ...
+    mean: tuple[float, float, float]  # ... then this is subtracted, per channel in channel_order ...
+    std: tuple[float, float, float]  # ... and the result divided by this
+
+
+# The weights decide the preprocessing: torchvision's files expect the first, Caffe-trained files (the VGG
+# files of neural-style and its ports) the second.
+PREPROCESSES = {
+    "torchvision": Preprocess("RGB in [0, 1], minus the ImageNet mean, over its std", "RGB", 1.0,
+                              (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+    "caffe": Preprocess("RGB->BGR, x255, minus the mean 103.939, 116.779, 123.68", "BGR", 255.0,
+                        (103.939, 116.779, 123.68), (1.0, 1.0, 1.0)),
+}
+DEFAULT_PREPROCESS = "torchvision"
+
+
+@dataclass(frozen=True)
+class Conv:
+    name: str  # the ReLU that follows it, e.g. "relu3_2"
+    index: int  # position in torchvision's ``features`` Sequential
+    in_channels: int
+    out_channels: int
+    depth: int  # 2x2 poolings before it: its maps are the image's size halved (floor) this many times
+
+
+@dataclass(frozen=True)
+class Pool:
+    name: str  # e.g. "pool2"
+    index: int
+    depth: int  # poolings before it (itself excluded)
+
+
+@lru_cache(maxsize=None)
+def layer_table(arch: str) -> tuple[Conv | Pool, ...]:
+    """The truncated network as conv(+ReLU) and pooling layers, ending at relu5_1."""
+    if arch not in ARCHITECTURES:
+        raise ModelError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+    layers: list[Conv | Pool] = []
+    index, block, n, channels = 0, 1, 1, 3
+    for item in ARCHITECTURES[arch]:
+        if item == "M":
+            layers.append(Pool(f"pool{block}", index, block - 1))
+            index, block, n = index + 1, block + 1, 1
+        else:
+            layers.append(Conv(f"relu{block}_{n}", index, channels, item, block - 1))
+            index, n, channels = index + 2, n + 1, item  # conv and ReLU take one slot each
+            if layers[-1].name == DEEPEST_LAYER:
+                return tuple(layers)
+    raise AssertionError("unreachable: every table reaches relu5_1")
+
+
+def relu_names(arch: str) -> list[str]:
+    return [layer.name for layer in layer_table(arch) if isinstance(layer, Conv)]
+
+
+def convs(arch: str) -> dict[str, Conv]:
+    """The ReLU layers of ``arch`` by name."""
+    return {layer.name: layer for layer in layer_table(arch) if isinstance(layer, Conv)}
+
+
+def layer_depth(layer: str) -> int:
+    """Poolings before ReLU ``layer``: the tables name layers by block, so every architecture agrees."""
+    for arch in ARCHITECTURES:
+        conv = convs(arch).get(layer)
+        if conv is not None:
+            return conv.depth
+    raise ModelError(f"unknown layer {layer!r} in the model's metadata; re-export the model")
+
+
+def model_name(arch: str, pooling: str) -> str:
+    """The default name of an export: ``vgg19``, ``vgg19-max``."""
+    return arch if pooling == DEFAULT_POOLING else f"{arch}-{pooling}"
 
 
 def cotangent_name(layer: str) -> str:

@@ -18,7 +18,7 @@ import numpy as np
 
 from .errors import ModelError, OptionError, ProviderError
 from .model import ModelInfo, import_onnxruntime
-from .model_format import GRAD_OUTPUT, IMAGE_INPUT, MIN_SIZE, cotangent_name
+from .model_format import GRAD_OUTPUT, IMAGE_INPUT, MIN_SIZE, cotangent_name, layer_depth
 from .precision import OPENVINO_HINT, choose_precision
 
 PROVIDERS = ("auto", "cpu", "cuda", "openvino")
@@ -54,9 +54,9 @@ def choose_providers(provider: str = "auto") -> list[str]:
 
 
 def activation_shape(layer: str, channels: int, height: int, width: int) -> tuple[int, int, int, int]:
-    """Shape of ``relu{block}_{n}`` for an image of height x width: each earlier block halved it (floor)."""
-    block = int(layer[4:].split("_")[0])
-    return (1, channels, height >> (block - 1), width >> (block - 1))
+    """Shape of ReLU ``layer`` for an image of height x width: each earlier pooling halved it (floor)."""
+    depth = layer_depth(layer)
+    return (1, channels, height >> depth, width >> depth)
 
 
 @dataclass

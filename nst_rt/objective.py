@@ -1,12 +1,25 @@
 """The objective the optimiser minimises: total loss of an image and its gradient with respect to the pixels.
 
-  total = content_weight * sum_l c_l * content(F_l, P_l)
-        + style_weight   * sum_l (s_l / L) * sum_k b_k * style(F_l, A_kl)
+  total = content_weight * sum_l c_l * mean((F_l - P_l)^2) / n_l
+        + style_weight   * sum_l (s_l / L) * sum_k b_k * mean((G_l - A_kl)^2) / m_l
         + tv_weight      * tv(x)
 
-with c_l, s_l per-layer weights (default 1), L the number of style layers, b_k the style blend weights
-(normalised to sum to 1). The defaults reduce to the standard recipe: content on relu4_2, style on
-relu1_1..relu5_1 averaged, one style image.
+with F_l the image's activations at layer l, P_l the content image's, G_l = gram(F_l), A_kl the Gram matrix
+of style image k (see :mod:`nst_rt.losses`), c_l, s_l per-layer weights (default 1), L the number of style
+layers and b_k the style blend weights (normalised to sum to 1).
+
+The normalisers make each layer's term invariant to a positive rescaling of that layer's activations, so
+one set of weights means the same for any VGG weights file (Caffe-trained filters give activations ~60x
+torchvision's) and any content or style image:
+
+  normalize=True (default)   n_l = mean(P_l^2)                 m_l = sum_k b_k mean(A_kl^2)
+  normalize=False            n_l = 1                           m_l = 1   (the plain recipe of Gatys et al.)
+
+Each normalised term is a relative squared error: an image whose activations at layer l are all zero scores
+exactly 1 there (content and style alike), the target itself scores 0. With several styles, m_l is the
+blend of the targets' mean squares, so that the blended term keeps that meaning. With normalize=False,
+weights content 1, style 1e6, tv 0, the default layers (relu4_2 content, relu1_1..relu5_1 style averaged)
+and one style image, this is the standard recipe.
 
 Several style images cost no more than one: sum_k b_k mean((G - A_k)^2) equals mean((G - sum_k b_k A_k)^2)
 plus a constant, so the gradient uses the blended Gram matrix and the value adds the constant back.
@@ -59,17 +72,24 @@ class Objective:
 
     ``content`` and each of ``styles`` are (H, W, 3) float arrays in [0, 1]: the content image at the
     size being optimised, the style images at the size their Gram matrices are taken from. Targets
-    (content activations, blended Gram matrices) are computed once, here.
+    (content activations, blended Gram matrices) and normalisers are computed once, here. The weights
+    have no defaults here: :class:`nst_rt.pipeline.Options` is their one home.
+
+    The returned gradient is a buffer the objective reuses: valid until the next call (copy it to keep
+    it). It is float32 as the network computes it, or float64 when the tv term is on, so that the tv
+    part, computed from the pixels in float64, is not rounded. The weighted terms of every evaluated
+    point are kept: :meth:`terms_at` returns those of the point that gave a total.
     """
 
     def __init__(self, network, content: np.ndarray, styles: Sequence[np.ndarray], *,
+                 content_weight: float, style_weight: float, tv_weight: float, normalize: bool,
                  content_layers: Sequence[str] = DEFAULT_CONTENT_LAYERS,
                  style_layers: Sequence[str] = DEFAULT_STYLE_LAYERS,
-                 content_weight: float = 1.0, style_weight: float = 1e6, tv_weight: float = 0.0,
                  style_blend_weights: Sequence[float] | None = None,
                  content_layer_weights: Sequence[float] | None = None,
                  style_layer_weights: Sequence[float] | None = None):
         self.network = network
+        self.normalize = bool(normalize)
         self.content_layers = _check_layers("content", content_layers, network.layers)
         self.style_layers = _check_layers("style", style_layers, network.layers)
         self.content_weight = check_weight("content weight", content_weight)
@@ -87,26 +107,48 @@ class Objective:
             "style layer weights", style_layer_weights, len(self.style_layers), "style layers") / max(
             len(self.style_layers), 1)
         # Layers whose loss weight is zero take no part (their cotangents stay zero).
-        self.content = {l: w for l, w in zip(self.content_layers, content_scale) if w > 0}
-        self.style = {l: w for l, w in zip(self.style_layers, style_scale) if w > 0}
+        content_scales = {l: w for l, w in zip(self.content_layers, content_scale) if w > 0}
+        style_scales = {l: w for l, w in zip(self.style_layers, style_scale) if w > 0}
 
         content_nchw = to_nchw(content)
         self.shape = content_nchw.shape
         acts = network.features(content_nchw)
-        self.content_targets = {l: acts[l] for l in self.content}
-        self.style_targets, self.style_constant = {}, 0.0
-        if self.style:
-            grams = [{l: losses.gram(a[l]) for l in self.style}
+        self.content_targets = {l: acts[l] for l in content_scales}
+        self.content = {l: w / self._normaliser("content", l, _mean_square(acts[l]))
+                        for l, w in content_scales.items()}
+        self.style, self.style_targets, self.style_constant = {}, {}, 0.0
+        if style_scales:
+            grams = [{l: losses.gram(a[l]) for l in style_scales}
                      for a in (network.features(to_nchw(s)) for s in styles)]
-            for l, w in self.style.items():
+            for l, w in style_scales.items():
                 blended = sum(np.float32(b) * g[l] for b, g in zip(blend, grams))
                 self.style_targets[l] = blended.astype(np.float32)
-                # sum_k b_k mean(A_k^2) - mean(Abar^2): what the blended target leaves out of the value.
-                spread = sum(b * float(np.mean(np.square(g[l], dtype=np.float64))) for b, g in zip(blend, grams))
-                self.style_constant += w * (spread - float(np.mean(np.square(blended, dtype=np.float64))))
+                # sum_k b_k mean(A_k^2): the normaliser, and with mean(Abar^2) what the blended target leaves out.
+                spread = sum(b * _mean_square(g[l]) for b, g in zip(blend, grams))
+                w = w / self._normaliser("style", l, spread)
+                self.style[l] = w
+                self.style_constant += w * (spread - _mean_square(blended))
         self.used_layers = set(self.content) | set(self.style)
-        self.terms = {"content": 0.0, "style": 0.0, "tv": 0.0}
+        # With tv on, the gradient is gathered in float64 here (one buffer, reused) so the tv part stays exact.
+        self._grad64 = np.empty(self.shape, np.float64) if self.tv_weight > 0 else None
+        self._terms: dict[float | str, dict[str, float]] = {}  # per evaluated point, by its total
         self.evaluations = 0
+
+    def _normaliser(self, kind: str, layer: str, mean_square: float) -> float:
+        """n_l or m_l: the mean square of the layer's (blended) target; 1 with normalize=False."""
+        if not self.normalize:
+            return 1.0
+        if not mean_square > 0:
+            raise OptionError(f"the {kind} image gives all-zero activations at {layer}, so its loss cannot be "
+                              f"normalised; use other {kind} layers or --no-normalize")
+        return mean_square
+
+    def terms_at(self, value: float) -> dict[str, float]:
+        """The weighted content, style and tv terms of the evaluated point whose total was ``value``."""
+        try:
+            return dict(self._terms[_key(value)])
+        except KeyError:
+            raise KeyError(f"no evaluated point has the total {value!r}") from None
 
     def __call__(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         if x.shape != self.shape:
@@ -123,8 +165,22 @@ class Objective:
         for layer, weight in self.content.items():
             content += losses.content_loss(acts[layer], self.content_targets[layer], weight, cotangents[layer],
                                            accumulate=layer in written)
-        grad = self.network.backward().astype(np.float64)
-        tv = losses.tv_loss(np.asarray(x, dtype=np.float64), self.tv_weight, grad) if self.tv_weight > 0 else 0.0
-        self.terms = {"content": content, "style": style, "tv": tv}
+        grad = self.network.backward()
+        tv = 0.0
+        if self._grad64 is not None:
+            np.copyto(self._grad64, grad)
+            grad = self._grad64
+            tv = losses.tv_loss(np.asarray(x, dtype=np.float64), self.tv_weight, grad)
+        total = content + style + tv
+        # Keyed by the total the optimiser sees, so the terms of the point it accepts or returns can be found.
+        self._terms[_key(total)] = {"content": content, "style": style, "tv": tv}
         self.evaluations += 1
-        return content + style + tv, grad
+        return total, grad
+
+
+def _key(total: float) -> float | str:
+    return total if total == total else "nan"  # NaN != NaN: a dict could never find it again
+
+
+def _mean_square(array: np.ndarray) -> float:
+    return float(np.mean(np.square(array, dtype=np.float64)))

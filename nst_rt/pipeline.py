@@ -32,9 +32,12 @@ class Options:
 
     size: int = 512  # longest side of the output, in pixels
     iterations: int = 300  # optimiser iterations at each scale
+    # Weights of the normalised terms (relative errors), looked at on ImageNet VGG-16 at 256 px: style 10 keeps the
+    # content recognisable under the style's strokes (100 loses it), tv 10 removes the pixel-level colour speckle.
     content_weight: float = 1.0
-    style_weight: float = 1e6
-    tv_weight: float = 0.0
+    style_weight: float = 10.0
+    tv_weight: float = 10.0
+    normalize: bool = True  # scale-free loss terms (see nst_rt.objective); False: the plain recipe
     content_layers: Sequence[str] = DEFAULT_CONTENT_LAYERS
     style_layers: Sequence[str] = DEFAULT_STYLE_LAYERS
     style_blend_weights: Sequence[float] | None = None  # one per style image; normalised to sum 1
@@ -204,7 +207,7 @@ class Stylizer:
                 objective = Objective(
                     self.network, content_img, style_imgs, content_layers=o.content_layers,
                     style_layers=o.style_layers, content_weight=o.content_weight, style_weight=o.style_weight,
-                    tv_weight=o.tv_weight, style_blend_weights=o.style_blend_weights)
+                    tv_weight=o.tv_weight, normalize=o.normalize, style_blend_weights=o.style_blend_weights)
                 if progress is not None:
                     progress(Progress(scale, len(sizes), 0, o.iterations, float("nan"), {}, total_evaluations,
                                       time.perf_counter() - started, lambda x0=x0: self._finish(x0, content_full)))
@@ -221,7 +224,7 @@ class Stylizer:
                 x = last["x"]
                 break
             x = result.x
-            last.update(loss=float(result.fun), terms=dict(objective.terms))
+            last.update(loss=float(result.fun), terms=objective.terms_at(result.fun))
             total_iterations += int(result.nit)
             total_evaluations += int(result.nfev)
             if int(result.nit) < o.iterations:
@@ -246,10 +249,11 @@ class Stylizer:
         def on_iteration(state):
             last["nit"] = int(state.nit)
             current = state.x  # minimize hands the callback copies
+            terms = objective.terms_at(state.fun)  # the reported point's, not the last evaluation's
             if state.fun <= last["loss"]:
-                last.update(x=current, loss=float(state.fun), terms=dict(objective.terms))
+                last.update(x=current, loss=float(state.fun), terms=terms)
             if progress is not None:
-                progress(Progress(scale, scales, int(state.nit), iterations, float(state.fun), dict(objective.terms),
+                progress(Progress(scale, scales, int(state.nit), iterations, float(state.fun), dict(terms),
                                   evaluations_before + int(state.nfev), time.perf_counter() - started,
                                   lambda: self._finish(current, content_full)))
 

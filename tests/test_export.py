@@ -203,6 +203,7 @@ def test_metadata(models_dir, weights_file, arch, pooling, role):
     assert meta["cotangent_layers"].split(",") == LAYERS[arch]
     assert [float(v) for v in meta["normalization_mean"].split(",")] == [0.485, 0.456, 0.406]
     assert [float(v) for v in meta["normalization_std"].split(",")] == [0.229, 0.224, 0.225]
+    assert meta["preprocess"] == "torchvision"
     assert meta["weights_sha256"] == hashlib.sha256(weights_file(arch).read_bytes()).hexdigest()
     assert meta["opset"] == str(exporter_module.DEFAULT_OPSET)
     assert meta["exporter_version"] == nst_rt.__version__
@@ -339,12 +340,13 @@ def test_opset_out_of_range(tmp_path, weights_file, opset):
     assert not out.exists()
 
 
-@pytest.mark.parametrize("kwargs", [{"arch": "vgg11"}, {"pooling": "min"}])
+@pytest.mark.parametrize("kwargs", [{"arch": "vgg11"}, {"pooling": "min"}, {"preprocess": "bgr"}])
 def test_unknown_arch_or_pooling(tmp_path, weights_file, kwargs):
     arch = kwargs.get("arch", "vgg19")
     out = tmp_path / "out"
     with pytest.raises(ExportError) as excinfo:
-        export_model(arch, out, weights=weights_file("vgg19"), pooling=kwargs.get("pooling", "avg"))
+        export_model(arch, out, weights=weights_file("vgg19"), pooling=kwargs.get("pooling", "avg"),
+                     preprocess=kwargs.get("preprocess", "torchvision"))
     _one_line(excinfo)
     assert not out.exists()
 
@@ -370,3 +372,81 @@ def test_out_dir_is_a_file(tmp_path, weights_file):
     _one_line(excinfo)
     assert out.read_text() == "x"
     assert sorted(os.listdir(tmp_path)) == ["file"]
+
+
+# ------------------------------------------------------------------ Caffe preprocessing
+
+CAFFE_MEAN_BGR = np.array([103.939, 116.779, 123.68])
+TORCHVISION_MEAN = np.array([0.485, 0.456, 0.406])
+TORCHVISION_STD = np.array([0.229, 0.224, 0.225])
+REAL_WEIGHTS = Path(os.environ.get("NST_RT_REAL_WEIGHTS_DIR", "/work/weights"))
+
+
+def fold_caffe_into_torchvision(state: dict) -> dict:
+    """Caffe-form VGG weights (BGR, 0-255, minus the mean) with that preprocessing folded into conv1_1.
+
+    The folded network takes torchvision's input; it equals the Caffe one except within one pixel of the
+    border, where zero padding pads the other preprocessing's zero.
+    """
+    w = state["features.0.weight"].double().numpy()
+    b = state["features.0.bias"].double().numpy()
+    folded, offset = np.empty_like(w), np.empty(3)
+    for r in range(3):  # RGB channel r is BGR channel 2 - r
+        folded[:, r] = w[:, 2 - r] * 255 * TORCHVISION_STD[r]
+        offset[2 - r] = 255 * TORCHVISION_MEAN[r] - CAFFE_MEAN_BGR[2 - r]
+    out = dict(state)
+    out["features.0.weight"] = torch.from_numpy(folded.astype(np.float32))
+    out["features.0.bias"] = torch.from_numpy((b + np.einsum("okij,k->o", w, offset)).astype(np.float32))
+    return out
+
+
+def border_margins(arch: str) -> dict[str, int]:
+    """Per ReLU layer, how far the one-pixel border where the two preprocessings differ has spread."""
+    from nst_rt.model_format import Pool, layer_table
+
+    margins, margin = {}, 0
+    for layer in layer_table(arch):
+        margin = -(-margin // 2) if isinstance(layer, Pool) else margin + 1
+        if not isinstance(layer, Pool):
+            margins[layer.name] = margin
+    return margins
+
+
+def _compare_caffe_with_folded(caffe_dir: Path, folded_dir: Path, arch: str, height: int, width: int):
+    image = np.random.default_rng(5).random((1, 3, height, width), dtype=np.float32)
+    caffe = _session(caffe_dir / "features.onnx")
+    names = [o.name for o in caffe.get_outputs()]
+    ours = dict(zip(names, caffe.run(None, {"image": image})))
+    theirs = dict(zip(names, _session(folded_dir / "features.onnx").run(None, {"image": image})))
+    margins = border_margins(arch)
+    for name in names:
+        m = margins[name]
+        inner = (slice(None), slice(None), slice(m, -m), slice(m, -m))
+        a, b = ours[name][inner], theirs[name][inner]
+        assert a.size > 0, name
+        assert np.abs(a - b).max() <= 1e-5 * np.abs(b).max(), (name, np.abs(a - b).max() / np.abs(b).max())
+    # At the border the two differ: the Caffe graph pads after its own preprocessing, as torch does.
+    first = names[0]
+    assert np.abs(ours[first] - theirs[first]).max() > 1e-3 * np.abs(theirs[first]).max()
+
+
+def test_caffe_export_equals_folded_torchvision_export(tmp_path):
+    arch = "vgg16"
+    state = random_state_dict(arch, 11)
+    torch.save(state, tmp_path / "caffe.pth")
+    torch.save(fold_caffe_into_torchvision(state), tmp_path / "folded.pth")
+    caffe = export_model(arch, tmp_path, weights=tmp_path / "caffe.pth", preprocess="caffe", name="caffe")
+    folded = export_model(arch, tmp_path, weights=tmp_path / "folded.pth", name="folded")
+    assert caffe.metadata["preprocess"] == "caffe" and folded.metadata["preprocess"] == "torchvision"
+    assert all(check.ok for check in caffe.checks)  # validated against torch doing the same preprocessing
+    _compare_caffe_with_folded(caffe.path, folded.path, arch, 176, 208)
+
+
+@pytest.mark.skipif(not (REAL_WEIGHTS / "vgg16-caffe.pth").is_file()
+                    or not (REAL_WEIGHTS / "vgg16-torchvision.pth").is_file(),
+                    reason="real VGG-16 weights not found (set NST_RT_REAL_WEIGHTS_DIR)")
+def test_real_caffe_weights_equal_their_folded_form(tmp_path):
+    caffe = export_model("vgg16", tmp_path, weights=REAL_WEIGHTS / "vgg16-caffe.pth", preprocess="caffe",
+                         name="caffe")
+    folded = export_model("vgg16", tmp_path, weights=REAL_WEIGHTS / "vgg16-torchvision.pth", name="folded")
+    _compare_caffe_with_folded(caffe.path, folded.path, "vgg16", 176, 208)

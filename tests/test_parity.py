@@ -20,6 +20,7 @@ import reference  # noqa: E402
 
 CONTENT = ROOT / "examples" / "content" / "chelsea.png"
 STYLE = ROOT / "examples" / "style" / "starry_night.jpg"
+PLAIN = dict(content_weight=1.0, style_weight=1e6, tv_weight=0.0, normalize=False)  # the reference's recipe
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +40,8 @@ def test_saved_image_scores_no_worse_than_torch(setup, bounds):
     from nst_rt.pipeline import Stylizer
 
     size, content, style, net64, torch_image, models = setup
-    ours = Stylizer(models_dir=models, size=size, iterations=20, provider="cpu", bounds=bounds).run(CONTENT, STYLE)
+    ours = Stylizer(models_dir=models, size=size, iterations=20, provider="cpu", bounds=bounds,
+                    **PLAIN).run(CONTENT, STYLE)
     assert ours.image.shape == torch_image.shape
     ours_score = reference.score(ours.image, content, style, net64)
     torch_score = reference.score(torch_image, content, style, net64)
@@ -60,7 +62,7 @@ def test_float_objective_matches_torch_objective(setup, vgg19):
 
     _, content, style, net64, _, _ = setup
     x = np.clip(content + np.random.default_rng(0).normal(0, 0.1, content.shape), 0, 1).astype(np.float32)
-    ours, _ = Objective(Network(vgg19, "cpu"), content, [style])(to_nchw(x).astype(np.float64))
+    ours, _ = Objective(Network(vgg19, "cpu"), content, [style], **PLAIN)(to_nchw(x).astype(np.float64))
     loss = reference.ReferenceLoss(net64, content, style, dtype=torch.float64)
     with torch.no_grad():
         expected = float(loss(loss.tensor(x)))

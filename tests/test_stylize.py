@@ -59,10 +59,15 @@ CONTENT_32 = images.resize_longest(CONTENT, 32)  # (21, 32, 3): what the content
 
 @pytest.fixture
 def run(models):
-    """``run(content=CONTENT, styles=STYLE, progress=None, **options) -> Result`` with small defaults."""
+    """``run(content=CONTENT, styles=STYLE, progress=None, **options) -> Result`` with small defaults.
+
+    The plain recipe (content 1, style 1e6, no tv, not normalised) unless a test says otherwise: the
+    thresholds below were set on its scales.
+    """
 
     def go(content=CONTENT, styles=STYLE, progress=None, **options):
-        settings = {"size": 32, "iterations": 4, "models_dir": models, "threads": 1, **options}
+        settings = {"size": 32, "iterations": 4, "models_dir": models, "threads": 1, "content_weight": 1.0,
+                    "style_weight": 1e6, "tv_weight": 0.0, "normalize": False, **options}
         return Stylizer(**settings).run(content, styles, progress=progress)
 
     return go
@@ -98,7 +103,7 @@ def objectives(monkeypatch):
         def __call__(self, x):
             value, grad = super().__call__(x)
             self.values.append(value)
-            self.term_log.append(dict(self.terms))
+            self.term_log.append(self.terms_at(value))
             self.x_ranges.append((float(np.min(x)), float(np.max(x))))
             return value, grad
 
