@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from .batch import FAILED, Item, ItemResult, stylize_one
+from .batching import FAILED, Item, ItemResult, stylize_one
 from .errors import MissingDependencyError, NstError, OptionError
 from .pipeline import Options
 

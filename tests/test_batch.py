@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nst_rt import images
-from nst_rt.batch import DONE, FAILED, SKIPPED, batch, collect_inputs, plan
+from nst_rt import batch, images  # batch: the public API
+from nst_rt.batching import DONE, FAILED, SKIPPED, collect_inputs, plan
 from nst_rt.errors import ImageError, OptionError
 from nst_rt.pipeline import Stylizer
 from synthetic import gradient, noise, stripes
@@ -217,3 +217,23 @@ def test_a_worker_without_the_model_reports_it_for_each_input(tmp_path, photos, 
                    models_dir=tmp_path, model="nowhere", **FAST)
     assert [r.status for r in report.results] == [FAILED, FAILED]
     assert all("nowhere" in r.message for r in report.results)
+
+
+def test_without_ray_the_error_names_the_extra(tmp_path, photos, monkeypatch):
+    import sys
+
+    from nst_rt.errors import MissingDependencyError
+
+    folder, style = photos
+    monkeypatch.setitem(sys.modules, "ray", None)  # as on a machine without the extra
+    with pytest.raises(MissingDependencyError, match=r"nst-rt\[ray\]"):
+        batch([folder / "a.png"], style, tmp_path / "out", engine="ray", **FAST)
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_batch_module_does_not_import_ray():
+    import subprocess
+    import sys
+
+    code = "import sys, nst_rt.batching, nst_rt.ray_engine; print('ray' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"

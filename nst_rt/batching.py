@@ -188,6 +188,10 @@ def batch(inputs: Iterable[str | os.PathLike], styles, out_dir: str | os.PathLik
         raise OptionError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     if engine == "local" and (address is not None or actors is not None):
         raise OptionError("--address and --actors apply to --engine ray only")
+    if engine == "ray":
+        from .ray_engine import import_ray
+
+        import_ray()  # a missing extra is said before any work
     options = replace(options or Options(), **overrides).validated()
     styles = [Path(os.fspath(s)) for s in (styles if isinstance(styles, (list, tuple)) else [styles])]
     if not styles:
