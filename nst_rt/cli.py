@@ -1,4 +1,4 @@
-"""The ``nst-rt`` command line: stylize, export, info. The only place that prints and exits.
+"""The ``nst-rt`` command line: stylize, batch, export, info. The only place that prints and exits.
 
 Every default, choice list and check lives in the library (``Options``, ``PROVIDERS``, ...); the options
 below only read them, so ``--help`` always shows what a run really uses.
@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import __version__
+from .cli_batch import batch
 from .cli_common import choices, fail, notice, say, with_stylization_options
 from .errors import NstError, OptionError
 from .interrupts import stop_signals
@@ -140,6 +141,9 @@ def stylize(
     summary = (f"wrote {output} ({result.image.shape[1]}x{result.image.shape[0]}, {result.iterations} iterations, "
                f"{result.evaluations} evaluations, loss {result.loss:.4g}, {result.seconds:.1f} s)")
     say(summary + (f"; {result.message}" if result.message else ""), quiet)
+
+
+app.command()(batch)
 
 
 @app.command()
