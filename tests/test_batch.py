@@ -237,3 +237,30 @@ def test_the_batch_module_does_not_import_ray():
 
     code = "import sys, nst_rt.batching, nst_rt.ray_engine; print('ray' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
+
+
+def test_each_actor_reserves_its_threads_and_a_gpu_with_cuda():
+    from nst_rt.pipeline import Options
+    from nst_rt.ray_engine import actor_resources, pool_size
+
+    assert actor_resources(Options(provider="cpu", threads=2), gpus_in_cluster=4) == {"num_cpus": 2, "num_gpus": 0}
+    assert actor_resources(Options(provider="cuda", threads=1), gpus_in_cluster=0) == {"num_cpus": 1, "num_gpus": 1}
+    assert actor_resources(Options(provider="auto", threads=1), gpus_in_cluster=2)["num_gpus"] == 1
+    assert actor_resources(Options(provider="auto", threads=1), gpus_in_cluster=0)["num_gpus"] == 0
+    # by default as many actors as the cluster holds at once; with a GPU each, no more than its GPUs
+    assert pool_size(None, {"num_cpus": 2, "num_gpus": 0}, {"CPU": 9.0}) == 4
+    assert pool_size(None, {"num_cpus": 1, "num_gpus": 1}, {"CPU": 16.0, "GPU": 2.0}) == 2
+    assert pool_size(3, {"num_cpus": 1, "num_gpus": 0}, {"CPU": 1.0}) == 3
+    with pytest.raises(OptionError, match="--actors"):
+        pool_size(0, {"num_cpus": 1, "num_gpus": 0}, {"CPU": 2.0})
+
+
+def test_paths_sent_to_workers_are_absolute_and_model_names_stay_names(tmp_path):
+    from nst_rt.pipeline import Options
+    from nst_rt.ray_engine import worker_options
+
+    sent = worker_options(Options(model="vgg19", models_dir="models", init="start.png"))
+    assert sent.model == "vgg19"  # looked up on each worker by the usual rules
+    assert sent.models_dir == str(tmp_path / "models") and sent.init == str(tmp_path / "start.png")
+    assert worker_options(Options(model="exports/vgg16")).model == str(tmp_path / "exports" / "vgg16")
+    assert worker_options(Options(init="noise")).init == "noise"
