@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from .batching import FAILED, Item, ItemResult, stylize_one
 from .errors import MissingDependencyError, NstError, OptionError
-from .pipeline import Options
+from .pipeline import INITS, Options
 
 DEFAULT_THREADS = 1  # ONNX Runtime threads per actor on CPU when --threads is not given
 # numpy's OpenBLAS in the workers: let idle threads sleep between ONNX Runtime runs, as nst_rt/__init__ does
@@ -70,7 +71,7 @@ def worker_options(options: Options) -> Options:
     model = options.model
     if os.sep in os.fspath(model) or Path(os.fspath(model)).exists():
         model = absolute(model)
-    init = options.init if options.init in ("content", "noise", "style") else absolute(options.init)
+    init = options.init if options.init in INITS else absolute(options.init)
     return replace(options, model=model, models_dir=absolute(options.models_dir), init=init)
 
 
@@ -119,9 +120,11 @@ def run_ray(todo: Sequence[Item], styles: Sequence, options: Options, overwrite:
                                    "overwrite": overwrite},
             compute=ray.data.ActorPoolStrategy(size=size, max_tasks_in_flight_per_actor=1),
             runtime_env={"env_vars": WORKER_ENV}, **resources)
-        for row in results.iter_rows():
-            report(ItemResult(Path(row["input"]), Path(row["output"]), str(row["status"]), str(row["message"]),
-                              float(row["seconds"])))
+        with warnings.catch_warnings():  # Ray Data's advice to use more blocks misreads a pool that starts idle
+            warnings.filterwarnings("ignore", message="The minimum number of concurrent actors")
+            for row in results.iter_rows():
+                report(ItemResult(Path(row["input"]), Path(row["output"]), str(row["status"]),
+                                  str(row["message"]), float(row["seconds"])))
     finally:
         if started_here:
             ray.shutdown()
