@@ -166,13 +166,18 @@ def test_a_stop_signal_during_a_save_lets_the_save_finish_first(tmp_path, photos
         return real_save(image, path, **kwargs)
 
     monkeypatch.setattr(images, "save_image", save_then_signal)
-    handler = signal.getsignal(signal.SIGINT)
-    report = batch([folder], style, tmp_path / "out", models_dir=models, **FAST)
+    # Ctrl-C as an interactive Python has it (a background job may have started with SIGINT ignored)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        report = batch([folder], style, tmp_path / "out", models_dir=models, **FAST)
+        handler = signal.getsignal(signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert report.interrupted
     assert statuses(report) == {"a.png": DONE}  # saved and counted; the batch stopped right after
     with Image.open(tmp_path / "out" / "a.png") as img:
         img.load()
-    assert signal.getsignal(signal.SIGINT) is handler  # the handler is given back
+    assert handler is signal.default_int_handler  # the handler is given back
 
 
 def test_unknown_engine_and_ray_only_options_are_refused(tmp_path, photos):
