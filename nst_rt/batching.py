@@ -19,6 +19,7 @@ from pathlib import Path
 
 from . import images
 from .errors import NstError, OptionError
+from .interrupts import STOP_SIGNALS
 from .pipeline import Options, Stylizer
 
 ENGINES = ("local", "ray")
@@ -126,7 +127,8 @@ def plan(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike, format
     # The suffix and the directory's permissions, checked once before any work (raises ImageError).
     images.check_output_path(out_dir / f"probe{suffix}", overwrite=True)
     done = [item for item in items if not overwrite and os.path.lexists(item.output)]
-    return [item for item in items if item not in done], done
+    finished = set(done)
+    return [item for item in items if item not in finished], done
 
 
 @contextmanager
@@ -137,8 +139,7 @@ def signals_held():
         yield
         return
     caught: list[int] = []
-    names = ("SIGINT", "SIGTERM", "SIGHUP")
-    held = {s: signal.getsignal(s) for s in (getattr(signal, n) for n in names if hasattr(signal, n))}
+    held = {s: signal.getsignal(s) for s in STOP_SIGNALS}
     held = {s: handler for s, handler in held.items() if callable(handler)}
     for s in held:
         signal.signal(s, lambda signum, frame: caught.append(signum))

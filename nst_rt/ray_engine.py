@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from .batching import FAILED, Item, ItemResult, stylize_one
-from .errors import MissingDependencyError, NstError, OptionError
+from .errors import ClusterError, MissingDependencyError, NstError, OptionError
 from .pipeline import INITS, Options
 
 DEFAULT_THREADS = 1  # ONNX Runtime threads per actor on CPU when --threads is not given
@@ -105,13 +105,19 @@ def run_ray(todo: Sequence[Item], styles: Sequence, options: Options, overwrite:
         os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")  # Ray's own notices are not the user's concern
         for name in ("ray", "ray.data"):
             logging.getLogger(name).setLevel(logging.ERROR)
-        ray.init(address=address, include_dashboard=False, configure_logging=False, log_to_driver=False)
+        try:
+            ray.init(address=address, include_dashboard=False, configure_logging=False, log_to_driver=False)
+        except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError, ... for the same problem
+            where = f"the Ray cluster at {address}" if address else "a local Ray"
+            detail = " ".join(str(exc).split())[:300] or type(exc).__name__
+            raise ClusterError(f"could not start or reach {where} ({detail}); check --address, or leave it out "
+                               f"to run a local Ray") from None
     try:
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False  # the caller shows progress over the images
         context.print_on_execution_start = False
         resources = actor_resources(options, ray.cluster_resources().get("GPU", 0))
-        size = pool_size(actors, resources, ray.cluster_resources())
+        size = min(pool_size(actors, resources, ray.cluster_resources()), len(todo))  # no actor without work
         rows = [{"input": absolute(item.input), "output": absolute(item.output)} for item in todo]
         dataset = ray.data.from_items(rows, override_num_blocks=len(rows))  # one input per block and task
         results = dataset.map_batches(
