@@ -20,7 +20,7 @@ try:
 except _metadata.PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["__version__", "stylize", "Objective", "load_model", "minimize"]
+__all__ = ["__version__", "stylize", "batch", "Objective", "load_model", "minimize"]
 
 
 def __getattr__(name: str):
@@ -28,6 +28,10 @@ def __getattr__(name: str):
         from .pipeline import stylize
 
         return stylize
+    if name == "batch":
+        from .batching import batch
+
+        return batch
     if name == "Objective":
         from .objective import Objective
 

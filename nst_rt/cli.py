@@ -1,4 +1,4 @@
-"""The ``nst-rt`` command line: stylize, export, info. The only place that prints and exits.
+"""The ``nst-rt`` command line: stylize, batch, export, info. The only place that prints and exits.
 
 Every default, choice list and check lives in the library (``Options``, ``PROVIDERS``, ...); the options
 below only read them, so ``--help`` always shows what a run really uses.
@@ -6,20 +6,19 @@ below only read them, so ``--help`` always shows what a run really uses.
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from . import __version__
+from .cli_batch import batch
+from .cli_common import choices, fail, notice, say, with_stylization_options
 from .errors import NstError, OptionError
 from .interrupts import stop_signals
 from .model_format import ARCHITECTURES, DEFAULT_PREPROCESS, POOLINGS, PREPROCESSES
 from .models_dir import DEFAULT_MODEL, EXPORT_DESTINATION, SEARCH_ORDER
-from .network import PROVIDERS
-from .pipeline import INITS, OPTIMIZERS, Options
-from .precision import PRECISIONS
+from .pipeline import Options
 
 app = typer.Typer(
     name="nst-rt",
@@ -30,55 +29,12 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-DEFAULTS = Options()
 GIF_FRAMES = 40  # frames of --gif, evenly spaced over the whole run, the start image and the result included
-
-
-def choices(name: str, values) -> type[Enum]:
-    """A typer choice type made from one of the library's tuples."""
-    return Enum(name, {value: value for value in values}, type=str)
 
 
 Arch = choices("Arch", ARCHITECTURES)
 Pooling = choices("Pooling", POOLINGS)
-OptimizerName = choices("OptimizerName", OPTIMIZERS)
-Provider = choices("Provider", PROVIDERS)
-Precision = choices("Precision", PRECISIONS)
 PreprocessName = choices("PreprocessName", PREPROCESSES)
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(f"nst-rt: error: {message}", err=True)
-    return typer.Exit(code)
-
-
-def notice(message: str, code: int) -> typer.Exit:
-    """A stop the user asked for (a signal): one line, not an error."""
-    typer.echo(f"nst-rt: {message}", err=True)
-    return typer.Exit(code)
-
-
-def say(message: str, quiet: bool = False) -> None:
-    if not quiet:
-        typer.echo(message, err=True)
-
-
-def split_names(value: str | None) -> list[str] | None:
-    if value is None:
-        return None
-    names = [name.strip() for name in value.split(",") if name.strip()]
-    if not names:
-        raise OptionError("a layer list must name at least one layer, e.g. relu1_1,relu2_1")
-    return names
-
-
-def split_floats(value: str | None, what: str) -> list[float] | None:
-    if value is None:
-        return None
-    try:
-        return [float(v) for v in value.split(",")]
-    except ValueError:
-        raise OptionError(f"{what} must be comma-separated numbers, got {value!r}") from None
 
 
 def version_callback(value: bool) -> None:
@@ -106,6 +62,7 @@ def gif_steps(scales: int, iterations: int, frames: int = GIF_FRAMES) -> set[int
 
 
 @app.command()
+@with_stylization_options
 def stylize(
     content: Annotated[Path, typer.Argument(help="The content image (any format Pillow reads).", show_default=False,
                                             metavar="CONTENT")],
@@ -116,57 +73,12 @@ def stylize(
         "[default: CONTENT_STYLE.png in the current directory]", show_default=False)] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace OUTPUT (and frames) if they exist; without it an "
                                                  "existing file is never touched.")] = False,
-    model: Annotated[str, typer.Option(help="Exported model: a name (vgg19, vgg16, vgg19-max) or a path.")]
-        = DEFAULTS.model,
-    models_dir: Annotated[Optional[Path], typer.Option(
-        help=f"Where to look for models by name first [default: {SEARCH_ORDER}].", show_default=False)]
-        = DEFAULTS.models_dir,
-    size: Annotated[int, typer.Option(help="Longest side of the output in pixels.")] = DEFAULTS.size,
-    iterations: Annotated[int, typer.Option(help="Optimiser iterations (at each scale).")] = DEFAULTS.iterations,
-    content_weight: Annotated[float, typer.Option(help="Weight of the content loss.")] = DEFAULTS.content_weight,
-    style_weight: Annotated[float, typer.Option(help="Weight of the style loss.")] = DEFAULTS.style_weight,
-    tv_weight: Annotated[float, typer.Option(help="Weight of total-variation smoothing (mean squared neighbour "
-                                                  "difference of [0,1] pixels); 0 turns it off.")]
-        = DEFAULTS.tv_weight,
-    normalize: Annotated[bool, typer.Option(help="Divide each layer's loss by its target's mean square, so the "
-                                                 "weights mean the same for any weights file and image "
-                                                 "(--no-normalize: the plain Gatys recipe).")] = DEFAULTS.normalize,
-    content_layers: Annotated[str, typer.Option(help="Comma-separated content layers.")]
-        = ",".join(DEFAULTS.content_layers),
-    style_layers: Annotated[str, typer.Option(help="Comma-separated style layers.")]
-        = ",".join(DEFAULTS.style_layers),
-    style_blend_weights: Annotated[Optional[str], typer.Option(
-        help="Comma-separated weight per style image [default: equal].", show_default=False)] = None,
-    style_scale: Annotated[float, typer.Option(help="Style images are resized to SIZE x STYLE_SCALE "
-                                                    "(longest side); smaller gives larger brush strokes.")]
-        = DEFAULTS.style_scale,
-    init: Annotated[str, typer.Option(help=f"Start image: {', '.join(INITS)}, or an image file.")] = DEFAULTS.init,
-    noise_ratio: Annotated[float, typer.Option(help="Share (0-1) of seeded noise blended into the start image.")]
-        = DEFAULTS.noise_ratio,
-    seed: Annotated[int, typer.Option(help="Seed for --init noise and --noise-ratio.")] = DEFAULTS.seed,
-    optimizer: Annotated[OptimizerName, typer.Option(help="lbfgs (best results) or adam (less memory).")]
-        = OptimizerName(DEFAULTS.optimizer),
-    learning_rate: Annotated[float, typer.Option(help="Adam's step size, in [0,1] pixel units.")]
-        = DEFAULTS.learning_rate,
-    history: Annotated[int, typer.Option(help="L-BFGS memory: pairs of vectors kept (memory grows with it).")]
-        = DEFAULTS.history,
-    bounds: Annotated[bool, typer.Option(help="Keep pixels in [0,1] while optimising (--no-bounds clamps only "
-                                              "when saving).")] = DEFAULTS.bounds,
-    original_colors: Annotated[bool, typer.Option(help="Keep the content's colours; transfer luminance only.")]
-        = DEFAULTS.original_colors,
-    scales: Annotated[int, typer.Option(help="Coarse-to-fine: optimise at SIZE/2^(N-1), ..., SIZE, each start "
-                                             "upsampled from the last result.")] = DEFAULTS.scales,
+    options: Options = None,  # every stylization option, declared once: see with_stylization_options
     save_every: Annotated[int, typer.Option(help="Also save the image every N iterations as OUTPUT_NNNN.ext; "
                                                  "0 saves none.")] = 0,
     gif: Annotated[Optional[Path], typer.Option(
         help=f"Write an animated GIF of the progress here: {GIF_FRAMES} frames evenly spaced over the whole run, "
              "from the start image to the result [default: none].", show_default=False)] = None,
-    provider: Annotated[Provider, typer.Option(help="ONNX Runtime execution provider: auto picks CUDA, else "
-                                                    "OpenVINO, when installed.")] = Provider(DEFAULTS.provider),
-    precision: Annotated[Precision, typer.Option(help="OpenVINO's arithmetic: auto is bf16 where the CPU has AMX, "
-                                                      "else fp32.")] = Precision(DEFAULTS.precision),
-    threads: Annotated[Optional[int], typer.Option(help="CPU threads for ONNX Runtime [default: all cores].",
-                                                   show_default=False)] = DEFAULTS.threads,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display or summary.")] = False,
 ) -> None:
     """Stylize CONTENT with one or more STYLES and write the result to OUTPUT."""
@@ -181,16 +93,7 @@ def stylize(
                 output = Path(f"{content.stem}_{styles[0].stem}.png")
             if save_every < 0:
                 raise OptionError(f"--save-every must be >= 0, got {save_every}")
-            options = Options(
-                size=size, iterations=iterations, content_weight=content_weight, style_weight=style_weight,
-                tv_weight=tv_weight, content_layers=split_names(content_layers),
-                style_layers=split_names(style_layers),
-                style_blend_weights=split_floats(style_blend_weights, "--style-blend-weights"),
-                style_scale=style_scale, init=init, noise_ratio=noise_ratio, seed=seed, optimizer=optimizer.value,
-                learning_rate=learning_rate, history=history, bounds=bounds, original_colors=original_colors,
-                scales=scales, model=model, models_dir=models_dir, provider=provider.value, precision=precision.value,
-                threads=threads, normalize=normalize,
-            ).validated()
+            scales, iterations = options.scales, options.iterations
             # Check every path we will write before a long run, so a typo costs nothing.
             image_save.check_output_path(output, overwrite=overwrite, what="--output")
             frames = [frame_path(output, s, scales, i) for s in range(1, scales + 1)
@@ -239,6 +142,9 @@ def stylize(
     summary = (f"wrote {output} ({result.image.shape[1]}x{result.image.shape[0]}, {result.iterations} iterations, "
                f"{result.evaluations} evaluations, loss {result.loss:.4g}, {result.seconds:.1f} s)")
     say(summary + (f"; {result.message}" if result.message else ""), quiet)
+
+
+app.command()(batch)
 
 
 @app.command()

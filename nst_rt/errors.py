@@ -38,3 +38,7 @@ class MemoryLimitError(NstError):
 
 class ExportError(NstError):
     """Exporting a model failed: bad weights, unreachable download, failed validation, ..."""
+
+
+class ClusterError(NstError):
+    """Ray could not be started or its cluster reached (``--engine ray``)."""

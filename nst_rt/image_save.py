@@ -22,7 +22,7 @@ from .errors import ImageError, OptionError
 from .image_load import load_image
 from .images import resize_to, to_uint8
 
-__all__ = ["check_output_path", "save_image", "save_gif"]
+__all__ = ["check_output_path", "save_image", "save_gif", "SAVE_SUFFIXES"]
 
 # Output suffix -> (Pillow format name, save options).
 _SAVE_FORMATS: dict[str, tuple[str, dict]] = {
@@ -35,6 +35,7 @@ _SAVE_FORMATS: dict[str, tuple[str, dict]] = {
     ".tiff": ("TIFF", {}),
 }
 _GIF_FORMATS = {".gif": ("GIF", {})}
+SAVE_SUFFIXES = tuple(sorted(_SAVE_FORMATS))
 
 # What os.link reports on file systems without hard links (FAT, exFAT, some network and FUSE mounts).
 _NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK}

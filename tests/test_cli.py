@@ -893,7 +893,10 @@ def test_cli_choices_are_the_librarys():
 
     import typing
 
-    hints = {**typing.get_type_hints(cli.stylize), **typing.get_type_hints(cli.export)}  # Annotated stripped
+    from nst_rt import cli_common
+
+    # Annotated stripped; the stylization options are declared once, for stylize and batch alike
+    hints = {**typing.get_type_hints(cli_common.stylization_options), **typing.get_type_hints(cli.export)}
     choices = {name: tuple(member.value for member in hints[name]) for name in ("provider", "optimizer", "pooling",
                                                                                   "arch")}
     assert choices == {"provider": PROVIDERS, "optimizer": OPTIMIZERS, "pooling": POOLINGS,

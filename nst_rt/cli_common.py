@@ -1,0 +1,153 @@
+"""What the commands share: one-line errors and notices, and the stylization options, declared once.
+
+``stylize`` and ``batch`` take every option of ``pipeline.Options`` through ``with_stylization_options``: the
+declarations below are the only ones, and their defaults and choices are read from the library, so
+``--help`` always shows what a run really uses.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .errors import NstError, OptionError
+from .models_dir import SEARCH_ORDER
+from .network import PROVIDERS
+from .pipeline import INITS, OPTIMIZERS, Options
+from .precision import PRECISIONS
+
+DEFAULTS = Options()
+
+
+def choices(name: str, values) -> type[Enum]:
+    """A typer choice type made from one of the library's tuples."""
+    return Enum(name, {value: value for value in values}, type=str)
+
+
+OptimizerName = choices("OptimizerName", OPTIMIZERS)
+Provider = choices("Provider", PROVIDERS)
+Precision = choices("Precision", PRECISIONS)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"nst-rt: error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def notice(message: str, code: int) -> typer.Exit:
+    """A stop the user asked for (a signal): one line, not an error."""
+    typer.echo(f"nst-rt: {message}", err=True)
+    return typer.Exit(code)
+
+
+def say(message: str, quiet: bool = False) -> None:
+    if not quiet:
+        typer.echo(message, err=True)
+
+
+def split_names(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    if not names:
+        raise OptionError("a layer list must name at least one layer, e.g. relu1_1,relu2_1")
+    return names
+
+
+def split_floats(value: str | None, what: str) -> list[float] | None:
+    if value is None:
+        return None
+    try:
+        return [float(v) for v in value.split(",")]
+    except ValueError:
+        raise OptionError(f"{what} must be comma-separated numbers, got {value!r}") from None
+
+
+def stylization_options(
+    model: Annotated[str, typer.Option(help="Exported model: a name (vgg19, vgg16, vgg19-max) or a path.")]
+        = DEFAULTS.model,
+    models_dir: Annotated[Optional[Path], typer.Option(
+        help=f"Where to look for models by name first [default: {SEARCH_ORDER}].", show_default=False)]
+        = DEFAULTS.models_dir,
+    size: Annotated[int, typer.Option(help="Longest side of the output in pixels.")] = DEFAULTS.size,
+    iterations: Annotated[int, typer.Option(help="Optimiser iterations (at each scale).")] = DEFAULTS.iterations,
+    content_weight: Annotated[float, typer.Option(help="Weight of the content loss.")] = DEFAULTS.content_weight,
+    style_weight: Annotated[float, typer.Option(help="Weight of the style loss.")] = DEFAULTS.style_weight,
+    tv_weight: Annotated[float, typer.Option(help="Weight of total-variation smoothing (mean squared neighbour "
+                                                  "difference of [0,1] pixels); 0 turns it off.")]
+        = DEFAULTS.tv_weight,
+    normalize: Annotated[bool, typer.Option(help="Divide each layer's loss by its target's mean square, so the "
+                                                 "weights mean the same for any weights file and image "
+                                                 "(--no-normalize: the plain Gatys recipe).")] = DEFAULTS.normalize,
+    content_layers: Annotated[str, typer.Option(help="Comma-separated content layers.")]
+        = ",".join(DEFAULTS.content_layers),
+    style_layers: Annotated[str, typer.Option(help="Comma-separated style layers.")]
+        = ",".join(DEFAULTS.style_layers),
+    style_blend_weights: Annotated[Optional[str], typer.Option(
+        help="Comma-separated weight per style image [default: equal].", show_default=False)] = None,
+    style_scale: Annotated[float, typer.Option(help="Style images are resized to SIZE x STYLE_SCALE "
+                                                    "(longest side); smaller gives larger brush strokes.")]
+        = DEFAULTS.style_scale,
+    init: Annotated[str, typer.Option(help=f"Start image: {', '.join(INITS)}, or an image file.")] = DEFAULTS.init,
+    noise_ratio: Annotated[float, typer.Option(help="Share (0-1) of seeded noise blended into the start image.")]
+        = DEFAULTS.noise_ratio,
+    seed: Annotated[int, typer.Option(help="Seed for --init noise and --noise-ratio.")] = DEFAULTS.seed,
+    optimizer: Annotated[OptimizerName, typer.Option(help="lbfgs (best results) or adam (less memory).")]
+        = OptimizerName(DEFAULTS.optimizer),
+    learning_rate: Annotated[float, typer.Option(help="Adam's step size, in [0,1] pixel units.")]
+        = DEFAULTS.learning_rate,
+    history: Annotated[int, typer.Option(help="L-BFGS memory: pairs of vectors kept (memory grows with it).")]
+        = DEFAULTS.history,
+    bounds: Annotated[bool, typer.Option(help="Keep pixels in [0,1] while optimising (--no-bounds clamps only "
+                                              "when saving).")] = DEFAULTS.bounds,
+    original_colors: Annotated[bool, typer.Option(help="Keep the content's colours; transfer luminance only.")]
+        = DEFAULTS.original_colors,
+    scales: Annotated[int, typer.Option(help="Coarse-to-fine: optimise at SIZE/2^(N-1), ..., SIZE, each start "
+                                             "upsampled from the last result.")] = DEFAULTS.scales,
+    provider: Annotated[Provider, typer.Option(help="ONNX Runtime execution provider: auto picks CUDA, else "
+                                                    "OpenVINO, when installed.")] = Provider(DEFAULTS.provider),
+    precision: Annotated[Precision, typer.Option(help="OpenVINO's arithmetic: auto is bf16 where the CPU has AMX, "
+                                                      "else fp32.")] = Precision(DEFAULTS.precision),
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads for ONNX Runtime [default: all cores].",
+                                                   show_default=False)] = DEFAULTS.threads,
+) -> Options:
+    """The validated ``Options`` of the command line's values; its parameters are the options' declarations."""
+    return Options(
+        size=size, iterations=iterations, content_weight=content_weight, style_weight=style_weight,
+        tv_weight=tv_weight, content_layers=split_names(content_layers), style_layers=split_names(style_layers),
+        style_blend_weights=split_floats(style_blend_weights, "--style-blend-weights"), style_scale=style_scale,
+        init=init, noise_ratio=noise_ratio, seed=seed, optimizer=optimizer.value, learning_rate=learning_rate,
+        history=history, bounds=bounds, original_colors=original_colors, scales=scales, model=model,
+        models_dir=models_dir, provider=provider.value, precision=precision.value, threads=threads,
+        normalize=normalize,
+    ).validated()
+
+
+SHARED = inspect.signature(stylization_options, eval_str=True).parameters
+
+
+def with_stylization_options(command):
+    """Give ``command`` every stylization option in place of its ``options`` parameter, which then receives
+    the validated ``Options`` (a bad value ends the command with a one-line error, before any work)."""
+    own = inspect.signature(command, eval_str=True)
+    params = []
+    for param in own.parameters.values():
+        params.extend(SHARED.values() if param.name == "options" else [param])
+
+    @functools.wraps(command)
+    def wrapper(**values):
+        shared = {name: values.pop(name) for name in SHARED}
+        try:
+            options = stylization_options(**shared)
+        except NstError as exc:
+            raise fail(str(exc)) from None
+        return command(options=options, **values)
+
+    wrapper.__signature__ = own.replace(parameters=params)
+    wrapper.__annotations__ = {p.name: p.annotation for p in params}
+    return wrapper
