@@ -104,6 +104,7 @@ def main() -> None:
     load = os.getloadavg()
     print(f"machine: {os.cpu_count()} cores, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} "
           f"(1, 5, 15 min) at the start")
+    # 0 keeps the warped start and drops the temporal loss: what the start alone does.
     weights = [float(v) for v in args.temporal_weights.split(",") if v] or [VideoOptions().temporal_weight]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -132,6 +133,7 @@ def main() -> None:
         seconds = time.perf_counter() - started
         quantised = [np.round(np.clip(f, 0, 1) * 255) / 255 for f in independent]
         rows.append(("independent", None, flicker(quantised, flows), seconds / args.frames))
+        print(f"independent: flicker {rows[-1][2]:.5f}, {rows[-1][3]:.2f} s/frame", flush=True)
 
         for weight in weights:
             output = tmp / f"out_{weight:g}.mkv"
@@ -139,6 +141,7 @@ def main() -> None:
             result = stylize_video(source, [STYLE], output, options, video)
             outputs = [load_image(frames_dir(output) / f"{i:06d}.png") for i in range(args.frames)]
             rows.append(("temporal", weight, flicker(outputs, flows), result.seconds / args.frames))
+            print(f"temporal weight {weight:g}: flicker {rows[-1][2]:.5f}, {rows[-1][3]:.2f} s/frame", flush=True)
             if args.gif and weight == weights[0]:
                 from nst_rt.images import save_gif
 
