@@ -25,6 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 PICTURE = ROOT / "examples" / "content" / "chelsea.png"
 STYLE = ROOT / "examples" / "style" / "starry_night.jpg"
+RATE = Fraction(12)  # frames per second of the synthetic clip
 
 
 def camera(t: int, frames: int) -> tuple[float, float, float]:
@@ -90,6 +91,7 @@ def main() -> None:
     parser.add_argument("--temporal-weights", default="", help="comma-separated [default: the default only]")
     parser.add_argument("--gif", type=Path, help="also write the temporal result here as an animated GIF")
     parser.add_argument("--quick", action="store_true", help="48 px, 4 frames, 10/5 iterations")
+    parser.add_argument("--save-clip", type=Path, help="only write the synthetic clip here (e.g. an .mp4) and stop")
     args = parser.parse_args()
     if args.quick:
         args.size, args.frames, args.iterations, args.frame_iterations = 48, 4, 10, 5
@@ -101,6 +103,12 @@ def main() -> None:
     from nst_rt.video.frames import frames_dir
     from nst_rt.video.stylize import VideoOptions, stylize_video, working_size
 
+    if args.save_clip:
+        picture = load_image(PICTURE)
+        size = working_size(*picture.shape[:2], args.size)
+        codec.write_video(render_clip(picture, args.frames, size), args.save_clip, RATE, overwrite=True)
+        print(f"wrote {args.save_clip}: {args.frames} frames of {size[1]}x{size[0]} at {RATE} fps")
+        return
     load = os.getloadavg()
     print(f"machine: {os.cpu_count()} cores, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} "
           f"(1, 5, 15 min) at the start")
@@ -116,7 +124,7 @@ def main() -> None:
         size = working_size(*picture.shape[:2], args.size)
         clip = render_clip(picture, args.frames, size)
         source = tmp / "clip.mkv"
-        codec.write_video(clip, source, Fraction(12), overwrite=True)
+        codec.write_video(clip, source, RATE, overwrite=True)
         decoded = [f.astype(np.float32) / 255 for f in codec.read_frames(source)]
         flows = [None] + [true_backward_flow(t, args.frames, size, picture.shape) for t in range(1, args.frames)]
         options = Options(size=max(size), iterations=args.iterations, model=args.arch, models_dir=tmp / "models")
@@ -145,7 +153,7 @@ def main() -> None:
             if args.gif and weight == weights[0]:
                 from nst_rt.images import save_gif
 
-                save_gif(outputs, args.gif, duration_ms=round(1000 / 12), overwrite=True)
+                save_gif(outputs, args.gif, duration_ms=round(1000 / RATE), overwrite=True)
         baseline = rows[0][2]
         print(f"\n{'method':<12} {'temporal weight':>16} {'flicker':>10} {'vs independent':>15} {'s/frame':>8}")
         for name, weight, value, per_frame in rows:
