@@ -6,6 +6,7 @@ below only read them, so ``--help`` always shows what a run really uses.
 
 from __future__ import annotations
 
+import dataclasses
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -102,6 +103,20 @@ def gif_steps(scales: int, iterations: int, frames: int = GIF_FRAMES) -> set[int
     return {round(k * total / (count - 1)) for k in range(count)} if count > 1 else {0}
 
 
+def options_from(parameters: dict) -> Options:
+    """The library's Options from a command's parameters of the same names (stylize's, which video shares)."""
+    convert = {"content_layers": split_names, "style_layers": split_names,
+               "style_blend_weights": lambda value: split_floats(value, "--style-blend-weights")}
+    values = {}
+    for field in dataclasses.fields(Options):
+        if field.name not in parameters:  # a library setting without an option keeps its default
+            continue
+        value = parameters[field.name]
+        value = value.value if isinstance(value, Enum) else value
+        values[field.name] = convert[field.name](value) if field.name in convert else value
+    return Options(**values).validated()
+
+
 @app.command()
 def stylize(
     content: Annotated[Path, typer.Argument(help="The content image (any format Pillow reads).", show_default=False,
@@ -162,6 +177,7 @@ def stylize(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display or summary.")] = False,
 ) -> None:
     """Stylize CONTENT with one or more STYLES and write the result to OUTPUT."""
+    parameters = dict(locals())
     from . import images
     from .pipeline import Stylizer
     from .progress import ProgressDisplay
@@ -173,15 +189,7 @@ def stylize(
                 output = Path(f"{content.stem}_{styles[0].stem}.png")
             if save_every < 0:
                 raise OptionError(f"--save-every must be >= 0, got {save_every}")
-            options = Options(
-                size=size, iterations=iterations, content_weight=content_weight, style_weight=style_weight,
-                tv_weight=tv_weight, content_layers=split_names(content_layers),
-                style_layers=split_names(style_layers),
-                style_blend_weights=split_floats(style_blend_weights, "--style-blend-weights"),
-                style_scale=style_scale, init=init, noise_ratio=noise_ratio, seed=seed, optimizer=optimizer.value,
-                learning_rate=learning_rate, history=history, bounds=bounds, original_colors=original_colors,
-                scales=scales, model=model, models_dir=models_dir, provider=provider.value, threads=threads,
-            ).validated()
+            options = options_from(parameters)
             # Check every path we will write before a long run, so a typo costs nothing.
             images.check_output_path(output, overwrite=overwrite)
             frames = [frame_path(output, s, scales, i) for s in range(1, scales + 1)
@@ -310,6 +318,9 @@ def info(models_dir: Annotated[Optional[Path], typer.Option(
             raise fail(str(exc)) from None
         except KeyboardInterrupt:
             raise notice(stop.what, stop.exit_code) from None
+
+
+from . import cli_video  # noqa: E402,F401  (registers `nst-rt video`, which reuses stylize's options)
 
 
 def main() -> None:
