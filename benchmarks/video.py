@@ -8,6 +8,7 @@ so that the ground-truth flow between frames is exact. Flicker of a stylized seq
 frames t >= 1, of the masked mean squared difference between output frame t and output frame t-1 warped to
 it by the true flow (mask: pixels that were in view in both frames), on the saved 8-bit frames. Both
 methods run the same iterations: ITERATIONS for the first frame, FRAME_ITERATIONS for each later one.
+"temporal share" is the temporal term's part of the final loss of the later frames (mean over frames).
 """
 
 from __future__ import annotations
@@ -140,25 +141,35 @@ def main() -> None:
         independent += [later.run(frame, [STYLE]).image for frame in decoded[1:]]
         seconds = time.perf_counter() - started
         quantised = [np.round(np.clip(f, 0, 1) * 255) / 255 for f in independent]
-        rows.append(("independent", None, flicker(quantised, flows), seconds / args.frames))
+        rows.append(("independent", None, flicker(quantised, flows), seconds / args.frames, 0.0))
         print(f"independent: flicker {rows[-1][2]:.5f}, {rows[-1][3]:.2f} s/frame", flush=True)
 
         for weight in weights:
             output = tmp / f"out_{weight:g}.mkv"
             video = VideoOptions(temporal_weight=weight, frame_iterations=args.frame_iterations, keep_frames=True)
-            result = stylize_video(source, [STYLE], output, options, video)
+            final_terms = {}  # frame -> terms of its last iteration
+
+            def keep_terms(p, final_terms=final_terms):
+                if p.step is not None and p.step.iteration > 0:
+                    final_terms[p.frame] = (p.step.loss, p.step.terms)
+
+            result = stylize_video(source, [STYLE], output, options, video, progress=keep_terms)
+            share = np.mean([terms.get("temporal", 0.0) / loss for frame, (loss, terms) in final_terms.items()
+                             if frame > 1])
             outputs = [load_image(frames_dir(output) / f"{i:06d}.png") for i in range(args.frames)]
-            rows.append(("temporal", weight, flicker(outputs, flows), result.seconds / args.frames))
-            print(f"temporal weight {weight:g}: flicker {rows[-1][2]:.5f}, {rows[-1][3]:.2f} s/frame", flush=True)
+            rows.append(("temporal", weight, flicker(outputs, flows), result.seconds / args.frames, share))
+            print(f"temporal weight {weight:g}: flicker {rows[-1][2]:.5f}, {rows[-1][3]:.2f} s/frame, temporal "
+                  f"share of the final loss {share:.3g}", flush=True)
             if args.gif and weight == weights[0]:
                 from nst_rt.images import save_gif
 
                 save_gif(outputs, args.gif, duration_ms=round(1000 / RATE), overwrite=True)
         baseline = rows[0][2]
-        print(f"\n{'method':<12} {'temporal weight':>16} {'flicker':>10} {'vs independent':>15} {'s/frame':>8}")
-        for name, weight, value, per_frame in rows:
+        print(f"\n{'method':<12} {'temporal weight':>16} {'flicker':>10} {'vs independent':>15} {'s/frame':>8} "
+              f"{'temporal share':>15}")
+        for name, weight, value, per_frame, share in rows:
             print(f"{name:<12} {'-' if weight is None else f'{weight:g}':>16} {value:10.5f} "
-                  f"{value / baseline:14.2f}x {per_frame:8.2f}")
+                  f"{value / baseline:14.2f}x {per_frame:8.2f} {share:15.3g}")
     load = os.getloadavg()
     print(f"\nload average at the end: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
 

@@ -125,6 +125,7 @@ def test_stopped_command_resumes_from_the_finished_frames(clip, tmp_path, models
     (lambda p, s, t: (p, s, "-o", t / "out.mp4", "--frame-iterations", 0), "frame-iterations"),
     (lambda p, s, t: (p, s, "-o", t / "out.mp4", "--temporal-weight", -1), "temporal weight"),
     (lambda p, s, t: (p, s, "-o", t / "out.mp4", "--size", 8), "below the network"),
+    (lambda p, s, t: (p, s, "-o", t / "out.mp4", "--model", "nonexistent"), "nonexistent"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(clip, tmp_path, models, make_args, needle):
     path, style = clip
@@ -163,3 +164,19 @@ def test_progress_display_draws_frames_and_iterations():
     display.close()
     text = stream.getvalue()
     assert "frames" in text and "2/4" in text and "frame 2" in text and "temporal 0.5" in text
+
+
+def test_readme_table_lists_the_video_options_with_the_defaults_help_shows():
+    import typer.main
+
+    from test_readme import help_default, readme_table, same_default
+
+    table = readme_table("### `nst-rt video")
+    shared = set(inspect.signature(cli.stylize).parameters) - set(cli_video.NOT_PER_FRAME)
+    own = [p for p in typer.main.get_command(cli.app).commands["video"].params
+           if p.param_type_name == "option" and p.name not in shared]
+    assert len(table) == len(own) and own
+    for param in own:
+        rows = [row for row in table if set(param.opts) & set(row.replace(",", " ").split())]
+        assert len(rows) == 1, (param.opts, list(table))
+        assert same_default(table[rows[0]], help_default(param)), (rows[0], help_default(param))

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__, images
-from ..errors import OptionError
+from ..errors import NstError, OptionError
 from ..model_format import MIN_SIZE
 from ..objective import check_weight
 from ..pipeline import Options, Progress, Stylizer
@@ -111,11 +111,25 @@ def stylize_video(source, styles: Sequence, output, options: Options | None = No
     info = codec.probe(source)
     h, w = working_size(info.height, info.width, options.size)
     style_images = [images.load_image(s, role=f"style image {i + 1}") for i, s in enumerate(styles)]
-    store = FrameStore(frames_dir(output), fingerprint(source, styles, options, video, (h, w)), overwrite=overwrite)
-    resumed = store.done()
-    first = Stylizer(options, size=max(h, w))
+    first = Stylizer(options, size=max(h, w))  # a missing model is said before anything is written
     later = first.derive(iterations=video.later_iterations(options.iterations))
     estimate_flow = FlowEstimator()
+    store = FrameStore(frames_dir(output), fingerprint(source, styles, options, video, (h, w)), overwrite=overwrite)
+    try:
+        return _frame_loop(source, output, info, (h, w), style_images, (first, later), estimate_flow, store, video,
+                           overwrite, progress)
+    except NstError:
+        if store.done() == 0:  # nothing worth keeping for a resume
+            store.remove()
+        raise
+
+
+def _frame_loop(source: Path, output: Path, info: codec.VideoInfo, size: tuple[int, int], style_images: list,
+                stylizers: tuple[Stylizer, Stylizer], estimate_flow: FlowEstimator, store: FrameStore,
+                video: VideoOptions, overwrite: bool, progress) -> VideoResult:
+    first, later = stylizers
+    h, w = size
+    resumed = store.done()
     started = time.perf_counter()
     previous = previous_styled = None
     count = 0
