@@ -33,8 +33,9 @@ def video(
         "OUTPUT.frames/ until it is written. [default: INPUT_STYLE.mp4 in the current directory]",
         show_default=False)] = None,
     temporal_weight: Annotated[float, typer.Option(
-        help="Weight of the temporal loss: the mean squared difference to the previous stylized frame warped "
-             "by optical flow, where the flow is consistent; 0 keeps only the warped start.")]
+        help="Weight of the temporal loss, relative to the frame's loss at its start: WEIGHT x start loss x "
+             "the mean squared difference to the previous stylized frame warped by optical flow, where the "
+             "flow is consistent; 0 keeps only the warped start.")]
         = VIDEO_DEFAULTS.temporal_weight,
     frame_iterations: Annotated[Optional[int], typer.Option(
         help="Iterations for every frame after the first, which starts from the previous result "

@@ -56,14 +56,29 @@ def test_wrapped_objective_adds_the_term_to_value_gradient_and_terms():
     x, target, mask = data(seed=2)
     image_target = target[0].transpose(1, 2, 0)
     wrapped = TemporalObjective(Quadratic(), image_target, mask, weight=4.0)
-    value, grad = wrapped(x)
-    expected_grad = 2 * x
-    temporal = temporal_loss(x, target, mask, 4.0, expected_grad)
-    assert value == pytest.approx(np.sum(x ** 2) + temporal, rel=1e-12)
-    np.testing.assert_allclose(grad, expected_grad, rtol=1e-12)
-    assert wrapped.terms == {"content": pytest.approx(np.sum(x ** 2)), "style": 0.0,
-                             "temporal": pytest.approx(temporal)}
-    assert wrapped.evaluations == 1
+    start_loss = float(np.sum(x ** 2))  # the weight is relative to the wrapped objective at the first point
+    for point in (x, 0.5 * x + 0.2):  # the scale stays that of the first point
+        value, grad = wrapped(point)
+        expected_grad = 2 * point
+        temporal = temporal_loss(point, target, mask, 4.0 * start_loss, expected_grad)
+        assert value == pytest.approx(np.sum(point ** 2) + temporal, rel=1e-12)
+        np.testing.assert_allclose(grad, expected_grad, rtol=1e-12)
+        assert wrapped.terms == {"content": pytest.approx(np.sum(point ** 2)), "style": 0.0,
+                                 "temporal": pytest.approx(temporal)}
+    assert wrapped.evaluations == 2
+
+
+def test_wrapped_objective_gradient_matches_finite_differences():
+    x, target, mask = data(seed=3)
+    wrapped = TemporalObjective(Quadratic(), target[0].transpose(1, 2, 0), mask, weight=0.7)
+    _, grad = wrapped(x)
+    step = 1e-6
+    for index in [(0, 0, 1, 2), (0, 1, 3, 0), (0, 2, 4, 6)]:
+        plus, minus = x.copy(), x.copy()
+        plus[index] += step
+        minus[index] -= step
+        numeric = (wrapped(plus)[0] - wrapped(minus)[0]) / (2 * step)
+        assert grad[index] == pytest.approx(numeric, rel=1e-6)
 
 
 def test_wrapped_objective_refuses_mismatched_shapes_and_bad_weights():

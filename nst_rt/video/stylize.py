@@ -35,7 +35,7 @@ NOT_IN_FINGERPRINT = ("models_dir", "provider", "threads")
 class VideoOptions:
     """The settings of a video run on top of the picture's :class:`Options`."""
 
-    temporal_weight: float = 1e3  # weight of the temporal loss (mean masked squared pixel difference)
+    temporal_weight: float = 100.0  # of the temporal loss, relative to the frame's loss at its start
     frame_iterations: int | None = None  # iterations of every frame after the first; None: half of iterations
     keep_frames: bool = False  # keep OUTPUT.frames/ after the video is written
 

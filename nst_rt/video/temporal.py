@@ -35,6 +35,12 @@ class TemporalObjective:
 
     ``target`` is the warped previous frame as an (H, W, 3) image in [0, 1], ``mask`` its (H, W) consistency
     weights. ``terms`` and ``evaluations`` read like the wrapped objective's, with a ``temporal`` term added.
+
+    The weight is relative: the term is ``weight * L0 * mean(c * (x - w)^2)`` with L0 the wrapped objective's
+    value at the first point evaluated (the optimiser's start). The content and style terms' scale depends on
+    the network's weights, the style and the image by orders of magnitude (1e8 for ImageNet VGG-16 at the
+    default style weight, far less for random weights), so a plain weight that holds the frames together for
+    one would do nothing or freeze them for another; relative to L0 it means the same everywhere.
     """
 
     def __init__(self, objective, target: np.ndarray, mask: np.ndarray, weight: float):
@@ -48,6 +54,7 @@ class TemporalObjective:
         self.target = target.transpose(2, 0, 1)[None]  # (1, 3, H, W), as the optimiser's pixels
         self.mask = mask
         self.temporal = 0.0
+        self.scale: float | None = None  # L0, set by the first evaluation
 
     @property
     def evaluations(self) -> int:
@@ -60,5 +67,7 @@ class TemporalObjective:
     def __call__(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         value, grad = self.objective(x)
         grad = np.array(grad, dtype=np.float64)  # never write into the wrapped objective's buffer
-        self.temporal = temporal_loss(x, self.target, self.mask, self.weight, grad)
+        if self.scale is None:
+            self.scale = abs(float(value))
+        self.temporal = temporal_loss(x, self.target, self.mask, self.weight * self.scale, grad)
         return value + self.temporal, grad
