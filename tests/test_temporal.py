@@ -86,3 +86,17 @@ def test_wrapped_objective_refuses_mismatched_shapes_and_bad_weights():
         TemporalObjective(Quadratic(), np.zeros((4, 4, 3)), np.ones((5, 4)), weight=1.0)
     with pytest.raises(OptionError):
         TemporalObjective(Quadratic(), np.zeros((4, 4, 3)), np.ones((4, 4)), weight=-1.0)
+
+
+def test_temporal_term_follows_coarse_scales_with_a_resized_target_and_mask():
+    from nst_rt.video.stylize import temporal_term
+
+    rng = np.random.default_rng(4)
+    warped, mask = rng.random((36, 48, 3)).astype(np.float32), np.ones((36, 48), np.float32)
+    mask[:, :12] = 0.0
+    wrap = temporal_term(warped, mask, 2.0)
+    full, coarse = wrap(Quadratic(), (36, 48)), wrap(Quadratic(), (18, 24))
+    assert full.target.shape == (1, 3, 36, 48) and np.array_equal(full.mask, mask)
+    assert coarse.target.shape == (1, 3, 18, 24) and coarse.mask.shape == (18, 24)
+    assert coarse.mask[:, :5].max() < 0.05 and coarse.mask[:, 7:].min() > 0.95  # the occluded band, halved
+    assert coarse.weight == full.weight == 2.0

@@ -49,3 +49,22 @@ def test_missing_video_package_names_the_extra(blocked, package):
     assert out.returncode == 0, out.stderr
     assert package in out.stdout and "nst-rt[video]" in out.stdout
 
+
+
+def test_video_command_without_the_extra_is_one_line_naming_it(tmp_path):
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name in ('av', 'cv2') or name.startswith(('av.', 'cv2.')):\n"
+        "            raise ImportError(name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from nst_rt.cli import main\n"
+        "sys.argv = ['nst-rt', 'video', 'in.mp4', 'style.png', '-o', 'out.mp4']\n"
+        "main()\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert out.returncode == 1, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("nst-rt: error: ") and "nst-rt[video]" in lines[0], out.stderr
+    assert list(tmp_path.iterdir()) == []

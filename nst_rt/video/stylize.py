@@ -124,6 +124,19 @@ def stylize_video(source, styles: Sequence, output, options: Options | None = No
         raise
 
 
+def temporal_term(warped: np.ndarray, mask: np.ndarray, weight: float):
+    """The ``wrap_objective`` hook of Stylizer.run that adds the temporal loss towards ``warped``."""
+
+    def wrap(objective, shape):
+        target, weights = warped, mask
+        if shape != mask.shape:  # a coarse scale of --scales: the target and weights at its size
+            target = images.resize_to(warped, shape)
+            weights = images.resize_to(np.repeat(mask[..., None], 3, axis=2), shape)[..., 0]
+        return TemporalObjective(objective, target, weights, weight)
+
+    return wrap
+
+
 def _frame_loop(source: Path, output: Path, info: codec.VideoInfo, size: tuple[int, int], style_images: list,
                 stylizers: tuple[Stylizer, Stylizer], estimate_flow: FlowEstimator, store: FrameStore,
                 video: VideoOptions, overwrite: bool, progress) -> VideoResult:
@@ -154,14 +167,7 @@ def _frame_loop(source: Path, output: Path, info: codec.VideoInfo, size: tuple[i
             mask = consistency_mask(backward, forward)
             # Where the flow leaves the frame there is nothing to carry over: start from the frame itself.
             start = np.where(inside(backward)[..., None], warped, content)
-            wrap = None
-            if video.temporal_weight > 0:
-                def wrap(objective, shape, warped=warped, mask=mask):
-                    target, weights = warped, mask
-                    if shape != (h, w):  # a coarse scale of --scales: the target and weights at its size
-                        target = images.resize_to(warped, shape)
-                        weights = images.resize_to(np.repeat(mask[..., None], 3, axis=2), shape)[..., 0]
-                    return TemporalObjective(objective, target, weights, video.temporal_weight)
+            wrap = temporal_term(warped, mask, video.temporal_weight) if video.temporal_weight > 0 else None
             result = later.run(content, style_images, on_step, start=start, wrap_objective=wrap)
         if result.interrupted:  # an unfinished frame is not kept: the next run redoes it
             return VideoResult(output, index, resumed, (w, h), time.perf_counter() - started, interrupted=True)
