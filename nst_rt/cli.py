@@ -237,6 +237,9 @@ def info(models_dir: Annotated[Optional[Path], typer.Option(
             raise notice(stop.what, stop.exit_code) from None
 
 
+from . import cli_video  # noqa: E402,F401  (registers `nst-rt video`, which reuses stylize's options)
+
+
 def main() -> None:
     """Entry point. click prints its own usage errors (exit code 2); the commands print everything else."""
     app(prog_name="nst-rt")

@@ -6,6 +6,7 @@ keeps the best image when interrupted, and hands out intermediate frames (the CL
 
 from __future__ import annotations
 
+import copy
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -155,8 +156,20 @@ class Stylizer:
         self.network = Network(self.model, self.options.provider, self.options.threads,
                                precision=self.options.precision)
 
-    def run(self, content, styles, progress: Callable[[Progress], None] | None = None) -> Result:
-        """Stylize. Ctrl-C (KeyboardInterrupt) ends the run early and returns the best image so far."""
+    def derive(self, **overrides) -> Stylizer:
+        """A Stylizer with some options changed that shares this one's loaded model and network."""
+        derived = copy.copy(self)
+        derived.options = replace(self.options, **overrides).validated()
+        return derived
+
+    def run(self, content, styles, progress: Callable[[Progress], None] | None = None, *,
+            start: np.ndarray | None = None, wrap_objective: Callable | None = None) -> Result:
+        """Stylize. Ctrl-C (KeyboardInterrupt) ends the run early and returns the best image so far.
+
+        ``start``, an (H, W, 3) image, replaces the start image that ``init`` would make (resized to the
+        first scale). ``wrap_objective(objective, (h, w))`` may return a callable that the optimiser
+        minimises instead, e.g. one that adds a term; it needs the same ``terms_at`` and ``evaluations``.
+        """
         from .optimize import minimize
 
         o = self.options
@@ -198,16 +211,20 @@ class Stylizer:
                 content_img = images.resize_longest(content_full, longest)
                 h, w = content_img.shape[:2]
                 style_imgs = [images.resize_longest(s, max(1, round(longest * o.style_scale))) for s in styles_full]
-                if x is None:
-                    start = self._start_image(content_img, style_imgs[0], init_full, rng)
+                if x is None and start is not None:
+                    first = images.resize_to(np.asarray(start, dtype=np.float32), (h, w))
+                elif x is None:
+                    first = self._start_image(content_img, style_imgs[0], init_full, rng)
                 else:  # coarse-to-fine: the previous scale's result, upsampled, is the next start
-                    start = images.resize_to(layout.from_nchw(x), (h, w))
-                x0 = layout.to_nchw(start).astype(np.float64)
+                    first = images.resize_to(layout.from_nchw(x), (h, w))
+                x0 = layout.to_nchw(first).astype(np.float64)
                 last.update(x=x0, loss=float("inf"), nit=0)
                 objective = Objective(
                     self.network, content_img, style_imgs, content_layers=o.content_layers,
                     style_layers=o.style_layers, content_weight=o.content_weight, style_weight=o.style_weight,
                     tv_weight=o.tv_weight, normalize=o.normalize, style_blend_weights=o.style_blend_weights)
+                if wrap_objective is not None:
+                    objective = wrap_objective(objective, (h, w))
                 if progress is not None:
                     progress(Progress(scale, len(sizes), 0, o.iterations, float("nan"), {}, total_evaluations,
                                       time.perf_counter() - started, lambda x0=x0: self._finish(x0, content_full)))

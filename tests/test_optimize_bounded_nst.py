@@ -21,15 +21,17 @@ ITERATIONS = 30
 
 @pytest.fixture(scope="module")
 def saturating_objective(models_dir):
-    from nst_rt import images
+    from nst_rt import layout
     from nst_rt.model import load_model
     from nst_rt.network import Network
     from nst_rt.objective import Objective
 
     network = Network(load_model("vgg19-max", models_dir("vgg19", "max")), "cpu", 1)
     content = gradient(SIZE, SIZE)
-    objective = Objective(network, content, [noise(SIZE, SIZE), stripes(SIZE, SIZE)])
-    return objective, images.to_nchw(content).astype(np.float64)
+    # The plain recipe at its classic weights, where the search meets the bounds this test is about.
+    objective = Objective(network, content, [noise(SIZE, SIZE), stripes(SIZE, SIZE)], content_weight=1.0,
+                          style_weight=1e6, tv_weight=0.0, normalize=False)
+    return objective, layout.to_nchw(content).astype(np.float64)
 
 
 def test_bounded_lbfgs_keeps_up_with_lbfgsb_when_pixels_hit_the_bounds(saturating_objective):
