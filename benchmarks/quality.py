@@ -1,0 +1,207 @@
+"""The picture-quality protocol: stylize the example contents x styles and write a contact sheet with figures.
+
+    python benchmarks/quality.py --model vgg16 --models-dir DIR [--size 384] [--out quality-out]
+    python benchmarks/quality.py ... --set style_weight=10 --set tv_weight=0   (any Options field)
+    python benchmarks/quality.py ... --time-to-quality [--ttq-size 512]
+
+Every picture is made with the library's defaults (``nst_rt.Options``) unless ``--set`` overrides a
+field, so the sheet shows what a user gets. For each picture the figures are: the weighted content,
+style and TV terms of the saved image (8-bit, clamped), iterations and evaluations over all scales,
+wall time, and *speckle*: the mean squared difference between the image and its 3x3 box blur,
+divided by the same for the content image at that size (1.0: as fine-grained as the photograph;
+pixel-level colour noise shows as a value well above 2).
+
+``--time-to-quality`` measures, side by side in one run at ``--ttq-size``: the default run against a
+single-scale run of 300 iterations, both scored with the default (normalised) objective at full size
+on the saved image. The goal is that the default reaches the single-scale score in at most 0.4x its
+wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import nst_rt  # noqa: F401  (first, as the CLI does: it sets thread settings before numpy loads)
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+CONTENTS = sorted((ROOT / "examples" / "content").glob("*.png"))
+STYLES = sorted((ROOT / "examples" / "style").glob("*.jpg"))
+THUMB = 256  # height of a tile on the contact sheet
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    """``key=value`` strings into typed Options overrides (the field's default gives the type)."""
+    from nst_rt.pipeline import Options
+
+    defaults = Options()
+    fields = {f.name for f in dataclasses.fields(Options)}
+    overrides = {}
+    for pair in pairs:
+        key, _, text = pair.partition("=")
+        if key not in fields:
+            raise SystemExit(f"--set {pair}: Options has no field {key!r}")
+        current = getattr(defaults, key)
+        if isinstance(current, bool):
+            value = text.lower() in ("1", "true", "yes")
+        elif isinstance(current, int) and not isinstance(current, bool):
+            value = int(text)
+        elif isinstance(current, float):
+            value = float(text)
+        elif isinstance(current, (tuple, list)):
+            value = tuple(type(current[0])(v) for v in text.split(",")) if current else tuple(text.split(","))
+        else:
+            value = text
+        overrides[key] = value
+    return overrides
+
+
+def speckle(image: np.ndarray, content: np.ndarray) -> float:
+    """High-frequency energy of ``image`` relative to the content photograph's (both (H, W, 3))."""
+
+    def fine(x: np.ndarray) -> float:
+        padded = np.pad(x, ((1, 1), (1, 1), (0, 0)), mode="edge")
+        blur = sum(padded[i:i + x.shape[0], j:j + x.shape[1]] for i in range(3) for j in range(3)) / 9.0
+        return float(np.mean(np.square(x - blur)))
+
+    return fine(image) / max(fine(content), 1e-12)
+
+
+def score(stylizer, image: np.ndarray, content_path: Path, style_path: Path) -> dict:
+    """Weighted terms of the saved image under the run's own objective, at the image's size."""
+    from nst_rt import images
+    from nst_rt.objective import Objective
+
+    o = stylizer.options
+    h, w = image.shape[:2]
+    content = images.resize_to(images.load_image(content_path), (h, w))
+    style = images.resize_longest(images.load_image(style_path), max(1, round(max(h, w) * o.style_scale)))
+    kwargs = dict(content_layers=o.content_layers, style_layers=o.style_layers, content_weight=o.content_weight,
+                  style_weight=o.style_weight, tv_weight=o.tv_weight)
+    if hasattr(o, "normalize"):
+        kwargs["normalize"] = o.normalize
+    objective = Objective(stylizer.network, content, [style], **kwargs)
+    saved = images.to_uint8(image).astype(np.float64) / 255.0
+    loss, _ = objective(np.ascontiguousarray(saved.transpose(2, 0, 1)[None]))
+    terms = objective.terms_at(loss) if hasattr(objective, "terms_at") else dict(objective.terms)
+    return {"loss": float(loss), **{k: float(v) for k, v in terms.items()}}
+
+
+def contact_sheet(rows: list[list[np.ndarray]], contents: list[np.ndarray], styles: list[np.ndarray], path: Path):
+    """Style thumbnails across the top, content thumbnails down the left, results in the grid."""
+    from PIL import Image
+
+    from nst_rt import images
+
+    def tile(array: np.ndarray) -> Image.Image:
+        img = Image.fromarray(images.to_uint8(array))
+        return img.resize((max(1, round(img.width * THUMB / img.height)), THUMB), Image.Resampling.LANCZOS)
+
+    grid = [[None] + [tile(s) for s in styles]] + [[tile(c)] + [tile(r) for r in row]
+                                                     for c, row in zip(contents, rows)]
+    widths = [max(row[j].width for row in grid if row[j] is not None) for j in range(len(grid[0]))]
+    gap = 4
+    sheet = Image.new("RGB", (sum(widths) + gap * (len(widths) + 1), (THUMB + gap) * len(grid) + gap), "white")
+    y = gap
+    for row in grid:
+        x = gap
+        for j, img in enumerate(row):
+            if img is not None:
+                sheet.paste(img, (x + (widths[j] - img.width) // 2, y))
+            x += widths[j] + gap
+        y += THUMB + gap
+    sheet.save(path)
+
+
+def protocol(args, overrides: dict) -> None:
+    from PIL import Image
+
+    from nst_rt import images
+    from nst_rt.pipeline import Stylizer
+
+    stylizer = Stylizer(model=args.model, models_dir=args.models_dir, size=args.size, threads=args.threads,
+                        **overrides)
+    args.out.mkdir(parents=True, exist_ok=True)
+    contents = [c for c in CONTENTS if not args.contents or c.stem in args.contents]
+    styles = [s for s in STYLES if not args.styles or s.stem in args.styles]
+    figures, rows = [], []
+    print(f"{'content':>10} {'style':>24} {'iters':>6} {'evals':>6} {'seconds':>8} {'content':>9} {'style':>9} "
+          f"{'tv':>9} {'speckle':>8}")
+    for content in contents:
+        row = []
+        for style in styles:
+            result = stylizer.run(content, [style])
+            terms = score(stylizer, result.image, content, style)
+            reference = images.resize_to(images.load_image(content), result.image.shape[:2])
+            entry = {"content": content.stem, "style": style.stem, "iterations": result.iterations,
+                     "evaluations": result.evaluations, "seconds": round(result.seconds, 1),
+                     "speckle": round(speckle(result.image, reference), 2), **terms, "message": result.message}
+            figures.append(entry)
+            Image.fromarray(images.to_uint8(result.image)).save(args.out / f"{content.stem}_{style.stem}.png")
+            print(f"{content.stem:>10} {style.stem:>24} {result.iterations:>6} {result.evaluations:>6} "
+                  f"{result.seconds:>8.1f} {terms.get('content', 0):>9.4f} {terms.get('style', 0):>9.4f} "
+                  f"{terms.get('tv', 0):>9.4f} {entry['speckle']:>8.2f}", flush=True)
+            row.append(result.image)
+        rows.append(row)
+    contact_sheet(rows, [images.load_image(c) for c in contents], [images.load_image(s) for s in styles],
+                  args.out / "contact_sheet.png")
+    options = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(stylizer.options).items()}
+    (args.out / "figures.json").write_text(json.dumps({"options": options, "pictures": figures}, indent=1,
+                                                      default=str))
+    print(f"wrote {args.out / 'contact_sheet.png'} and {args.out / 'figures.json'}")
+
+
+def time_to_quality(args, overrides: dict) -> None:
+    """Default schedule vs single-scale 300 iterations at --ttq-size, scored alike, in one run."""
+    from nst_rt.pipeline import Stylizer
+
+    content, style = CONTENTS[1] if len(CONTENTS) > 1 else CONTENTS[0], STYLES[1] if len(STYLES) > 1 else STYLES[0]
+    runs = {
+        "default": dict(overrides),
+        "single-scale 300": {**overrides, "scales": 1, "iterations": 300},
+    }
+    print(f"\n## Time to quality at {args.ttq_size} px ({content.stem} x {style.stem}); score = default objective "
+          f"of the saved image at full size")
+    results = {}
+    for name, settings in runs.items():
+        stylizer = Stylizer(model=args.model, models_dir=args.models_dir, size=args.ttq_size, threads=args.threads,
+                            **settings)
+        started = time.perf_counter()
+        result = stylizer.run(content, [style])
+        wall = time.perf_counter() - started
+        scorer = Stylizer(model=args.model, models_dir=args.models_dir, size=args.ttq_size, threads=args.threads,
+                          **overrides) if name != "default" else stylizer
+        results[name] = (score(scorer, result.image, content, style)["loss"], wall, result.iterations)
+        print(f"{name:>18}: score {results[name][0]:.4f}, wall {wall:.1f} s, {result.iterations} iterations",
+              flush=True)
+    (d_score, d_wall, _), (s_score, s_wall, _) = results["default"], results["single-scale 300"]
+    print(f"default / single-scale: score {d_score / s_score:.3f}, wall time {d_wall / s_wall:.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="vgg16")
+    parser.add_argument("--models-dir", type=Path)
+    parser.add_argument("--size", type=int, default=384)
+    parser.add_argument("--threads", type=int)
+    parser.add_argument("--out", type=Path, default=Path("quality-out"))
+    parser.add_argument("--contents", nargs="*", help="content names (file stems) to use [default: all]")
+    parser.add_argument("--styles", nargs="*", help="style names (file stems) to use [default: all]")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override an Options field")
+    parser.add_argument("--time-to-quality", action="store_true", help="also measure the time-to-quality ratio")
+    parser.add_argument("--ttq-size", type=int, default=512)
+    parser.add_argument("--skip-sheet", action="store_true", help="only the time-to-quality measurement")
+    args = parser.parse_args()
+    overrides = parse_overrides(args.set)
+    if not args.skip_sheet:
+        protocol(args, overrides)
+    if args.time_to_quality:
+        time_to_quality(args, overrides)
+
+
+if __name__ == "__main__":
+    main()
