@@ -46,6 +46,8 @@ def parse_overrides(pairs: list[str]) -> dict:
         if key not in fields:
             raise SystemExit(f"--set {pair}: Options has no field {key!r}")
         current = getattr(defaults, key)
+        if key == "scales":
+            current = 1  # None (automatic) by default; given, a whole number
         if isinstance(current, bool):
             value = text.lower() in ("1", "true", "yes")
         elif isinstance(current, int) and not isinstance(current, bool):
@@ -73,21 +75,20 @@ def speckle(image: np.ndarray, content: np.ndarray) -> float:
 
 def score(stylizer, image: np.ndarray, content_path: Path, style_path: Path) -> dict:
     """Weighted terms of the saved image under the run's own objective, at the image's size."""
-    from nst_rt import images
+    from nst_rt import images, layout
+    from nst_rt.image_load import load_image
     from nst_rt.objective import Objective
 
     o = stylizer.options
     h, w = image.shape[:2]
-    content = images.resize_to(images.load_image(content_path), (h, w))
-    style = images.resize_longest(images.load_image(style_path), max(1, round(max(h, w) * o.style_scale)))
-    kwargs = dict(content_layers=o.content_layers, style_layers=o.style_layers, content_weight=o.content_weight,
-                  style_weight=o.style_weight, tv_weight=o.tv_weight)
-    if hasattr(o, "normalize"):
-        kwargs["normalize"] = o.normalize
-    objective = Objective(stylizer.network, content, [style], **kwargs)
-    saved = images.to_uint8(image).astype(np.float64) / 255.0
-    loss, _ = objective(np.ascontiguousarray(saved.transpose(2, 0, 1)[None]))
-    terms = objective.terms_at(loss) if hasattr(objective, "terms_at") else dict(objective.terms)
+    content = images.resize_to(load_image(content_path), (h, w))
+    style = images.resize_longest(load_image(style_path), max(1, round(max(h, w) * o.style_scale)))
+    objective = Objective(stylizer.network, content, [style], content_layers=o.content_layers,
+                          style_layers=o.style_layers, content_weight=o.content_weight, style_weight=o.style_weight,
+                          tv_weight=o.tv_weight, normalize=o.normalize)
+    saved = images.to_uint8(image).astype(np.float32) / 255.0
+    loss, _ = objective(layout.to_nchw(saved).astype(np.float64))
+    terms = objective.terms_at(loss)
     return {"loss": float(loss), **{k: float(v) for k, v in terms.items()}}
 
 
@@ -121,6 +122,7 @@ def protocol(args, overrides: dict) -> None:
     from PIL import Image
 
     from nst_rt import images
+    from nst_rt.image_load import load_image
     from nst_rt.pipeline import Stylizer
 
     stylizer = Stylizer(model=args.model, models_dir=args.models_dir, size=args.size, threads=args.threads,
@@ -136,7 +138,7 @@ def protocol(args, overrides: dict) -> None:
         for style in styles:
             result = stylizer.run(content, [style])
             terms = score(stylizer, result.image, content, style)
-            reference = images.resize_to(images.load_image(content), result.image.shape[:2])
+            reference = images.resize_to(load_image(content), result.image.shape[:2])
             entry = {"content": content.stem, "style": style.stem, "iterations": result.iterations,
                      "evaluations": result.evaluations, "seconds": round(result.seconds, 1),
                      "speckle": round(speckle(result.image, reference), 2), **terms, "message": result.message}
@@ -147,7 +149,7 @@ def protocol(args, overrides: dict) -> None:
                   f"{terms.get('tv', 0):>9.4f} {entry['speckle']:>8.2f}", flush=True)
             row.append(result.image)
         rows.append(row)
-    contact_sheet(rows, [images.load_image(c) for c in contents], [images.load_image(s) for s in styles],
+    contact_sheet(rows, [load_image(c) for c in contents], [load_image(s) for s in styles],
                   args.out / "contact_sheet.png")
     options = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(stylizer.options).items()}
     (args.out / "figures.json").write_text(json.dumps({"options": options, "pictures": figures}, indent=1,
@@ -156,7 +158,14 @@ def protocol(args, overrides: dict) -> None:
 
 
 def time_to_quality(args, overrides: dict) -> None:
-    """Default schedule vs single-scale 300 iterations at --ttq-size, scored alike, in one run."""
+    """Default schedule vs single-scale 300 iterations at --ttq-size, scored alike, side by side in one run.
+
+    Both saved images are scored with the default objective at full size. The single-scale run's own objective
+    at each iteration is recorded too (it is the score up to 8-bit rounding), to tell when it first reached
+    the default run's score.
+    """
+    import os
+
     from nst_rt.pipeline import Stylizer
 
     content, style = CONTENTS[1] if len(CONTENTS) > 1 else CONTENTS[0], STYLES[1] if len(STYLES) > 1 else STYLES[0]
@@ -165,21 +174,40 @@ def time_to_quality(args, overrides: dict) -> None:
         "single-scale 300": {**overrides, "scales": 1, "iterations": 300},
     }
     print(f"\n## Time to quality at {args.ttq_size} px ({content.stem} x {style.stem}); score = default objective "
-          f"of the saved image at full size")
-    results = {}
+          f"of the saved image at full size; load average {os.getloadavg()[0]:.1f}")
+    results, trace = {}, []
     for name, settings in runs.items():
         stylizer = Stylizer(model=args.model, models_dir=args.models_dir, size=args.ttq_size, threads=args.threads,
                             **settings)
         started = time.perf_counter()
-        result = stylizer.run(content, [style])
+
+        def record(p, name=name, started=started):
+            if name != "default" and p.iteration > 0:
+                trace.append((time.perf_counter() - started, p.loss))
+
+        result = stylizer.run(content, [style], progress=record)
         wall = time.perf_counter() - started
         scorer = Stylizer(model=args.model, models_dir=args.models_dir, size=args.ttq_size, threads=args.threads,
                           **overrides) if name != "default" else stylizer
         results[name] = (score(scorer, result.image, content, style)["loss"], wall, result.iterations)
-        print(f"{name:>18}: score {results[name][0]:.4f}, wall {wall:.1f} s, {result.iterations} iterations",
-              flush=True)
+        save_png(result.image, args.out / f"ttq_{name.replace(' ', '_')}.png")
+        print(f"{name:>18}: score {results[name][0]:.4f}, wall {wall:.1f} s, {result.iterations} iterations, "
+              f"load average {os.getloadavg()[0]:.1f}", flush=True)
     (d_score, d_wall, _), (s_score, s_wall, _) = results["default"], results["single-scale 300"]
+    reached = next((t for t, loss in trace if loss <= d_score), None)
     print(f"default / single-scale: score {d_score / s_score:.3f}, wall time {d_wall / s_wall:.2f}")
+    if reached is not None:
+        print(f"the single-scale run first reached the default's score after {reached:.1f} s "
+              f"({reached / s_wall:.2f} of its wall time)")
+
+
+def save_png(image: np.ndarray, path: Path) -> None:
+    from PIL import Image
+
+    from nst_rt import images
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(images.to_uint8(image)).save(path)
 
 
 def main() -> None:

@@ -54,9 +54,15 @@ def frame_path(output: Path, scale: int, scales: int, iteration: int) -> Path:
     return output.with_name(f"{output.stem}{tag}_{iteration:04d}{output.suffix}")
 
 
-def gif_steps(scales: int, iterations: int, frames: int = GIF_FRAMES) -> set[int]:
-    """Steps of the whole run (0 = the start image, scales x iterations = the last) that become GIF frames."""
-    total = scales * iterations
+def frame_paths(output: Path, stages, save_every: int) -> list[Path]:
+    """Every --save-every snapshot a run of these stages writes."""
+    return [frame_path(output, scale, len(stages), i) for scale, stage in enumerate(stages, start=1)
+            for i in range(save_every, stage.iterations + 1, save_every)] if save_every else []
+
+
+def gif_steps(total: int, frames: int = GIF_FRAMES) -> set[int]:
+    """Steps of the whole run (0 = the start image, ``total`` iterations over all scales = the last) that become
+    GIF frames."""
     count = min(frames, total + 1)
     return {round(k * total / (count - 1)) for k in range(count)} if count > 1 else {0}
 
@@ -93,31 +99,33 @@ def stylize(
                 output = Path(f"{content.stem}_{styles[0].stem}.png")
             if save_every < 0:
                 raise OptionError(f"--save-every must be >= 0, got {save_every}")
-            scales, iterations = options.scales, options.iterations
             # Check every path we will write before a long run, so a typo costs nothing.
             image_save.check_output_path(output, overwrite=overwrite, what="--output")
-            frames = [frame_path(output, s, scales, i) for s in range(1, scales + 1)
-                      for i in range(save_every, iterations + 1, save_every)] if save_every else []
-            for frame in frames:
-                image_save.check_output_path(frame, overwrite=overwrite, what="--save-every frame")
             if gif is not None:
                 image_save.check_output_path(gif, overwrite=overwrite, gif=True, what="--gif")
             stylizer = Stylizer(options)
-            wanted_steps = gif_steps(scales, iterations) if gif is not None else set()
+            wanted_steps: set[int] = set()
             gif_frames: list[tuple[int, object]] = []  # (step of the run, 8-bit image)
             last_step = [-1]
 
             def on_progress(p):
+                if p.scale == 1 and p.iteration == 0:
+                    # The schedule is known once the images are loaded, before the first iteration.
+                    for frame in frame_paths(output, p.stages, save_every):
+                        image_save.check_output_path(frame, overwrite=overwrite, what="--save-every frame")
+                    if gif is not None:
+                        wanted_steps.update(gif_steps(sum(stage.iterations for stage in p.stages)))
                 bar(p)
-                step = (p.scale - 1) * p.iterations + p.iteration  # a later scale's start repeats the last step
+                # A later scale's start repeats the step that ended the scale before.
+                step = sum(stage.iterations for stage in p.stages[: p.scale - 1]) + p.iteration
                 last_step[0] = step
                 save_frame = save_every and p.iteration and p.iteration % save_every == 0
                 add_to_gif = step in wanted_steps and (p.iteration > 0 or p.scale == 1)
                 if save_frame or add_to_gif:
                     image = p.image()  # built once: with --original-colors it costs a colour conversion
                     if save_frame:
-                        image_save.save_image(image, frame_path(output, p.scale, scales, p.iteration),
-                                          overwrite=overwrite)
+                        image_save.save_image(image, frame_path(output, p.scale, len(p.stages), p.iteration),
+                                              overwrite=overwrite)
                     if add_to_gif:
                         gif_frames.append((step, images.to_uint8(image)))
 

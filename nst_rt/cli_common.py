@@ -20,6 +20,7 @@ from .models_dir import SEARCH_ORDER
 from .network import PROVIDERS
 from .pipeline import INITS, OPTIMIZERS, Options
 from .precision import PRECISIONS
+from .schedule import COARSER_ITERATIONS, COARSEST, MAX_ITERATIONS_FACTOR
 
 DEFAULTS = Options()
 
@@ -75,7 +76,9 @@ def stylization_options(
         help=f"Where to look for models by name first [default: {SEARCH_ORDER}].", show_default=False)]
         = DEFAULTS.models_dir,
     size: Annotated[int, typer.Option(help="Longest side of the output in pixels.")] = DEFAULTS.size,
-    iterations: Annotated[int, typer.Option(help="Optimiser iterations (at each scale).")] = DEFAULTS.iterations,
+    iterations: Annotated[int, typer.Option(help="Optimiser iterations at the full size; each coarser scale runs "
+                                                 f"{COARSER_ITERATIONS}x the next finer one's, at most "
+                                                 f"{MAX_ITERATIONS_FACTOR}x ITERATIONS.")] = DEFAULTS.iterations,
     content_weight: Annotated[float, typer.Option(help="Weight of the content loss.")] = DEFAULTS.content_weight,
     style_weight: Annotated[float, typer.Option(help="Weight of the style loss.")] = DEFAULTS.style_weight,
     tv_weight: Annotated[float, typer.Option(help="Weight of total-variation smoothing (mean squared neighbour "
@@ -107,8 +110,10 @@ def stylization_options(
                                               "when saving).")] = DEFAULTS.bounds,
     original_colors: Annotated[bool, typer.Option(help="Keep the content's colours; transfer luminance only.")]
         = DEFAULTS.original_colors,
-    scales: Annotated[int, typer.Option(help="Coarse-to-fine: optimise at SIZE/2^(N-1), ..., SIZE, each start "
-                                             "upsampled from the last result.")] = DEFAULTS.scales,
+    scales: Annotated[Optional[int], typer.Option(
+        help="Coarse-to-fine: optimise at SIZE/2^(N-1), ..., SIZE, each start upsampled from the last result; 1 "
+             f"runs at SIZE only [default: halvings of SIZE down to {COARSEST} px or more].", show_default=False)]
+        = DEFAULTS.scales,
     provider: Annotated[Provider, typer.Option(help="ONNX Runtime execution provider: auto picks CUDA, else "
                                                     "OpenVINO, when installed.")] = Provider(DEFAULTS.provider),
     precision: Annotated[Precision, typer.Option(help="OpenVINO's arithmetic: auto is bf16 where the CPU has AMX, "

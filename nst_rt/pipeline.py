@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from . import image_load, images, layout, memory
+from . import image_load, images, layout, memory, schedule
 from .errors import ImageError, OptionError
 from .model_format import MIN_SIZE
 from .models_dir import DEFAULT_MODEL
@@ -32,7 +32,7 @@ class Options:
     """Every setting of a stylization, with its default. The CLI exposes each one under the same name."""
 
     size: int = 512  # longest side of the output, in pixels
-    iterations: int = 300  # optimiser iterations at each scale
+    iterations: int = 100  # optimiser iterations at the full size; coarser scales run more (see nst_rt.schedule)
     # Weights of the normalised terms (relative errors), looked at on ImageNet VGG-16 at 256 px: style 10 keeps the
     # content recognisable under the style's strokes (100 loses it), tv 10 removes the pixel-level colour speckle.
     content_weight: float = 1.0
@@ -51,7 +51,7 @@ class Options:
     history: int = 100  # L-BFGS memory (pairs of vectors)
     bounds: bool = True  # keep pixels in [0, 1] during optimisation (else they are clamped when saved)
     original_colors: bool = False
-    scales: int = 1  # coarse-to-fine: optimise at size / 2^(scales-1), ..., size
+    scales: int | None = None  # coarse-to-fine: optimise at size / 2^(scales-1), ..., size; None: from the size
     model: str | os.PathLike = DEFAULT_MODEL
     models_dir: str | os.PathLike | None = None
     provider: str = "auto"
@@ -59,8 +59,9 @@ class Options:
     threads: int | None = None
 
     def validated(self) -> Options:
-        positive_ints = {"size": self.size, "iterations": self.iterations, "scales": self.scales,
-                         "history": self.history}
+        positive_ints = {"size": self.size, "iterations": self.iterations, "history": self.history}
+        if self.scales is not None:
+            positive_ints["scales"] = self.scales
         for name, value in positive_ints.items():
             if not isinstance(value, (int, np.integer)) or value < 1:
                 raise OptionError(f"{name.replace('_', '-')} must be a whole number >= 1, got {value!r}")
@@ -84,12 +85,13 @@ class Progress:
     scale: int  # 1-based
     scales: int
     iteration: int  # within this scale: 0 for its start image (loss not yet known, nan), then 1, 2, ...
-    iterations: int
+    iterations: int  # this scale's
     loss: float
     terms: dict  # weighted content, style, tv (empty at iteration 0)
     evaluations: int
     elapsed: float  # seconds since the run started
     image: Callable[[], np.ndarray] = field(repr=False)  # the current (H, W, 3) image, as it would be saved
+    stages: tuple = ()  # the whole schedule (schedule.Stage per scale), when known
 
 
 @dataclass
@@ -108,23 +110,6 @@ class Result:
         from PIL import Image
 
         return Image.fromarray(images.to_uint8(self.image))
-
-
-def scale_sizes(size: int, scales: int) -> list[int]:
-    """Longest sides of the coarse-to-fine schedule: halving from ``size``."""
-    return [size >> (scales - 1 - k) for k in range(scales)]
-
-
-def check_min_size(what: str, shape: tuple[int, int], scale: int, scales: int) -> None:
-    """Every image the network sees, at every scale, needs MIN_SIZE px on each side."""
-    h, w = shape
-    if min(h, w) >= MIN_SIZE:
-        return
-    where = f" at scale {scale} of --scales {scales}" if scales > 1 else " at this --size"
-    fixes = ["a larger --size"] + (["fewer --scales"] if scales > 1 else [])
-    fixes += ["a larger --style-scale"] if what.startswith("style") else []
-    fixes = " or ".join(fixes) if len(fixes) < 3 else f"{fixes[0]}, {fixes[1]} or {fixes[2]}"
-    raise OptionError(f"the {what} becomes {w}x{h} px{where}, below the network's {MIN_SIZE} px; use {fixes}")
 
 
 def stop_reason(result) -> str:
@@ -186,12 +171,15 @@ class Stylizer:
                                  f"({', '.join(INITS)}){INIT_HINTS.get(str(o.init), '; check the path')}")
             init_full = image_load.load_image(o.init, role="init image", min_side=MIN_SIZE)
         # Check sizes and memory on the shapes alone: a huge --size must be refused before it is allocated.
-        sizes = scale_sizes(o.size, o.scales)
+        ratios = [min(a.shape[:2]) / max(a.shape[:2]) for a in [content_full]]
+        ratios += [min(s.shape[:2]) / max(s.shape[:2]) * o.style_scale for s in styles_full]
+        stages = tuple(schedule.plan(o.size, o.iterations, o.scales, min(ratios)))
+        sizes = [stage.size for stage in stages]
         for scale, longest in enumerate(sizes, start=1):
-            check_min_size("content image", images.longest_side_size(*content_full.shape[:2], longest), scale,
+            schedule.check_min_size("content image", images.longest_side_size(*content_full.shape[:2], longest), scale,
                            len(sizes))
             for i, s in enumerate(styles_full):
-                check_min_size(f"style image {i + 1}" if len(styles) > 1 else "style image",
+                schedule.check_min_size(f"style image {i + 1}" if len(styles) > 1 else "style image",
                                images.longest_side_size(*s.shape[:2], max(1, round(longest * o.style_scale))),
                                scale, len(sizes))
         final = images.longest_side_size(*content_full.shape[:2], o.size)
@@ -205,7 +193,7 @@ class Stylizer:
         total_iterations = total_evaluations = 0
         last = {"x": None, "loss": float("nan"), "terms": {}}
         interrupted, stopped_early = False, {}
-        for scale, longest in enumerate(sizes, start=1):
+        for scale, (longest, iterations) in enumerate(((s.size, s.iterations) for s in stages), start=1):
             objective = None
             try:
                 content_img = images.resize_longest(content_full, longest)
@@ -226,11 +214,12 @@ class Stylizer:
                 if wrap_objective is not None:
                     objective = wrap_objective(objective, (h, w))
                 if progress is not None:
-                    progress(Progress(scale, len(sizes), 0, o.iterations, float("nan"), {}, total_evaluations,
-                                      time.perf_counter() - started, lambda x0=x0: self._finish(x0, content_full)))
+                    progress(Progress(scale, len(sizes), 0, iterations, float("nan"), {}, total_evaluations,
+                                      time.perf_counter() - started, lambda x0=x0: self._finish(x0, content_full),
+                                      stages))
                 result = minimize(objective, x0, jac=True, method=o.optimizer, bounds=(0.0, 1.0) if o.bounds else None,
-                                  options=self._optimizer_options(),
-                                  callback=self._on_iteration(scale, len(sizes), objective, last, progress,
+                                  options=self._optimizer_options(iterations),
+                                  callback=self._on_iteration(scale, stages, objective, last, progress,
                                                               total_evaluations, started, content_full))
             except KeyboardInterrupt:
                 if last["x"] is None:  # stopped before there was any image to return
@@ -244,24 +233,24 @@ class Stylizer:
             last.update(loss=float(result.fun), terms=objective.terms_at(result.fun))
             total_iterations += int(result.nit)
             total_evaluations += int(result.nfev)
-            if int(result.nit) < o.iterations:
-                stopped_early[scale] = (f"stopped after {int(result.nit)} of {o.iterations} iterations"
+            if int(result.nit) < iterations:
+                stopped_early[scale] = (f"stopped after {int(result.nit)} of {iterations} iterations"
                                         f"{f' at scale {scale}' if len(sizes) > 1 else ''}: {stop_reason(result)}")
         message = "interrupted" if interrupted else "; ".join(stopped_early.values())
         return Result(self._finish(x, content_full), last["loss"], last["terms"], total_iterations,
                       total_evaluations, time.perf_counter() - started, interrupted, message, stopped_early)
 
-    def _optimizer_options(self) -> dict:
+    def _optimizer_options(self, iterations: int) -> dict:
         o = self.options
         if o.optimizer == "lbfgs":
             # Run the iterations asked for: NST losses have no natural scale for an absolute tolerance.
-            return {"maxiter": o.iterations, "maxcor": o.history, "maxfun": None,
+            return {"maxiter": iterations, "maxcor": o.history, "maxfun": None,
                     "gtol": 0.0, "ftol": 0.0}
-        return {"maxiter": o.iterations, "lr": o.learning_rate}
+        return {"maxiter": iterations, "lr": o.learning_rate}
 
-    def _on_iteration(self, scale, scales, objective, last, progress, evaluations_before, started, content_full):
+    def _on_iteration(self, scale, stages, objective, last, progress, evaluations_before, started, content_full):
         """The optimiser's callback: keep the best point (Adam may go up) and report progress."""
-        iterations = self.options.iterations
+        iterations = stages[scale - 1].iterations
 
         def on_iteration(state):
             last["nit"] = int(state.nit)
@@ -270,9 +259,9 @@ class Stylizer:
             if state.fun <= last["loss"]:
                 last.update(x=current, loss=float(state.fun), terms=terms)
             if progress is not None:
-                progress(Progress(scale, scales, int(state.nit), iterations, float(state.fun), dict(terms),
+                progress(Progress(scale, len(stages), int(state.nit), iterations, float(state.fun), dict(terms),
                                   evaluations_before + int(state.nfev), time.perf_counter() - started,
-                                  lambda: self._finish(current, content_full)))
+                                  lambda: self._finish(current, content_full), stages))
 
         return on_iteration
 

@@ -56,18 +56,20 @@ class ProgressDisplay:
         if not self.enabled:
             return
         if self._progress is None:
-            self._start(p.scales, p.iterations)
+            totals = [stage.iterations for stage in p.stages] if p.stages else [p.iterations] * p.scales
+            self._start(totals)
         task = self._tasks[p.scale - 1]
         for earlier in self._tasks[: p.scale - 1]:  # a scale that ended early must not look frozen
             done = self._progress.tasks[earlier].completed
-            if done < p.iterations and not self._progress.tasks[earlier].fields.get("note"):
+            if done < self._progress.tasks[earlier].total and not self._progress.tasks[earlier].fields.get("note"):
                 self._progress.update(earlier, note=f"stopped at {done:.0f}")
                 self._progress.stop_task(earlier)
         if not self._progress.tasks[task].started:
             self._progress.start_task(task)
         self._progress.update(task, completed=p.iteration, terms=format_terms(p.loss, p.terms))
 
-    def _start(self, scales: int, iterations: int) -> None:
+    def _start(self, totals: list[int]) -> None:
+        """One task per scale; ``totals`` are the scales' iterations."""
         def fixed():
             return Column(no_wrap=True)
 
@@ -80,7 +82,8 @@ class ProgressDisplay:
                        table_column=Column(no_wrap=True, overflow="ellipsis", max_width=terms_width)),
             RateColumn(table_column=fixed()), RemainingOrNoteColumn(), console=self.console, refresh_per_second=4,
         )
-        for scale in range(1, scales + 1):
+        scales = len(totals)
+        for scale, iterations in enumerate(totals, start=1):
             label = f"scale {scale}/{scales}" if scales > 1 else "stylize"
             self._tasks.append(self._progress.add_task(label, total=iterations, start=False, terms="", note=""))
         self._progress.start()

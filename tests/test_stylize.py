@@ -22,7 +22,7 @@ import nst_rt.pipeline as stylize_module
 from nst_rt import image_load, images, layout, memory
 from nst_rt.errors import (ImageError, MemoryLimitError, ModelError, ModelNotFoundError, NstError, OptionError,
                            ProviderError)
-from nst_rt.pipeline import Options, Progress, Result, Stylizer, scale_sizes, stylize
+from nst_rt.pipeline import Options, Progress, Result, Stylizer, stylize
 from synthetic import gradient, noise, stripes
 
 pytestmark = pytest.mark.usefixtures("isolated")
@@ -455,17 +455,18 @@ def test_original_colors_keeps_the_content_chroma_and_the_stylized_luminance(run
 def test_scales_runs_coarse_to_fine(run, minimize_calls):
     progress: list[Progress] = []
     result = run(size=48, scales=2, iterations=3, progress=progress.append)
-    assert [(p.scale, p.iteration) for p in progress] == [(1, 0), (1, 1), (1, 2), (1, 3),
-                                                          (2, 0), (2, 1), (2, 2), (2, 3)]
-    assert all(p.scales == 2 for p in progress)
-    assert [p.image().shape for p in progress] == [(16, 24, 3)] * 4 + [(32, 48, 3)] * 4
+    # The coarse scale runs twice the full size's iterations.
+    assert [(p.scale, p.iteration) for p in progress] == [(1, i) for i in range(7)] + [(2, i) for i in range(4)]
+    assert all(p.scales == 2 and [(s.size, s.iterations) for s in p.stages] == [(24, 6), (48, 3)] for p in progress)
+    assert [p.iterations for p in progress] == [6] * 7 + [3] * 4
+    assert [p.image().shape for p in progress] == [(16, 24, 3)] * 7 + [(32, 48, 3)] * 4
     assert [c["x0"].shape for c in minimize_calls] == [(1, 3, 16, 24), (1, 3, 32, 48)]
+    assert [c["options"]["maxiter"] for c in minimize_calls] == [6, 3]
     # The second scale starts from the first one's result, upsampled.
-    upsampled = images.resize_to(progress[3].image(), (32, 48))
+    upsampled = images.resize_to(progress[6].image(), (32, 48))
     np.testing.assert_allclose(layout.from_nchw(minimize_calls[1]["x0"]), upsampled, atol=1e-5)
-    assert result.iterations == 6
+    assert result.iterations == 9
     assert result.image.shape == (32, 48, 3)
-    assert scale_sizes(48, 2) == [24, 48] and scale_sizes(512, 3) == [128, 256, 512]
 
 
 def test_too_many_scales_for_the_size_are_refused(run, minimize_calls):
@@ -532,7 +533,7 @@ def test_ctrl_c_in_the_second_scale_returns_a_full_size_image(run):
     result = run(size=48, scales=2, iterations=2, progress=progress)
     assert result.interrupted is True
     assert result.image.shape == (32, 48, 3)
-    assert result.iterations == 3  # 2 at the first scale, 1 at the second
+    assert result.iterations == 5  # 4 at the first scale (twice the full size's), 1 at the second
 
 
 def test_ctrl_c_with_adam_returns_the_best_image_so_far(run):

@@ -112,7 +112,10 @@ def stylize_video(source, styles: Sequence, output, options: Options | None = No
     h, w = working_size(info.height, info.width, options.size)
     style_images = [image_load.load_image(s, role=f"style image {i + 1}") for i, s in enumerate(styles)]
     first = Stylizer(options, size=max(h, w))  # a missing model is said before anything is written
-    later = first.derive(iterations=video.later_iterations(options.iterations))
+    # A later frame starts from the previous result, warped: its large forms are in place, so the automatic
+    # schedule runs it at the full size only (coarse scales would blur the start it inherits).
+    later = first.derive(iterations=video.later_iterations(options.iterations),
+                         scales=1 if options.scales is None else options.scales)
     estimate_flow = FlowEstimator()
     store = FrameStore(frames_dir(output), fingerprint(source, styles, options, video, (h, w)), overwrite=overwrite)
     try:

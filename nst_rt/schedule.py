@@ -1,0 +1,62 @@
+"""The coarse-to-fine schedule: the sizes a run optimises at, and the iterations at each.
+
+A run at SIZE optimises first at SIZE / 2^(scales-1), then at each doubling up to SIZE, every scale starting
+from the last one's result, upsampled. The coarse scales are cheap (a halving costs a quarter per iteration)
+and settle the picture's large forms, which the full size would need many iterations to move; the full size
+then refines the strokes. So ``iterations`` is the count at the full size, and each coarser scale runs
+``COARSER_ITERATIONS`` times as many as the next finer one, up to ``MAX_ITERATIONS_FACTOR`` x ``iterations``.
+
+``scales=None`` (the default) picks the number of scales from the size: halvings of SIZE down to the
+smallest that is still at least ``COARSEST`` px, so 512 px runs at 128, 256 and 512, and 256 px at 128 and
+256; below 256 px a run has one scale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import OptionError
+from .model_format import MIN_SIZE
+
+COARSEST = 128  # the auto schedule's smallest scale is the smallest halving of --size at least this large
+COARSER_ITERATIONS = 2  # each coarser scale runs this many times the iterations of the next finer one...
+MAX_ITERATIONS_FACTOR = 4  # ... and at most this many times the full size's
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One scale of the schedule: the longest side in pixels and the iterations run there."""
+
+    size: int
+    iterations: int
+
+
+def auto_scales(size: int, shortest_ratio: float = 1.0) -> int:
+    """The number of scales for ``scales=None``: halvings of ``size`` down to at least ``COARSEST`` px, as long
+    as the images' shorter sides (``shortest_ratio`` x the longest, the narrowest image's) keep MIN_SIZE px."""
+    scales = 1
+    while size >> scales >= COARSEST and (size >> scales) * shortest_ratio >= MIN_SIZE:
+        scales += 1
+    return scales
+
+
+def plan(size: int, iterations: int, scales: int | None = None, shortest_ratio: float = 1.0) -> list[Stage]:
+    """The stages of a run, coarsest first; the last is ``size`` with ``iterations``."""
+    count = auto_scales(size, shortest_ratio) if scales is None else scales
+    stages = []
+    for halvings in range(count - 1, -1, -1):
+        factor = min(COARSER_ITERATIONS ** halvings, MAX_ITERATIONS_FACTOR)
+        stages.append(Stage(size >> halvings, iterations * factor))
+    return stages
+
+
+def check_min_size(what: str, shape: tuple[int, int], scale: int, scales: int) -> None:
+    """Every image the network sees, at every scale, needs MIN_SIZE px on each side."""
+    h, w = shape
+    if min(h, w) >= MIN_SIZE:
+        return
+    where = f" at scale {scale} of --scales {scales}" if scales > 1 else " at this --size"
+    fixes = ["a larger --size"] + (["fewer --scales"] if scales > 1 else [])
+    fixes += ["a larger --style-scale"] if what.startswith("style") else []
+    fixes = " or ".join(fixes) if len(fixes) < 3 else f"{fixes[0]}, {fixes[1]} or {fixes[2]}"
+    raise OptionError(f"the {what} becomes {w}x{h} px{where}, below the network's {MIN_SIZE} px; use {fixes}")
