@@ -3,6 +3,8 @@
     python benchmarks/bench.py                  (about 12 minutes on 2 cores; seeded random VGG-19 weights)
     python benchmarks/bench.py --weights FILE   (a torchvision-format state dict instead)
     python benchmarks/bench.py --quick          (smaller sizes, fewer repeats: a smoke run)
+    python benchmarks/bench.py --arch vgg16 --weights vgg16-torchvision.pth --only parity
+                                                (the parity rows on ImageNet VGG-16)
 
 Sections: machine; graphs (ONNX Runtime features+VJP vs torch eager autograd vs the dense-FLOP bound);
 one full objective evaluation vs the graphs alone; IO binding vs plain run; parity with a plain-PyTorch
@@ -166,33 +168,33 @@ def run_measured(command: list[str]) -> tuple[float, float]:
     return float(wall), int(rss_kb) / 1024
 
 
-def parity(models_dir: Path, weights: Path, cases, threads: int) -> None:
+def parity(models_dir: Path, weights: Path, cases, threads: int, arch: str = "vgg19") -> None:
     import torch
 
     import reference
 
     from nst_rt.image_load import load_image
 
-    print("\n## Parity with plain PyTorch (content 1, style 1e6, TV 0, from the content image; torch.optim.LBFGS"
-          " history 100, strong Wolfe)")
+    print(f"\n## Parity with plain PyTorch, {arch} from {weights.name} (content 1, style 1e6, TV 0, from the content "
+          "image, one scale; torch.optim.LBFGS history 100, strong Wolfe)")
     print("score = objective of the image as saved (8-bit, clamped), float64; wall = process start to file written")
     print(f"{'size':>5} {'iters':>6} {'ours/torch score':>17} {'no-bounds/torch':>16} {'ours wall':>10} "
           f"{'torch wall':>11} {'wall ratio':>11} {'ours RSS':>9} {'torch RSS':>10}")
-    net64 = reference.load_network("vgg19", weights, torch.float64)
+    net64 = reference.load_network(arch, weights, torch.float64)
     with tempfile.TemporaryDirectory() as tmp:
         for size, iterations in cases:
             content, style = reference.prepare(CONTENT, STYLE, size)
             out = {name: Path(tmp) / f"{name}-{size}-{iterations}.png" for name in ("ours", "free", "torch")}
             common = [str(CONTENT), str(STYLE), "--size", str(size), "--iterations", str(iterations),
-                      "--models-dir", str(models_dir), "--provider", "cpu", "--threads", str(threads), "-q",
-                      "--no-normalize", "--content-weight", "1", "--style-weight", "1e6", "--tv-weight", "0"]
+                      "--models-dir", str(models_dir), "--model", arch, "--provider", "cpu", "--threads",
+                      str(threads), "-q", "--scales", "1", "--no-normalize", "--content-weight", "1", "--style-weight", "1e6", "--tv-weight", "0"]
             ours_wall, ours_rss = run_measured([sys.executable, "-m", "nst_rt", "stylize", *common,
                                                 "-o", str(out["ours"])])
             run_measured([sys.executable, "-m", "nst_rt", "stylize", *common, "--no-bounds", "-o", str(out["free"])])
             torch_wall, torch_rss = run_measured([
                 sys.executable, str(ROOT / "benchmarks" / "reference.py"), str(CONTENT), str(STYLE),
-                str(out["torch"]), "--weights", str(weights), "--size", str(size), "--iterations", str(iterations),
-                "--threads", str(threads)])
+                str(out["torch"]), "--weights", str(weights), "--arch", arch, "--size", str(size), "--iterations",
+                str(iterations), "--threads", str(threads)])
             scores = {k: reference.score(load_image(p), content, style, net64) for k, p in out.items()}
             print(f"{size:>5} {iterations:>6} {scores['ours'] / scores['torch']:>17.3f} "
                   f"{scores['free'] / scores['torch']:>16.3f} {ours_wall:>9.1f}s {torch_wall:>10.1f}s "
@@ -210,7 +212,8 @@ def memory_estimate(network, models_dir: Path, sizes, threads: int) -> None:
             h, w = longest_side_size(*load_image(CONTENT).shape[:2], size)
             style_shape = longest_side_size(*load_image(STYLE).shape[:2], size)
             _, rss = run_measured([sys.executable, "-m", "nst_rt", "stylize", str(CONTENT), str(STYLE), "--size",
-                                   str(size), "--iterations", "3", "--models-dir", str(models_dir), "--provider",
+                                   str(size), "--iterations", "3", "--scales", "1", "--models-dir", str(models_dir),
+                                   "--provider",
                                    "cpu", "--threads", str(threads), "-q", "-o", str(Path(tmp) / f"{size}.png")])
             # Three iterations hold three L-BFGS pairs, not a hundred: compare like with like.
             estimate = estimate_bytes(network, h, w, 3, [style_shape]) / 2**20
@@ -267,8 +270,10 @@ def footprint() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", choices=("vgg16", "vgg19"), default="vgg19")
     parser.add_argument("--weights", type=Path,
-                        help="torchvision-format VGG-19 state dict [default: seeded random weights, seed 0]")
+                        help="torchvision-format state dict of --arch [default: seeded random weights, seed 0]")
+    parser.add_argument("--only", choices=("parity",), help="run one section only")
     parser.add_argument("--models-dir", type=Path, help="use an existing export of these weights (default: export)")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--quick", action="store_true", help="small sizes and few repeats, for a smoke run")
@@ -287,21 +292,24 @@ def main() -> None:
 
             from nst_rt.export.vgg import random_state_dict
 
-            args.weights = Path(tmp) / "vgg19-random.pth"
-            torch.save(random_state_dict("vgg19", 0), args.weights)
+            args.weights = Path(tmp) / f"{args.arch}-random.pth"
+            torch.save(random_state_dict(args.arch, 0), args.weights)
         models_dir = args.models_dir or Path(tmp)
         if args.models_dir is None:
-            export_model("vgg19", models_dir, weights=args.weights)
-        network = Network(load_model("vgg19", models_dir), "cpu", args.threads)
-        torch_net = reference.load_network("vgg19", args.weights)
+            export_model(args.arch, models_dir, weights=args.weights)
+        if args.only == "parity":
+            parity(models_dir, args.weights, [(128, 50), (128, 100), (256, 50), (256, 100)], args.threads, args.arch)
+            return
+        network = Network(load_model(args.arch, models_dir), "cpu", args.threads)
+        torch_net = reference.load_network(args.arch, args.weights)
         rate = sgemm_rate(args.threads)
         if args.quick:
             graphs(network, torch_net, [64, 128], rate, 2, args.threads)
-            parity(models_dir, args.weights, [(64, 10)], args.threads)
+            parity(models_dir, args.weights, [(64, 10)], args.threads, args.arch)
             memory_estimate(network, models_dir, [128], args.threads)
         else:
             graphs(network, torch_net, [256, 512], rate, 3, args.threads)
-            parity(models_dir, args.weights, [(128, 50), (128, 100), (256, 50), (256, 100)], args.threads)
+            parity(models_dir, args.weights, [(128, 50), (128, 100), (256, 50), (256, 100)], args.threads, args.arch)
             memory_estimate(network, models_dir, [256, 512, 1024], args.threads)
         footprint()
 
