@@ -28,7 +28,6 @@ import nst_rt  # noqa: F401  (first: it sets OPENBLAS_THREAD_TIMEOUT before nump
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
 CONTENT = ROOT / "examples" / "content" / "chelsea.png"
 STYLE = ROOT / "examples" / "style" / "starry_night.jpg"
 
@@ -171,8 +170,7 @@ def run_measured(command: list[str]) -> tuple[float, float]:
 def parity(models_dir: Path, weights: Path, cases, threads: int, arch: str = "vgg19") -> None:
     import torch
 
-    import reference
-
+    from nst_rt.export import reference
     from nst_rt.image_load import load_image
 
     print(f"\n## Parity with plain PyTorch, {arch} from {weights.name} (content 1, style 1e6, TV 0, from the content "
@@ -192,7 +190,7 @@ def parity(models_dir: Path, weights: Path, cases, threads: int, arch: str = "vg
                                                 "-o", str(out["ours"])])
             run_measured([sys.executable, "-m", "nst_rt", "stylize", *common, "--no-bounds", "-o", str(out["free"])])
             torch_wall, torch_rss = run_measured([
-                sys.executable, str(ROOT / "benchmarks" / "reference.py"), str(CONTENT), str(STYLE),
+                sys.executable, "-m", "nst_rt.export.reference", str(CONTENT), str(STYLE),
                 str(out["torch"]), "--weights", str(weights), "--arch", arch, "--size", str(size), "--iterations",
                 str(iterations), "--threads", str(threads)])
             scores = {k: reference.score(load_image(p), content, style, net64) for k, p in out.items()}
@@ -279,11 +277,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes and few repeats, for a smoke run")
     args = parser.parse_args()
 
+    from nst_rt.export import reference
     from nst_rt.export.exporter import export_model
     from nst_rt.model import load_model
     from nst_rt.network import Network
-
-    import reference
 
     machine()
     with tempfile.TemporaryDirectory() as tmp:

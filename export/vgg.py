@@ -8,7 +8,6 @@ load without torchvision itself (which cannot be imported next to a CPU-only tor
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np

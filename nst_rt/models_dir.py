@@ -21,12 +21,11 @@ import sys
 from pathlib import Path
 
 from .errors import ModelNotFoundError
-from .model_format import FEATURES_FILE, VJP_FILE
+from .model_format import ARCHITECTURES, DEFAULT_POOLING, FEATURES_FILE, POOLINGS, VJP_FILE, model_name
 
 ENV_MODELS_DIR = "NST_RT_MODELS"
 LOCAL_MODELS_DIR = Path("models")
-DEFAULT_MODEL = "vgg19"
-ARCHITECTURES = ("vgg16", "vgg19")
+DEFAULT_MODEL = model_name("vgg19", DEFAULT_POOLING)
 # One line each for --help: the search order after --models-dir, and export's default destination.
 SEARCH_ORDER = f"${ENV_MODELS_DIR}, then ./{LOCAL_MODELS_DIR}, then the user data directory"
 EXPORT_DESTINATION = (f"${ENV_MODELS_DIR} if set, else ./{LOCAL_MODELS_DIR} if it exists, "
@@ -97,16 +96,13 @@ def search_dirs(models_dir: str | os.PathLike | None = None) -> list[Path]:
 
 def split_name(name: str) -> tuple[str, str] | None:
     """(architecture, pooling) of a name that ``nst-rt export`` writes by default, else None."""
-    arch, _, pooling = name.partition("-")
-    if arch in ARCHITECTURES and pooling in ("", "max"):
-        return arch, pooling or "avg"
-    return None
+    return {model_name(arch, pooling): (arch, pooling) for arch in ARCHITECTURES for pooling in POOLINGS}.get(name)
 
 
 def export_command(name: str, out: Path | None = None, force: bool = False) -> str:
     """The ``nst-rt export`` command that writes the model ``out/name`` (``out`` defaults to :func:`export_dir`)."""
-    arch, pooling = split_name(name) or (DEFAULT_MODEL, "avg")
-    command = f"nst-rt export {arch}" + (f" --pooling {pooling}" if pooling != "avg" else "")
+    arch, pooling = split_name(name) or split_name(DEFAULT_MODEL)
+    command = f"nst-rt export {arch}" + (f" --pooling {pooling}" if pooling != DEFAULT_POOLING else "")
     if out is not None and absolute(out) != export_dir():
         command += f" --out {absolute(out)}"
     if split_name(name) is None:

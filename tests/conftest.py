@@ -1,4 +1,6 @@
-"""Shared fixtures: seeded random VGG weights in torchvision's format, and models exported from them.
+"""Shared fixtures: seeded random VGG weights in torchvision's format, models exported from them, the
+plain-PyTorch network on the same weights, a working directory of the test's own, and a recorder of the
+optimiser's calls.
 
 Exports are made once per test session (a few seconds each) and shared read-only by every test.
 """
@@ -50,6 +52,16 @@ def models_dir(tmp_path_factory, weights_file):
 
 
 @pytest.fixture(scope="session")
+def export_path(models_dir):
+    """``export_path(arch="vgg19", pooling="avg") -> Path`` of that export's own directory (``vgg19``, ``vgg19-max``)."""
+
+    def path(arch: str = "vgg19", pooling: str = "avg") -> Path:
+        return models_dir(arch, pooling) / (arch if pooling == "avg" else f"{arch}-{pooling}")
+
+    return path
+
+
+@pytest.fixture(scope="session")
 def vgg19(models_dir):
     """The ModelInfo of the random-weights VGG-19 export with average pooling."""
     from nst_rt.model import load_model
@@ -62,15 +74,10 @@ def reference(weights_file):
     """``reference(arch="vgg19", pooling="avg", dtype=float32)``: the plain-PyTorch truncated VGG on the same weights."""
     import torch
 
-    from nst_rt.export.vgg import VGGFeatures, load_weights
+    from nst_rt.export.reference import load_network
 
     def make(arch: str = "vgg19", pooling: str = "avg", dtype=torch.float32):
-        params, _, _ = load_weights(arch, weights_file(arch))
-        model = VGGFeatures(arch, params, pooling)
-        model.weights = [w.to(dtype) for w in model.weights]
-        model.biases = [b.to(dtype) for b in model.biases]
-        model.mean, model.std = model.mean.to(dtype), model.std.to(dtype)
-        return model
+        return load_network(arch, weights_file(arch), dtype, pooling)
 
     return make
 
@@ -82,8 +89,45 @@ def models(models_dir):
 
 
 @pytest.fixture
-def isolated(monkeypatch, tmp_path):
-    """No $NST_RT_MODELS, ./models or per-user models of the caller's leak in; the working directory is the test's own."""
+def isolated(monkeypatch, tmp_path) -> Path:
+    """No $NST_RT_MODELS, ./models or per-user models of the caller's leak in: the working directory is the
+    test's own ``tmp_path`` (returned), and the per-user data directory is ``tmp_path / "user-data"``."""
     monkeypatch.delenv("NST_RT_MODELS", raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "user-data"))
     monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def minimize_calls(monkeypatch):
+    """Records every call of nst_rt.optimize.minimize (x0 and keyword arguments) and passes it through."""
+    import numpy as np
+
+    import nst_rt.optimize
+
+    calls = []
+    real = nst_rt.optimize.minimize
+
+    def wrapper(fun, x0, **kwargs):
+        calls.append({"x0": np.array(x0, copy=True), **kwargs})
+        return real(fun, x0, **kwargs)
+
+    monkeypatch.setattr(nst_rt.optimize, "minimize", wrapper)
+    return calls
+
+
+@pytest.fixture
+def evaluation_budget(monkeypatch):
+    """Caps the optimiser's function evaluations at ``budget["maxfun"]`` (4 unless changed), so that a run
+    stops before its iterations."""
+    import nst_rt.optimize
+
+    budget = {"maxfun": 4}
+    real = nst_rt.optimize.minimize
+
+    def capped(fun, x0, **kwargs):
+        options = {**kwargs.get("options", {}), "maxfun": budget["maxfun"]}
+        return real(fun, x0, **{**kwargs, "options": options})
+
+    monkeypatch.setattr(nst_rt.optimize, "minimize", capped)
+    return budget

@@ -1,8 +1,14 @@
-"""Tiny generated pictures for the end-to-end tests (fast and deterministic, no files needed)."""
+"""Tiny generated pictures for the end-to-end tests (fast and deterministic, no files needed), and ``save``
+to write one where a test needs a file."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+from PIL import Image
+
+from nst_rt.images import to_uint8
 
 
 def gradient(h: int = 40, w: int = 60) -> np.ndarray:
@@ -21,3 +27,11 @@ def stripes(h: int = 48, w: int = 48) -> np.ndarray:
     out[::3, :, 2] = 1.0
     out[:, 1::4, 1] = 0.7
     return out
+
+
+def save(array: np.ndarray, path: Path) -> Path:
+    """Write an (H, W, 3) float image in [0, 1] as an 8-bit file (its folder created if needed)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(to_uint8(array)).save(path)
+    return path

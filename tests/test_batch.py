@@ -9,24 +9,17 @@ import os
 import signal
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 
-from nst_rt import batch, image_save, images  # batch: the public API
+from nst_rt import batch, image_save  # batch: the public API
 from nst_rt.batching import DONE, FAILED, SKIPPED, collect_inputs, plan
 from nst_rt.errors import ImageError, OptionError
 from nst_rt.pipeline import Stylizer
-from synthetic import gradient, noise, stripes
+from synthetic import gradient, noise, save, stripes
 
 pytestmark = pytest.mark.usefixtures("isolated")
 FAST = {"size": 32, "iterations": 3, "threads": 1}
-
-
-def save(array: np.ndarray, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(images.to_uint8(array)).save(path)
-    return path
 
 
 @pytest.fixture

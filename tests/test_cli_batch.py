@@ -7,27 +7,18 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-import numpy as np
 import pytest
 import typer.main
 from PIL import Image
 from typer.testing import CliRunner
 
-from nst_rt import images
 from nst_rt.cli import app
-from synthetic import gradient, noise, stripes
+from synthetic import gradient, noise, save, stripes
 
 runner = CliRunner()
 pytestmark = pytest.mark.usefixtures("isolated")
 FAST = ["--size", "32", "--iterations", "3", "--threads", "1"]
-
-
-def save(array: np.ndarray, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(images.to_uint8(array)).save(path)
-    return path
 
 
 @pytest.fixture

@@ -18,13 +18,13 @@ pytest.importorskip("cv2", reason="the video extra (opencv-python-headless) is n
 
 import nst_rt.video.stylize as video_module  # noqa: E402
 from clips import panning_frames, write_clip  # noqa: E402
-from nst_rt import cli, cli_video, images  # noqa: E402
+from nst_rt import cli, cli_video  # noqa: E402
 from nst_rt.cli_common import SHARED  # noqa: E402
 from nst_rt.pipeline import Progress  # noqa: E402
 from nst_rt.video import codec  # noqa: E402
 from nst_rt.video.frames import frames_dir  # noqa: E402
 from nst_rt.video.stylize import FrameProgress  # noqa: E402
-from synthetic import noise  # noqa: E402
+from synthetic import noise, save  # noqa: E402
 
 runner = CliRunner()
 pytestmark = pytest.mark.usefixtures("isolated")
@@ -36,7 +36,7 @@ def clip(tmp_path):
     path = tmp_path / "clip.mp4"
     write_clip(path, panning_frames(4), RATE, audio_seconds=0.4)
     style = tmp_path / "style.png"
-    Image.fromarray(images.to_uint8(noise(32, 32))).save(style)
+    save(noise(32, 32), style)
     return path, style
 
 

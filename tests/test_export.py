@@ -19,23 +19,14 @@ from nst_rt.export import export_model
 from nst_rt.export import exporter as exporter_module
 from nst_rt.export import validate as validate_module
 from nst_rt.export.vgg import random_state_dict
+from oracles import LAYERS
 
-ARCHS = ("vgg16", "vgg19")
+ARCHS = tuple(LAYERS)
 POOLINGS = ("avg", "max")
 SIZES = ((16, 16), (17, 23), (32, 45), (50, 37))  # (height, width): square, odd, even/odd, non-square
 FEATURES_TOL = 1e-5
 VJP_TOL = 1e-5
 
-LAYERS = {
-    "vgg16": ["relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1", "relu3_2", "relu3_3",
-              "relu4_1", "relu4_2", "relu4_3", "relu5_1"],
-    "vgg19": ["relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1", "relu3_2", "relu3_3", "relu3_4",
-              "relu4_1", "relu4_2", "relu4_3", "relu4_4", "relu5_1"],
-}
-
-
-def _model_path(models_dir, arch: str, pooling: str) -> Path:
-    return models_dir(arch, pooling) / (arch if pooling == "avg" else f"{arch}-{pooling}")
 
 
 def _session(path: Path) -> ort.InferenceSession:
@@ -46,13 +37,13 @@ def _session(path: Path) -> ort.InferenceSession:
 
 
 @pytest.fixture(scope="module")
-def graphs(models_dir, reference):
+def graphs(export_path, reference):
     """``graphs(arch, pooling) -> (features session, vjp session, torch oracle)``, cached per model."""
     cache = {}
 
     def get(arch: str, pooling: str):
         if (arch, pooling) not in cache:
-            path = _model_path(models_dir, arch, pooling)
+            path = export_path(arch, pooling)
             cache[arch, pooling] = (_session(path / "features.onnx"), _session(path / "vjp.onnx"),
                                     reference(arch, pooling))
         return cache[arch, pooling]
@@ -177,8 +168,8 @@ def test_large_extent(graphs, height, width):
 
 @pytest.mark.parametrize("pooling", POOLINGS)
 @pytest.mark.parametrize("arch", ARCHS)
-def test_vjp_graph_uses_plain_3x3_convs(models_dir, arch, pooling):
-    model = onnx.load(str(_model_path(models_dir, arch, pooling) / "vjp.onnx"))
+def test_vjp_graph_uses_plain_3x3_convs(export_path, arch, pooling):
+    model = onnx.load(str(export_path(arch, pooling) / "vjp.onnx"))
     ops = [node.op_type for node in model.graph.node]
     assert "ConvTranspose" not in ops
     initializers = {t.name: t for t in model.graph.initializer}
@@ -194,8 +185,8 @@ def test_vjp_graph_uses_plain_3x3_convs(models_dir, arch, pooling):
 @pytest.mark.parametrize("role", ["features", "vjp"])
 @pytest.mark.parametrize("pooling", POOLINGS)
 @pytest.mark.parametrize("arch", ARCHS)
-def test_metadata(models_dir, weights_file, arch, pooling, role):
-    path = _model_path(models_dir, arch, pooling) / f"{role}.onnx"
+def test_metadata(export_path, weights_file, arch, pooling, role):
+    path = export_path(arch, pooling) / f"{role}.onnx"
     meta = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_modelmeta().custom_metadata_map
     assert meta["architecture"] == arch
     assert meta["pooling"] == pooling

@@ -9,6 +9,8 @@ import pytest
 import torch
 
 from nst_rt import losses
+from nst_rt.export.reference import gram as torch_gram
+from oracles import rel_l2, tv as t_tv
 
 SHAPES = [(1, 4, 5, 7), (1, 3, 6, 6), (1, 5, 1, 9), (1, 2, 7, 1)]  # odd, even, one-row and one-column maps
 SHAPE_IDS = ["4x5x7", "3x6x6", "5x1x9", "2x7x1"]
@@ -27,17 +29,7 @@ def _features(rng, shape, dtype=np.float64):
     return np.maximum(rng.standard_normal(shape), 0.0).astype(dtype) + np.asarray(0.01, dtype)
 
 
-def rel_l2(a, b) -> float:
-    return float(np.linalg.norm(np.asarray(a, np.float64) - np.asarray(b, np.float64)) / np.linalg.norm(b))
-
-
 # torch float64 definitions straight from the module docstring
-
-
-def t_gram(f):
-    c = f.shape[-3]
-    flat = f.reshape(c, -1)
-    return flat @ flat.T / flat.numel()
 
 
 def t_content(f, p, w):
@@ -45,11 +37,7 @@ def t_content(f, p, w):
 
 
 def t_style(f, a, w):
-    return w * torch.mean((t_gram(f) - a) ** 2)
-
-
-def t_tv(x, w):
-    return w * (torch.mean((x[:, :, 1:, :] - x[:, :, :-1, :]) ** 2) + torch.mean((x[:, :, :, 1:] - x[:, :, :, :-1]) ** 2))
+    return w * torch.mean((torch_gram(f) - a) ** 2)
 
 
 def torch_value_grad(fn, x, *args):
@@ -85,7 +73,7 @@ def test_gram_matches_definition(shape):
     g = losses.gram(f)
     c = shape[1]
     assert g.shape == (c, c)
-    np.testing.assert_allclose(g, t_gram(torch.from_numpy(f)).numpy(), rtol=1e-12, atol=0)
+    np.testing.assert_allclose(g, torch_gram(torch.from_numpy(f)).numpy(), rtol=1e-12, atol=0)
     np.testing.assert_allclose(g, g.T, rtol=0, atol=0)
     # a (C, H, W) input gives the same matrix
     np.testing.assert_allclose(losses.gram(f[0]), g, rtol=1e-12, atol=0)

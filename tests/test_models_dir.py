@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 import nst_rt
 from nst_rt import exporter_loader, models_dir
 from nst_rt.cli import app
-from nst_rt.errors import MissingDependencyError, ModelNotFoundError
+from nst_rt.errors import MissingDependencyError
 from nst_rt.model import load_model
 
 REPO = Path(__file__).resolve().parents[1]

@@ -32,10 +32,13 @@ def test_choose_cpu():
     assert choose_providers("cpu") == ["CPUExecutionProvider"]
 
 
-def test_choose_auto():
-    offered = ort.get_available_providers()
-    first = next((p for p in ("CUDAExecutionProvider", "OpenVINOExecutionProvider") if p in offered), None)
-    assert choose_providers("auto") == ([first] if first else []) + ["CPUExecutionProvider"]
+@pytest.mark.parametrize("offered", [["CUDAExecutionProvider", "CPUExecutionProvider"],
+                                     ["CPUExecutionProvider", "CUDAExecutionProvider"]])
+def test_choose_auto_prefers_cuda_and_keeps_cpu_last(monkeypatch, offered):
+    import nst_rt.network as network_module
+
+    monkeypatch.setattr(network_module, "available_providers", lambda: offered)
+    assert choose_providers("auto") == ["CUDAExecutionProvider", "CPUExecutionProvider"]
 
 
 @pytest.mark.skipif(HAS_CUDA, reason="onnxruntime here offers CUDA")
@@ -241,17 +244,6 @@ def test_backward_before_forward(vgg19):
 # ------------------------------------------------------------------ load_model
 
 
-@pytest.fixture
-def isolated(tmp_path, monkeypatch):
-    """No $NST_RT_MODELS and an empty working directory."""
-    monkeypatch.delenv(model_module.ENV_MODELS_DIR, raising=False)
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "user-data"))
-    work = tmp_path / "cwd"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    return tmp_path
-
-
 def test_missing_model(isolated):
     with pytest.raises(ModelNotFoundError) as excinfo:
         load_model("vgg19", isolated / "nowhere")
@@ -265,9 +257,9 @@ def test_missing_model(isolated):
     assert "nst-rt export vgg19" in str(excinfo.value)
 
 
-def test_search_order(isolated, models_dir, monkeypatch):
-    export = models_dir() / "vgg19"
-    explicit, env, local = isolated / "explicit", isolated / "env", isolated / "cwd" / "models"
+def test_search_order(isolated, export_path, monkeypatch):
+    export = export_path()
+    explicit, env, local = isolated / "explicit", isolated / "env", isolated / "models"
     for directory in (explicit, env, local):
         directory.mkdir()
         (directory / "vgg19").symlink_to(export, target_is_directory=True)
@@ -286,9 +278,9 @@ def test_search_order(isolated, models_dir, monkeypatch):
     assert load_model("vgg19", explicit).path.parent.resolve() == local.resolve()
 
 
-def _copy_model(models_dir, tmp_path, arch="vgg19", pooling="avg", name="vgg19"):
-    src = models_dir(arch, pooling) / (arch if pooling == "avg" else f"{arch}-{pooling}")
-    dst = tmp_path / "models" / name
+def _copy_model(export_path, tmp_path, arch="vgg19", pooling="avg", name="vgg19"):
+    src = export_path(arch, pooling)
+    dst = tmp_path / "copies" / name
     dst.mkdir(parents=True)
     for f in ("features.onnx", "vjp.onnx"):
         shutil.copyfile(src / f, dst / f)
@@ -306,29 +298,29 @@ def _model_error(path, *needles):
     return message
 
 
-def test_copied_model_loads(isolated, models_dir):
-    path = _copy_model(models_dir, isolated)
+def test_copied_model_loads(isolated, export_path):
+    path = _copy_model(export_path, isolated)
     assert load_model("vgg19", path.parent).layers[-1] == "relu5_1"
 
 
-def test_missing_vjp(isolated, models_dir):
-    path = _copy_model(models_dir, isolated)
+def test_missing_vjp(isolated, export_path):
+    path = _copy_model(export_path, isolated)
     (path / "vjp.onnx").unlink()
     _model_error(path, "vjp.onnx")
 
 
-def test_corrupt_features(isolated, models_dir):
-    path = _copy_model(models_dir, isolated)
+def test_corrupt_features(isolated, export_path):
+    path = _copy_model(export_path, isolated)
     (path / "features.onnx").write_bytes(np.random.default_rng(0).bytes(4096))
     _model_error(path, "features.onnx")
 
 
 @pytest.mark.parametrize("other", [("vgg16", "avg", "architecture"), ("vgg19", "max", "pooling")],
                          ids=["vgg16-vjp", "max-vjp"])
-def test_graphs_from_different_exports(isolated, models_dir, other):
+def test_graphs_from_different_exports(isolated, export_path, other):
     arch, pooling, key = other
-    path = _copy_model(models_dir, isolated)
-    source = models_dir(arch, pooling) / (arch if pooling == "avg" else f"{arch}-{pooling}")
+    path = _copy_model(export_path, isolated)
+    source = export_path(arch, pooling)
     shutil.copyfile(source / "vjp.onnx", path / "vjp.onnx")
     _model_error(path, key)
 

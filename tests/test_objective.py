@@ -10,8 +10,11 @@ import torch
 
 from conftest import EXAMPLES
 from nst_rt.errors import OptionError
+from nst_rt.export.reference import STYLE_LAYERS
+from nst_rt.export.reference import gram as t_gram
 from nst_rt.network import Network
 from nst_rt.objective import Objective
+from oracles import rel_l2, tv as t_tv
 
 CONTENT_HW = (40, 56)
 STYLE_HWS = ((48, 40), (36, 64))  # two style images of different sizes (and aspect ratios)
@@ -20,7 +23,6 @@ VALUE_TOL = 1e-5
 
 CONTENT_LAYERS = ("relu4_2", "relu1_1")
 CONTENT_LAYER_WEIGHTS = (1.0, 0.5)
-STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 STYLE_LAYER_WEIGHTS = (1.0, 0.5, 2.0, 1.0, 0.25)
 BLEND = (0.3, 0.7)
 
@@ -68,16 +70,6 @@ def oracle(reference):
     return acts
 
 
-def t_gram(f):
-    c = f.shape[1]
-    flat = f.reshape(c, -1)
-    return flat @ flat.T / flat.numel()
-
-
-def t_tv(x):
-    return torch.mean((x[:, :, 1:, :] - x[:, :, :-1, :]) ** 2) + torch.mean((x[:, :, :, 1:] - x[:, :, :, :-1]) ** 2)
-
-
 def torch_objective(oracle, content, styles, x, *, content_layers=("relu4_2",), style_layers=STYLE_LAYERS,
                     content_weight=1.0, style_weight=1e6, tv_weight=0.0, normalize=False, blend=None,
                     content_layer_weights=None, style_layer_weights=None):
@@ -101,10 +93,6 @@ def torch_objective(oracle, content, styles, x, *, content_layers=("relu4_2",), 
     total = terms["content"] + terms["style"] + terms["tv"]
     (grad,) = torch.autograd.grad(total, [t])
     return {k: float(v.detach()) for k, v in terms.items()}, float(total.detach()), grad.numpy()
-
-
-def rel_l2(a, b) -> float:
-    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
 
 
 RECIPE = dict(content_layers=CONTENT_LAYERS, style_layers=STYLE_LAYERS, content_weight=2.0, style_weight=2e6,

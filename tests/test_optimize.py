@@ -14,6 +14,7 @@ scipy_optimize = pytest.importorskip("scipy.optimize")
 from nst_rt.errors import OptionError  # noqa: E402
 from nst_rt.optimize import OptimizeResult, minimize  # noqa: E402
 from nst_rt.optimize._history import _History  # noqa: E402
+from oracles import rosen  # noqa: E402
 
 # Tight tolerances used on both sides so that both optimisers run to the minimum.
 TIGHT = {"gtol": 1e-10, "ftol": 0.0, "maxcor": 10, "maxiter": 5000, "maxfun": 20000}
@@ -23,10 +24,6 @@ TIGHT_BOUNDED = {"gtol": 1e-9, "ftol": 1e-15, "maxcor": 10, "maxiter": 5000, "ma
 # --------------------------------------------------------------------------- #
 # Problems
 # --------------------------------------------------------------------------- #
-
-
-def rosen(x):
-    return scipy_optimize.rosen(x), scipy_optimize.rosen_der(x)
 
 
 def make_quadratic(n=100, cond=1e4, seed=0, x_star_range=(-1.0, 2.0)):

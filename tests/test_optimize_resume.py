@@ -7,14 +7,11 @@ import io
 import numpy as np
 import pytest
 
-scipy_optimize = pytest.importorskip("scipy.optimize")
+pytest.importorskip("scipy.optimize")
 
 from nst_rt.errors import OptionError  # noqa: E402
 from nst_rt.optimize import minimize  # noqa: E402
-
-
-def rosen(x):
-    return scipy_optimize.rosen(x), scipy_optimize.rosen_der(x)
+from oracles import rosen  # noqa: E402
 
 
 def saved_and_loaded(state):

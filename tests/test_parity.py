@@ -1,4 +1,4 @@
-"""The whole stylization against a plain-PyTorch implementation of the same algorithm (benchmarks/reference.py).
+"""The whole stylization against a plain-PyTorch implementation of the same algorithm (nst_rt.export.reference).
 
 Same weights, same recipe (content 1, style 1e6, TV 0, from the content image), torch.optim.LBFGS with
 history 100 and strong Wolfe. Judged on the images as saved (clamped, 8-bit) under the float64 objective.
@@ -7,19 +7,14 @@ The benchmark runs the same comparison at 128 and 256 px with 50 and 100 iterati
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
+from conftest import EXAMPLES
+from nst_rt.export import reference
 
-import reference  # noqa: E402
-
-CONTENT = ROOT / "examples" / "content" / "chelsea.png"
-STYLE = ROOT / "examples" / "style" / "starry_night.jpg"
+CONTENT = EXAMPLES / "content" / "chelsea.png"
+STYLE = EXAMPLES / "style" / "starry_night.jpg"
 PLAIN = dict(content_weight=1.0, style_weight=1e6, tv_weight=0.0, normalize=False)  # the reference's recipe
 
 

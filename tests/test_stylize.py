@@ -11,32 +11,25 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 from PIL import Image
 
-import nst_rt.optimize
 import nst_rt.pipeline as stylize_module
 from nst_rt import image_load, images, layout, memory
 from nst_rt.errors import (ImageError, MemoryLimitError, ModelError, ModelNotFoundError, NstError, OptionError,
                            ProviderError)
-from nst_rt.pipeline import Options, Progress, Result, Stylizer, stylize
-from synthetic import gradient, noise, stripes
+from nst_rt.pipeline import Progress, Result, Stylizer, stylize
+from oracles import LAYERS
+from synthetic import gradient, noise, save, stripes
 
 pytestmark = pytest.mark.usefixtures("isolated")
 
-VGG19_LAYERS = ["relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1", "relu3_2", "relu3_3", "relu3_4",
-                "relu4_1", "relu4_2", "relu4_3", "relu4_4", "relu5_1"]
+VGG19_LAYERS = LAYERS["vgg19"]
 
 
 # ----------------------------------------------------------------------------- images
-
-
-def save_png(array: np.ndarray, path) -> str:
-    Image.fromarray(images.to_uint8(array)).save(path)
-    return str(path)
 
 
 def as_bytes(image: np.ndarray) -> bytes:
@@ -71,20 +64,6 @@ def run(models):
         return Stylizer(**settings).run(content, styles, progress=progress)
 
     return go
-
-
-@pytest.fixture
-def minimize_calls(monkeypatch):
-    """Records every call of nst_rt.optimize.minimize (x0 and keyword arguments) and passes it through."""
-    calls = []
-    real = nst_rt.optimize.minimize
-
-    def wrapper(fun, x0, **kwargs):
-        calls.append({"x0": np.array(x0, copy=True), **kwargs})
-        return real(fun, x0, **kwargs)
-
-    monkeypatch.setattr(nst_rt.optimize, "minimize", wrapper)
-    return calls
 
 
 @pytest.fixture
@@ -336,7 +315,7 @@ def test_init_style_starts_from_the_first_style_image(run, minimize_calls):
 
 def test_init_file_starts_from_that_image(run, minimize_calls, tmp_path):
     start = noise(30, 20, seed=5)
-    path = save_png(start, tmp_path / "start.png")
+    path = save(start, tmp_path / "start.png")
     run(init=path, iterations=1)
     expected = images.resize_to(image_load.load_image(path), (21, 32))
     np.testing.assert_allclose(minimize_calls[0]["x0"], layout.to_nchw(expected), atol=1e-6)
@@ -560,20 +539,6 @@ def test_progress_image_is_the_current_iterate_even_when_adam_goes_up(run):
 # ----------------------------------------------------------------------------- fewer iterations than asked
 
 
-@pytest.fixture
-def evaluation_budget(monkeypatch):
-    """Caps the optimiser's function evaluations at ``budget["maxfun"]``, so that a run stops early."""
-    budget = {"maxfun": 4}
-    real = nst_rt.optimize.minimize
-
-    def capped(fun, x0, **kwargs):
-        options = {**kwargs.get("options", {}), "maxfun": budget["maxfun"]}
-        return real(fun, x0, **{**kwargs, "options": options})
-
-    monkeypatch.setattr(nst_rt.optimize, "minimize", capped)
-    return budget
-
-
 def test_a_run_cut_short_says_why_in_the_result(run, evaluation_budget):
     progress = []
     result = run(iterations=20, progress=progress.append)
@@ -646,10 +611,8 @@ def test_a_too_small_size_message_says_to_use_a_larger_size(run):
 
 def test_a_run_that_does_not_fit_in_memory_is_refused_with_the_estimate(run, monkeypatch, minimize_calls):
     monkeypatch.setattr(memory, "available_bytes", lambda: 1 << 30)
-    started = time.perf_counter()
     with pytest.raises(MemoryLimitError) as excinfo:
         run(size=1024, iterations=1)
-    assert time.perf_counter() - started < 20
     message = str(excinfo.value)
     assert "1024x683" in message and "GiB" in message and "1.0 GiB is available" in message
     assert "--size" in message and "\n" not in message
@@ -678,7 +641,17 @@ def test_the_memory_estimate_of_a_small_run_fits(models):
     large = memory.estimate_bytes(stylizer.network, 42, 64, 100, [(64, 64)])
     assert memory.FIXED_BYTES < small < large
     assert memory.estimate_bytes(stylizer.network, 21, 32, 0) < memory.estimate_bytes(stylizer.network, 21, 32, 100)
-    assert memory.check_fits(stylizer.network, 21, 32, 100) == memory.estimate_bytes(stylizer.network, 21, 32, 100)
+
+
+
+def test_a_run_is_refused_exactly_when_its_estimate_exceeds_the_available_memory(models, monkeypatch):
+    stylizer = Stylizer(size=32, iterations=1, models_dir=models)
+    need = memory.estimate_bytes(stylizer.network, 21, 32, 100)
+    monkeypatch.setattr(memory, "available_bytes", lambda: need)
+    memory.check_fits(stylizer.network, 21, 32, 100)
+    monkeypatch.setattr(memory, "available_bytes", lambda: need - 1)
+    with pytest.raises(MemoryLimitError):
+        memory.check_fits(stylizer.network, 21, 32, 100)
 
 
 # ----------------------------------------------------------------------------- provider, threads, model
@@ -758,7 +731,7 @@ def _text_jpg(tmp_path):
 
 def _truncated_png(tmp_path):
     path = tmp_path / "cut.png"
-    save_png(noise(40, 60, seed=9), path)
+    save(noise(40, 60, seed=9), path)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     return str(path)
@@ -784,7 +757,7 @@ def test_bad_image_files_are_image_errors(run, tmp_path, minimize_calls, make, n
 
 @pytest.mark.parametrize("limit", [1000, 2000])  # 2400 px: over 2x the limit (error), between 1x and 2x (warning)
 def test_a_decompression_bomb_is_refused(run, tmp_path, monkeypatch, limit):
-    path = save_png(gradient(40, 60), tmp_path / "bomb.png")
+    path = save(gradient(40, 60), tmp_path / "bomb.png")
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", limit)
     with pytest.raises(ImageError) as excinfo:
         run(content=path, iterations=1)
@@ -795,8 +768,8 @@ def test_a_decompression_bomb_is_refused(run, tmp_path, monkeypatch, limit):
 
 
 def test_stylize_accepts_a_path_a_pil_image_or_an_array(models, tmp_path):
-    content_path = save_png(CONTENT, tmp_path / "content.png")
-    style_path = save_png(STYLE, tmp_path / "style.png")
+    content_path = save(CONTENT, tmp_path / "content.png")
+    style_path = save(STYLE, tmp_path / "style.png")
     content_pil, style_pil = Image.open(content_path), Image.open(style_path)
     content_u8, style_u8 = images.to_uint8(CONTENT), images.to_uint8(STYLE)
     options = {"size": 48, "iterations": 3, "models_dir": models, "threads": 1}
@@ -841,4 +814,3 @@ def test_nst_rt_stylize_is_the_function_on_every_access():
 def test_every_library_error_is_an_nst_error():
     for cls in (ImageError, MemoryLimitError, ModelError, ModelNotFoundError, OptionError, ProviderError):
         assert issubclass(cls, NstError)
-    assert Options().validated() == Options()

@@ -17,13 +17,12 @@ from PIL import Image  # noqa: E402
 
 import nst_rt.video.stylize as video_module  # noqa: E402
 from clips import audio_seconds, panning_frames, write_clip  # noqa: E402
-from nst_rt import images  # noqa: E402
 from nst_rt.errors import ImageError, OptionError  # noqa: E402
 from nst_rt.pipeline import Options  # noqa: E402
 from nst_rt.video import codec  # noqa: E402
 from nst_rt.video.frames import frames_dir  # noqa: E402
 from nst_rt.video.stylize import VideoOptions, stylize_video, working_size  # noqa: E402
-from synthetic import noise  # noqa: E402
+from synthetic import noise, save  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("isolated")
 RATE = Fraction(12)
@@ -34,7 +33,7 @@ def clip(tmp_path):
     path = tmp_path / "clip.mp4"
     write_clip(path, panning_frames(4), RATE, audio_seconds=4 / RATE)
     style = tmp_path / "style.png"
-    Image.fromarray(images.to_uint8(noise(32, 32))).save(style)
+    save(noise(32, 32), style)
     return path, style
 
 

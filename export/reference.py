@@ -4,9 +4,10 @@ The same recipe as nst-rt (content: mean squared error on relu4_2; style: mean s
 averaged over relu1_1..relu5_1, Gram = F F^T / (C H W); total = content_weight * content + style_weight
 * style), the same truncated VGG on the same weights (``nst_rt.export.vgg.VGGFeatures``), the same
 image loading and Lanczos resizing, optimised with torch's own L-BFGS (history 100, strong Wolfe) from
-the content image, unbounded, clamped when saved.
+the content image, unbounded, clamped when saved. The parity tests and ``benchmarks/bench.py`` hold nst-rt
+against it; the tests also take its Gram matrix and layer choices as their oracle.
 
-    python benchmarks/reference.py CONTENT STYLE OUTPUT --weights FILE [--size 256] [--iterations 100]
+    python -m nst_rt.export.reference CONTENT STYLE OUTPUT --weights FILE [--size 256] [--iterations 100]
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 
 from nst_rt import image_load, image_save, images, layout
-from nst_rt.export.vgg import VGGFeatures, load_weights
+from .vgg import VGGFeatures, load_weights
 
 CONTENT_LAYERS = ("relu4_2",)
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -54,9 +55,10 @@ class ReferenceLoss:
         return self.content_weight * content + self.style_weight * style / len(STYLE_LAYERS)
 
 
-def load_network(arch: str, weights: Path, dtype=torch.float32) -> VGGFeatures:
+def load_network(arch: str, weights: Path, dtype=torch.float32, pooling: str = "avg") -> VGGFeatures:
+    """The truncated VGG on a torchvision-format weights file, computing in ``dtype``."""
     params, _, _ = load_weights(arch, weights)
-    network = VGGFeatures(arch, params)
+    network = VGGFeatures(arch, params, pooling)
     network.weights = [w.to(dtype) for w in network.weights]
     network.biases = [b.to(dtype) for b in network.biases]
     network.mean, network.std = network.mean.to(dtype), network.std.to(dtype)
