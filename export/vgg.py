@@ -125,7 +125,7 @@ class VGGFeatures(torch.nn.Module):
                  preprocess: str = "torchvision"):
         super().__init__()
         if pooling not in POOLINGS:
-            raise ExportError(f"unknown pooling {pooling!r}; choose avg or max")
+            raise ExportError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
         self.table = layer_table(arch)
         self.pooling = pooling
         self.weights = [torch.from_numpy(w) for w, _ in params]

@@ -193,6 +193,7 @@ def local_ray():
     ray.shutdown()
 
 
+@pytest.mark.slow
 def test_ray_gives_the_same_bytes_and_failures_as_local(tmp_path, photos, models, local_ray):
     folder, style = photos
     options = dict(models_dir=models, seed=2, noise_ratio=0.3, **FAST)
@@ -209,6 +210,7 @@ def test_ray_gives_the_same_bytes_and_failures_as_local(tmp_path, photos, models
         SKIPPED, FAILED}
 
 
+@pytest.mark.slow  # with the other: a local Ray takes seconds to start
 def test_a_worker_without_the_model_reports_it_for_each_input(tmp_path, photos, local_ray):
     folder, style = photos
     report = batch([folder / "a.png", folder / "c.png"], style, tmp_path / "out", engine="ray", actors=1,

@@ -85,6 +85,7 @@ def test_batch_and_stylize_take_the_same_stylization_options():
     assert len(SHARED) >= 20
 
 
+@pytest.mark.slow
 def test_sigterm_finishes_the_picture_being_saved_and_a_rerun_resumes(tmp_path, photos, models):
     folder, style = photos
     for k in range(4):

@@ -300,6 +300,7 @@ def _rescaled_state(state: dict, seed: int) -> tuple[dict, list[float]]:
     return out, list(factors)
 
 
+@pytest.mark.slow
 def test_normalized_pictures_do_not_depend_on_activation_scale(tmp_path, weights_file, models):
     """A network whose every layer's activations are rescaled gives the same picture normalised, another plain."""
     from nst_rt.export import export_model

@@ -34,6 +34,7 @@ def saturating_objective(models_dir):
     return objective, layout.to_nchw(content).astype(np.float64)
 
 
+@pytest.mark.slow
 def test_bounded_lbfgs_keeps_up_with_lbfgsb_when_pixels_hit_the_bounds(saturating_objective):
     from nst_rt.optimize import minimize
 

@@ -15,6 +15,7 @@ from nst_rt.export import reference
 
 CONTENT = EXAMPLES / "content" / "chelsea.png"
 STYLE = EXAMPLES / "style" / "starry_night.jpg"
+pytestmark = pytest.mark.slow  # two torch L-BFGS runs and the float64 network
 PLAIN = dict(content_weight=1.0, style_weight=1e6, tv_weight=0.0, normalize=False)  # the reference's recipe
 
 

@@ -1,4 +1,5 @@
-"""The README stays true: its Python examples run as printed, and its option tables match ``--help``.
+"""The README stays true: its Python examples run as printed, its option tables match ``--help``, and its
+Architecture section names every module.
 
 The Python blocks run in-process on the session's random-weights VGG-19 (through $NST_RT_MODELS), from a
 directory that holds the repository's ``examples/``, with their sizes and iteration counts made small.
@@ -104,3 +105,12 @@ def test_the_readme_option_table_matches_help(command, heading):
         unmatched.pop(row, None)
         assert same_default(table[row], help_default(param)), (row, table[row], help_default(param))
     assert not unmatched, f"README rows for options the command does not have: {list(unmatched)}"
+
+
+def test_the_architecture_section_names_every_module_and_no_other():
+    section = README.split("\n## Architecture\n", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"^\| `((?:nst_rt|export)/[\w/]+\.py)` \| \S", section, re.M))
+    modules = {path.relative_to(ROOT).as_posix() for folder in ("nst_rt", "export")
+               for path in (ROOT / folder).rglob("*.py")}
+    assert sorted(modules - named) == [], "modules the README's Architecture section does not name"
+    assert sorted(named - modules) == [], "modules the README's Architecture section names but which do not exist"

@@ -279,6 +279,7 @@ def test_no_style_image_is_refused(run):
 # ----------------------------------------------------------------------------- style scale
 
 
+@pytest.mark.slow
 def test_style_scale_sets_the_size_of_the_style_images(run, objectives):
     results = {scale: run(style_scale=scale, iterations=3) for scale in (0.5, 1.0, 2.0)}
     assert [o.style_shapes for o in objectives] == [[(16, 16, 3)], [(32, 32, 3)], [(64, 64, 3)]]
