@@ -19,12 +19,13 @@ from .errors import ImageError, OptionError
 from .model_format import MIN_SIZE
 from .models_dir import DEFAULT_MODEL
 from .objective import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, Objective, check_weight
+from .optimize import DEFAULTS as OPTIMIZER_DEFAULTS
+from .optimize import METHODS as OPTIMIZERS
 
 INITS = ("content", "noise", "style")
 # Words other programs use for an --init keyword: named in the error, not accepted silently.
 INIT_HINTS = {"random": "; neural-style's 'random' is 'noise' here",
               "image": "; neural-style's 'image' is 'content' here"}
-OPTIMIZERS = ("lbfgs", "adam")
 
 
 @dataclass
@@ -47,8 +48,8 @@ class Options:
     noise_ratio: float = 0.0  # share of seeded uniform noise blended into the start image
     seed: int = 0
     optimizer: str = "lbfgs"
-    learning_rate: float = 0.02  # Adam's step size in [0, 1] pixel units
-    history: int = 100  # L-BFGS memory (pairs of vectors)
+    learning_rate: float = OPTIMIZER_DEFAULTS["adam"]["lr"]  # Adam's step size in [0, 1] pixel units
+    history: int = OPTIMIZER_DEFAULTS["lbfgs"]["maxcor"]  # L-BFGS memory (pairs of vectors)
     bounds: bool = True  # keep pixels in [0, 1] during optimisation (else they are clamped when saved)
     original_colors: bool = False
     scales: int | None = None  # coarse-to-fine: optimise at size / 2^(scales-1), ..., size; None: from the size

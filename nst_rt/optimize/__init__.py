@@ -133,8 +133,9 @@ from . import _adam, _lbfgs
 from ._box import _Box
 from ._common import OptimizeResult, _Objective
 
-__all__ = ["OptimizeResult", "minimize"]
+__all__ = ["OptimizeResult", "minimize", "METHODS", "DEFAULTS"]
 
+METHODS = ("lbfgs", "adam")
 _LBFGS_DEFAULTS: dict[str, Any] = {
     "maxiter": 1000,
     "maxfun": 15000,
@@ -150,6 +151,8 @@ _ADAM_DEFAULTS: dict[str, Any] = {
     "eps": 1e-8,
     "maxiter": 1000,
 }
+# Each method's options and their defaults, by method: the pipeline takes its own defaults from here.
+DEFAULTS = {"lbfgs": _LBFGS_DEFAULTS, "adam": _ADAM_DEFAULTS}
 
 # --------------------------------------------------------------------------- #
 # Public entry point
@@ -209,8 +212,8 @@ def minimize(
         non-finite ``x0``, a gradient whose size does not match ``x0``, or a
         ``resume`` state that does not fit this run.
     """
-    if not isinstance(method, str) or method.lower() not in ("lbfgs", "adam"):
-        raise OptionError(f"unknown optimiser method {method!r}; use 'lbfgs' or 'adam'")
+    if not isinstance(method, str) or method.lower() not in METHODS:
+        raise OptionError(f"unknown optimiser method {method!r}; use {' or '.join(map(repr, METHODS))}")
     method = method.lower()
     if callback is not None and not callable(callback):
         raise OptionError("callback must be callable or None")
@@ -228,9 +231,9 @@ def minimize(
     objective = _Objective(fun, jac, shape)
 
     if method == "lbfgs":
-        opts = _check_options(options, _LBFGS_DEFAULTS, "lbfgs")
+        opts = _check_options(options, DEFAULTS["lbfgs"], "lbfgs")
         return _lbfgs.lbfgs(objective, x, box, opts, callback, resume)
-    opts = _check_options(options, _ADAM_DEFAULTS, "adam")
+    opts = _check_options(options, DEFAULTS["adam"], "adam")
     return _adam.adam(objective, x, box, opts, callback, resume)
 
 
