@@ -220,6 +220,7 @@ runpy.run_module("nst_rt", run_name="__main__", alter_sys=True)
 """
 
 
+@pytest.mark.slow  # a fresh process that imports torch and exports
 @pytest.mark.parametrize("how", ["as typed", "source folder shadowing a wheel"])
 def test_python_m_export_from_the_repository_root(tmp_path, how):
     out = tmp_path / "out"
