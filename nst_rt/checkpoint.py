@@ -132,6 +132,15 @@ class Checkpoint:
         self.saved = (resumed.scale, resumed.iteration)
         return resumed
 
+    def position(self) -> tuple[int, int] | None:
+        """(scale, iteration) of the checkpoint on disk, or None; read from the file, which a stop signal during
+        a save may or may not have replaced."""
+        try:
+            with np.load(self.path, allow_pickle=False) as saved:
+                return int(saved["scale"]), int(saved[_STATE + "nit"])
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            return None
+
     def enter_scale(self, scale: int, iterations_before: int, evaluations_before: int, stopped_early: dict) -> None:
         """Record where the run is, for the checkpoints written during this scale."""
         self._context = {"scale": np.int64(scale), "iterations_before": np.int64(iterations_before),

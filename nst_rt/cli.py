@@ -161,8 +161,9 @@ def stylize(
             bar.close()
             raise notice(f"{stop.what}; nothing was saved", stop.exit_code) from None
     if result.interrupted:
-        at = saves.saved and (f"scale {saves.saved[0]}, " if len(stages) > 1 else "") + f"iteration {saves.saved[1]}"
-        later = f"; --resume continues from {saves.path} ({at})" if saves.saved else ""
+        at = saves.position()
+        later = f"; --resume continues from {saves.path} ({f'scale {at[0]}, ' if len(stages) > 1 else ''}" \
+                f"iteration {at[1]})" if at else ""
         raise notice(f"{stop.what} after {result.iterations} iterations; saved the best image so far to {output}"
                      f"{later}", stop.exit_code)
     summary = (f"wrote {output} ({result.image.shape[1]}x{result.image.shape[0]}, {result.iterations} iterations, "
