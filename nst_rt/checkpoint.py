@@ -29,7 +29,10 @@ import numpy as np
 
 from .errors import CheckpointError, OptionError
 
-DEFAULT_EVERY = 60.0  # seconds between checkpoints; a 512 px L-BFGS checkpoint takes about a second to write
+DEFAULT_EVERY = 60.0  # seconds between checkpoints
+# ... and at least this many times the last write's duration apart, so that writing takes at most ~5% of a run
+# (a 512 px L-BFGS checkpoint is 640 MB: seconds to write; at 4096 px it would be 64 times that).
+WRITE_SHARE = 0.05
 SUFFIX = ".ckpt"
 FORMAT = 1
 # Options that say where and how fast a run computes, not what: a run may resume with other values (on
@@ -67,7 +70,8 @@ FROM_THE_START = Resumed(1, 0, 0, {}, None)  # what a run without a checkpoint t
 class Checkpoint:
     """Periodic checkpoints of one run at ``path``, and the decision to resume from one.
 
-    ``every``: seconds between saves (0: no saves; an existing checkpoint can still be resumed from).
+    ``every``: seconds between saves (0: no saves; an existing checkpoint can still be resumed from); with
+    ``write_share``, saves are also spaced so that writing takes at most that share of the time.
     ``resume``: continue from the checkpoint at ``path`` if there is one (a run of other inputs, options or
     model is refused with what differs); without one the run starts from the beginning.
     ``overwrite``: without ``resume``, an existing checkpoint is deleted and the run starts again; without
@@ -77,11 +81,13 @@ class Checkpoint:
     caller calls :meth:`remove` once the result is safely written.
     """
 
-    def __init__(self, path, every: float = DEFAULT_EVERY, *, resume: bool = False, overwrite: bool = False):
+    def __init__(self, path, every: float = DEFAULT_EVERY, *, resume: bool = False, overwrite: bool = False,
+                 write_share: float | None = WRITE_SHARE):
         self.path = Path(os.fspath(path))
         if not (isinstance(every, (int, float)) and math.isfinite(every) and every >= 0):
             raise OptionError(f"--checkpoint-every must be a number of seconds >= 0 (0: no checkpoints), got {every}")
-        self.every, self.resume, self.overwrite = float(every), resume, overwrite
+        self.every, self.resume, self.overwrite, self.write_share = float(every), resume, overwrite, write_share
+        self._gap = self.every
         if self.path.is_dir():
             raise CheckpointError(f"checkpoint path '{self.path}' is a directory; move it or choose another output")
         if self.exists and not (resume or overwrite):
@@ -149,14 +155,16 @@ class Checkpoint:
 
     def maybe_save(self, intermediate) -> bool:
         """Write a checkpoint from the optimiser's callback argument if ``every`` seconds have passed."""
-        if not self.every or time.monotonic() - self._last < self.every:
+        if not self.every or time.monotonic() - self._last < self._gap:
             return False
+        started = time.monotonic()
         state = intermediate.state(copy=False)  # views: written straight to the file, no second copy in memory
         arrays = {"format": np.int64(FORMAT), "fingerprint": np.array(json.dumps(self._fingerprint)),
                   **self._context, **{_STATE + name: value for name, value in state.items()}}
         self._write(arrays)
         self.saved = (int(self._context["scale"]), int(state["nit"]))
         self._last = time.monotonic()
+        self._gap = max(self.every, (self._last - started) / self.write_share) if self.write_share else self.every
         return True
 
     def remove(self) -> None:

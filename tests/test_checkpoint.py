@@ -22,6 +22,10 @@ EVERY_ITERATION = 1e-9  # seconds: a checkpoint at every iteration boundary
 runner = CliRunner()
 
 
+def every_iteration(path, **kwargs) -> Checkpoint:
+    return Checkpoint(path, EVERY_ITERATION, write_share=None, **kwargs)
+
+
 @pytest.fixture(scope="module")
 def stylizer(models):
     return Stylizer(models_dir=models, size=32, iterations=12, threads=1)
@@ -53,10 +57,10 @@ def test_stopped_and_resumed_equals_uninterrupted(stylizer, tmp_path, overrides,
     whole = run.run(content, styles)
 
     path = tmp_path / "out.png.ckpt"
-    stopped = run.run(content, styles, stop_at(*where), checkpoint=Checkpoint(path, EVERY_ITERATION))
+    stopped = run.run(content, styles, stop_at(*where), checkpoint=every_iteration(path))
     assert stopped.interrupted and path.exists()
     seen = []
-    resuming = Checkpoint(path, EVERY_ITERATION, resume=True)
+    resuming = every_iteration(path, resume=True)
     resumed = run.run(content, styles, lambda p: seen.append((p.scale, p.iteration)), checkpoint=resuming)
 
     assert resuming.saved[0] >= where[0]
@@ -70,7 +74,7 @@ def test_stopped_and_resumed_equals_uninterrupted(stylizer, tmp_path, overrides,
 
 def test_a_checkpoint_holds_the_state_the_fingerprint_and_no_pickles(stylizer, tmp_path):
     path = tmp_path / "out.png.ckpt"
-    stylizer.derive(history=5).run(gradient(), [noise()], stop_at(1, 8), checkpoint=Checkpoint(path, EVERY_ITERATION))
+    stylizer.derive(history=5).run(gradient(), [noise()], stop_at(1, 8), checkpoint=every_iteration(path))
     with np.load(path, allow_pickle=False) as saved:  # plain arrays: numpy alone reads them
         arrays = {name: saved[name] for name in saved.files}
     assert int(arrays["scale"]) == 1 and int(arrays["opt_nit"]) == 8 and str(arrays["opt_method"]) == "lbfgs"
@@ -89,7 +93,7 @@ def test_a_checkpoint_holds_the_state_the_fingerprint_and_no_pickles(stylizer, t
 ])
 def test_a_checkpoint_of_another_run_is_refused_with_what_differs(stylizer, tmp_path, change, message):
     path = tmp_path / "out.png.ckpt"
-    stylizer.run(gradient(), [noise()], stop_at(1, 3), checkpoint=Checkpoint(path, EVERY_ITERATION))
+    stylizer.run(gradient(), [noise()], stop_at(1, 3), checkpoint=every_iteration(path))
     before = path.read_bytes()
     change = dict(change)
     content, styles = change.pop("content", gradient()), change.pop("styles", [noise()])
@@ -97,7 +101,7 @@ def test_a_checkpoint_of_another_run_is_refused_with_what_differs(stylizer, tmp_
     if "model" in change:
         other.model = dataclasses.replace(other.model, metadata={**other.model.metadata, "weights_sha256": "0" * 64})
     with pytest.raises(CheckpointError, match="is of another run") as caught:
-        other.run(content, styles, checkpoint=Checkpoint(path, EVERY_ITERATION, resume=True))
+        other.run(content, styles, checkpoint=every_iteration(path, resume=True))
     assert message in str(caught.value) and "\n" not in str(caught.value)
     assert path.read_bytes() == before  # refused, untouched
 
@@ -107,6 +111,38 @@ def test_an_unreadable_checkpoint_is_refused(stylizer, tmp_path):
     path.write_bytes(b"PK\x03\x04 cut short")
     with pytest.raises(CheckpointError, match="cannot read checkpoint"):
         stylizer.run(gradient(), [noise()], checkpoint=Checkpoint(path, resume=True))
+
+
+class FakeClock:
+    def __init__(self):
+        self.now, self.write_takes = 0.0, 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_saves_are_spaced_so_that_writing_takes_a_bounded_share_of_the_time(tmp_path, monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr("nst_rt.checkpoint.time.monotonic", clock)
+    real_savez = np.savez
+
+    def slow_savez(*args, **kwargs):
+        clock.now += clock.write_takes
+        real_savez(*args, **kwargs)
+
+    monkeypatch.setattr("nst_rt.checkpoint.np.savez", slow_savez)
+    checkpoint = Checkpoint(tmp_path / "out.png.ckpt", every=10.0, write_share=0.05)
+    checkpoint._fingerprint = {}
+    checkpoint.enter_scale(1, 0, 0, {})
+    step = type("Step", (), {"state": lambda self, copy=True: {"nit": 1, "x": np.zeros(3)}})()
+    saved_at = []
+    for second in range(200):
+        clock.now = float(second)
+        clock.write_takes = 2.0 if second >= 50 else 0.0  # from then on each write takes 2 s
+        if checkpoint.maybe_save(step):
+            saved_at.append(second)
+    # every 10 s while writing is free; then 2 s / 0.05 = 40 s from the end of one write to the next: 2 s in 42
+    assert saved_at == [10, 20, 30, 40, 50, 92, 134, 176]
 
 
 def test_checkpoint_every_must_be_a_duration(tmp_path):
@@ -166,7 +202,7 @@ def test_resume_without_a_checkpoint_starts_from_the_beginning(tmp_path, models)
 def test_the_cli_refuses_a_checkpoint_of_other_options_in_one_line(tmp_path, models, stylizer):
     content, style = inputs(tmp_path)
     stylizer.derive(iterations=6).run(content, [style], stop_at(1, 2),
-                                      checkpoint=Checkpoint(path_for(tmp_path / "out.png"), EVERY_ITERATION))
+                                      checkpoint=every_iteration(path_for(tmp_path / "out.png")))
     result = stylize(tmp_path, models, "--resume", "--tv-weight", "3")
     assert result.exit_code == 1, result.output
     lines = result.stderr.splitlines()
