@@ -191,6 +191,17 @@ class Checkpoint:
             raise
 
 
+def terms_of(objective, result) -> dict:
+    """The terms of the point ``minimize`` returned. A resumed run can return a point evaluated before the checkpoint
+    (at a scale's last iteration, or Adam's best point), which this process's objective has not seen: it is
+    evaluated again (the same arithmetic gives the same terms)."""
+    try:
+        return objective.terms_at(result.fun)
+    except KeyError:
+        objective(result.x)
+        return objective.terms_at(result.fun)
+
+
 def fingerprint(options, model_metadata: Mapping[str, str], content: np.ndarray, styles, init) -> dict[str, str]:
     """What a run's result depends on, as ``{name: text}``: options by their CLI names, images and model hashed."""
     prints = {}

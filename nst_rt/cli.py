@@ -107,14 +107,14 @@ def stylize(
                 raise OptionError(f"--save-every must be >= 0, got {save_every}")
             saves = checkpoint.Checkpoint(checkpoint.path_for(output), checkpoint_every, resume=resume,
                                           overwrite=overwrite)
-            if resume and not saves.exists:
-                say(f"nst-rt: no checkpoint {saves.path}; starting from the beginning", quiet)
             # What the run being resumed wrote when it stopped is replaced; anything else only with --overwrite.
             overwrite = overwrite or saves.resuming
             # Check every path we will write before a long run, so a typo costs nothing.
             image_save.check_output_path(output, overwrite=overwrite, what="--output")
             if gif is not None:
                 image_save.check_output_path(gif, overwrite=overwrite, gif=True, what="--gif")
+            if resume and not saves.exists:
+                say(f"nst-rt: no checkpoint {saves.path}; starting from the beginning", quiet)
             stylizer = Stylizer(options)
             wanted_steps: set[int] = set()
             gif_frames: list[tuple[int, object]] = []  # (step of the run, 8-bit image)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from . import image_load, images, layout, memory, schedule
-from .checkpoint import FROM_THE_START
+from .checkpoint import FROM_THE_START, terms_of
 from .errors import ImageError, OptionError
 from .model_format import MIN_SIZE
 from .models_dir import DEFAULT_MODEL
@@ -128,15 +128,6 @@ def stop_reason(result) -> str:
     if "NON-FINITE" in upper:
         return "the loss or its gradient became nan or infinite"
     return message
-
-
-def terms_of(objective, result) -> dict:
-    """The terms of the point minimize returned; one evaluated before a checkpoint was resumed is evaluated again."""
-    try:
-        return objective.terms_at(result.fun)
-    except KeyError:
-        objective(result.x)
-        return objective.terms_at(result.fun)
 
 
 class Stylizer:
