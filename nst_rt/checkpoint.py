@@ -230,8 +230,8 @@ def describe_differences(saved: Mapping[str, str], current: Mapping[str, str]) -
         if then == now:
             continue
         if name.startswith("--"):
-            phrases.append(f"{name} {then if then is not None else 'unset'} then, "
-                           f"{now if now is not None else 'unset'} now")
+            shown = {None: "unset", "null": "default"}  # null: the option's automatic default (e.g. --scales)
+            phrases.append(f"{name} {shown.get(then, then)} then, {shown.get(now, now)} now")
         elif then is None or now is None:
             phrases.append(f"{name} now, none then" if then is None else f"{name} then, none now")
         else:

@@ -91,6 +91,7 @@ def test_a_checkpoint_holds_the_state_the_fingerprint_and_no_pickles(stylizer, t
     ({"styles": [noise(), stripes()]}, "style image 2 now, none then"),
     ({"model": "other weights"}, "another model"),
     ({"history": 7, "seed": 4}, "--seed 0 then, 4 now; --history 100 then, 7 now"),
+    ({"scales": 1}, "--scales default then, 1 now"),
 ])
 def test_a_checkpoint_of_another_run_is_refused_with_what_differs(stylizer, tmp_path, change, message):
     path = tmp_path / "out.png.ckpt"
