@@ -13,6 +13,7 @@ import typer
 
 from . import __version__
 from .cli_batch import batch
+from .checkpoint import DEFAULT_EVERY
 from .cli_common import choices, fail, notice, say, with_stylization_options
 from .errors import NstError, OptionError
 from .interrupts import stop_signals
@@ -85,10 +86,15 @@ def stylize(
     gif: Annotated[Optional[Path], typer.Option(
         help=f"Write an animated GIF of the progress here: {GIF_FRAMES} frames evenly spaced over the whole run, "
              "from the start image to the result [default: none].", show_default=False)] = None,
+    checkpoint_every: Annotated[float, typer.Option(
+        metavar="SECONDS", help="Save the run's state to OUTPUT.ckpt every SECONDS, for --resume after a kill or "
+                                "a stop; deleted when the run completes. 0 saves none.")] = DEFAULT_EVERY,
+    resume: Annotated[bool, typer.Option(help="Continue from OUTPUT.ckpt (refused if its inputs, options or model "
+                                              "differ); without one, start from the beginning.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display or summary.")] = False,
 ) -> None:
     """Stylize CONTENT with one or more STYLES and write the result to OUTPUT."""
-    from . import image_save, images
+    from . import checkpoint, image_save, images
     from .pipeline import Stylizer
     from .progress import ProgressDisplay
 
@@ -99,18 +105,26 @@ def stylize(
                 output = Path(f"{content.stem}_{styles[0].stem}.png")
             if save_every < 0:
                 raise OptionError(f"--save-every must be >= 0, got {save_every}")
+            saves = checkpoint.Checkpoint(checkpoint.path_for(output), checkpoint_every, resume=resume,
+                                          overwrite=overwrite)
+            # What the run being resumed wrote when it stopped is replaced; anything else only with --overwrite.
+            overwrite = overwrite or saves.resuming
             # Check every path we will write before a long run, so a typo costs nothing.
             image_save.check_output_path(output, overwrite=overwrite, what="--output")
             if gif is not None:
                 image_save.check_output_path(gif, overwrite=overwrite, gif=True, what="--gif")
+            if resume and not saves.exists:
+                say(f"nst-rt: no checkpoint {saves.path}; starting from the beginning", quiet)
             stylizer = Stylizer(options)
             wanted_steps: set[int] = set()
             gif_frames: list[tuple[int, object]] = []  # (step of the run, 8-bit image)
             last_step = [-1]
+            stages = []
 
             def on_progress(p):
-                if p.scale == 1 and p.iteration == 0:
+                if not stages:  # the first report (scale 1's start, or the first step after a checkpoint)
                     # The schedule is known once the images are loaded, before the first iteration.
+                    stages.extend(p.stages)
                     for frame in frame_paths(output, p.stages, save_every):
                         image_save.check_output_path(frame, overwrite=overwrite, what="--save-every frame")
                     if gif is not None:
@@ -129,7 +143,7 @@ def stylize(
                     if add_to_gif:
                         gif_frames.append((step, images.to_uint8(image)))
 
-            result = stylizer.run(content, styles, progress=on_progress)
+            result = stylizer.run(content, styles, progress=on_progress, checkpoint=saves)
             bar.close({scale: "stopped early" for scale in result.stopped_early})
             if result.interrupted and result.iterations == 0:
                 raise notice(f"{stop.what} before the first iteration finished; nothing was saved", stop.exit_code)
@@ -138,6 +152,8 @@ def stylize(
                 # The result ends the GIF, in place of a frame of the same step (Adam returns its best point).
                 frames_out = [frame for step, frame in gif_frames if step != last_step[0]]
                 image_save.save_gif([*frames_out, images.to_uint8(result.image)], gif, overwrite=overwrite)
+            if not result.interrupted:
+                saves.remove()
         except NstError as exc:
             bar.close()
             raise fail(str(exc)) from None
@@ -145,8 +161,11 @@ def stylize(
             bar.close()
             raise notice(f"{stop.what}; nothing was saved", stop.exit_code) from None
     if result.interrupted:
-        raise notice(f"{stop.what} after {result.iterations} iterations; saved the best image so far to {output}",
-                     stop.exit_code)
+        at = saves.position()
+        later = f"; --resume continues from {saves.path} ({f'scale {at[0]}, ' if len(stages) > 1 else ''}" \
+                f"iteration {at[1]})" if at else ""
+        raise notice(f"{stop.what} after {result.iterations} iterations; saved the best image so far to {output}"
+                     f"{later}", stop.exit_code)
     summary = (f"wrote {output} ({result.image.shape[1]}x{result.image.shape[0]}, {result.iterations} iterations, "
                f"{result.evaluations} evaluations, loss {result.loss:.4g}, {result.seconds:.1f} s)")
     say(summary + (f"; {result.message}" if result.message else ""), quiet)

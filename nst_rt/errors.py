@@ -32,6 +32,10 @@ class OptionError(NstError, ValueError):
     """An option has a value that cannot work (negative weight, unknown layer, ...)."""
 
 
+class CheckpointError(NstError):
+    """A checkpoint is in the way, unreadable, or of another run (the message says what differs)."""
+
+
 class MemoryLimitError(NstError):
     """A run would need more memory than the machine has (the message gives the estimate)."""
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from . import image_load, images, layout, memory, schedule
+from .checkpoint import FROM_THE_START, terms_of
 from .errors import ImageError, OptionError
 from .model_format import MIN_SIZE
 from .models_dir import DEFAULT_MODEL
@@ -149,12 +150,14 @@ class Stylizer:
         return derived
 
     def run(self, content, styles, progress: Callable[[Progress], None] | None = None, *,
-            start: np.ndarray | None = None, wrap_objective: Callable | None = None) -> Result:
+            start: np.ndarray | None = None, wrap_objective: Callable | None = None, checkpoint=None) -> Result:
         """Stylize. Ctrl-C (KeyboardInterrupt) ends the run early and returns the best image so far.
 
         ``start``, an (H, W, 3) image, replaces the start image that ``init`` would make (resized to the
         first scale). ``wrap_objective(objective, (h, w))`` may return a callable that the optimiser
         minimises instead, e.g. one that adds a term; it needs the same ``terms_at`` and ``evaluations``.
+        ``checkpoint``, an :class:`nst_rt.checkpoint.Checkpoint`, saves the run every few seconds and may
+        continue it from a saved one; remove it once the result is written.
         """
         from .optimize import minimize
 
@@ -188,40 +191,49 @@ class Stylizer:
                         for s in styles_full]
         memory.check_fits(self.network, *final, o.history if o.optimizer == "lbfgs" else 0, style_shapes)
 
+        resumed = checkpoint.begin(o, self.model.metadata, content_full, styles_full, init_full) if checkpoint \
+            else FROM_THE_START
         started = time.perf_counter()
         rng = np.random.default_rng(o.seed)
         x = None
-        total_iterations = total_evaluations = 0
+        total_iterations, total_evaluations = resumed.iterations_before, resumed.evaluations_before
         last = {"x": None, "loss": float("nan"), "terms": {}}
-        interrupted, stopped_early = False, {}
+        interrupted, stopped_early = False, dict(resumed.stopped_early)
         for scale, (longest, iterations) in enumerate(((s.size, s.iterations) for s in stages), start=1):
+            if scale < resumed.scale:
+                continue  # finished before the checkpoint was written
             objective = None
+            saved = resumed.state if scale == resumed.scale else None  # the optimiser's state to continue from
             try:
                 content_img = images.resize_longest(content_full, longest)
                 h, w = content_img.shape[:2]
                 style_imgs = [images.resize_longest(s, max(1, round(longest * o.style_scale))) for s in styles_full]
-                if x is None and start is not None:
+                if saved is not None:  # minimize takes the iterate and the rest from the checkpoint
+                    first = None
+                elif x is None and start is not None:
                     first = images.resize_to(np.asarray(start, dtype=np.float32), (h, w))
                 elif x is None:
                     first = self._start_image(content_img, style_imgs[0], init_full, rng)
                 else:  # coarse-to-fine: the previous scale's result, upsampled, is the next start
                     first = images.resize_to(layout.from_nchw(x), (h, w))
-                x0 = layout.to_nchw(first).astype(np.float64)
-                last.update(x=x0, loss=float("inf"), nit=0)
+                x0 = layout.to_nchw(first).astype(np.float64) if saved is None else np.asarray(saved["x"], np.float64)
+                last.update(x=x0, loss=float("inf"), nit=0 if saved is None else resumed.iteration)
                 objective = Objective(
                     self.network, content_img, style_imgs, content_layers=o.content_layers,
                     style_layers=o.style_layers, content_weight=o.content_weight, style_weight=o.style_weight,
                     tv_weight=o.tv_weight, normalize=o.normalize, style_blend_weights=o.style_blend_weights)
                 if wrap_objective is not None:
                     objective = wrap_objective(objective, (h, w))
-                if progress is not None:
+                if checkpoint:
+                    checkpoint.enter_scale(scale, total_iterations, total_evaluations, stopped_early)
+                if progress is not None and saved is None:
                     progress(Progress(scale, len(sizes), 0, iterations, float("nan"), {}, total_evaluations,
                                       time.perf_counter() - started, lambda x0=x0: self._finish(x0, content_full),
                                       stages))
                 result = minimize(objective, x0, jac=True, method=o.optimizer, bounds=(0.0, 1.0) if o.bounds else None,
-                                  options=self._optimizer_options(iterations),
+                                  options=self._optimizer_options(iterations), resume=saved,
                                   callback=self._on_iteration(scale, stages, objective, last, progress,
-                                                              total_evaluations, started, content_full))
+                                                              total_evaluations, started, content_full, checkpoint))
             except KeyboardInterrupt:
                 if last["x"] is None:  # stopped before there was any image to return
                     raise
@@ -231,7 +243,7 @@ class Stylizer:
                 x = last["x"]
                 break
             x = result.x
-            last.update(loss=float(result.fun), terms=objective.terms_at(result.fun))
+            last.update(loss=float(result.fun), terms=terms_of(objective, result))
             total_iterations += int(result.nit)
             total_evaluations += int(result.nfev)
             if int(result.nit) < iterations:
@@ -249,8 +261,9 @@ class Stylizer:
                     "gtol": 0.0, "ftol": 0.0}
         return {"maxiter": iterations, "lr": o.learning_rate}
 
-    def _on_iteration(self, scale, stages, objective, last, progress, evaluations_before, started, content_full):
-        """The optimiser's callback: keep the best point (Adam may go up) and report progress."""
+    def _on_iteration(self, scale, stages, objective, last, progress, evaluations_before, started, content_full,
+                      checkpoint):
+        """The optimiser's callback: keep the best point (Adam may go up), save a checkpoint when due, report."""
         iterations = stages[scale - 1].iterations
 
         def on_iteration(state):
@@ -259,6 +272,8 @@ class Stylizer:
             terms = objective.terms_at(state.fun)  # the reported point's, not the last evaluation's
             if state.fun <= last["loss"]:
                 last.update(x=current, loss=float(state.fun), terms=terms)
+            if checkpoint:
+                checkpoint.maybe_save(state)
             if progress is not None:
                 progress(Progress(scale, len(stages), int(state.nit), iterations, float(state.fun), dict(terms),
                                   evaluations_before + int(state.nfev), time.perf_counter() - started,

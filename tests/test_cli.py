@@ -127,7 +127,7 @@ def fake_stylizer(monkeypatch):
             self.options = options
             made.append(self)
 
-        def run(self, content, styles, progress=None):
+        def run(self, content, styles, progress=None, checkpoint=None):
             self.content, self.styles = content, styles
             return Result(np.full((20, 30, 3), 0.5, np.float32), 1.25, {"content": 1.0, "style": 0.25, "tv": 0.0},
                           iterations=3, evaluations=4, seconds=0.5)

@@ -61,6 +61,23 @@ def test_interrupted_and_resumed_equals_uninterrupted(method, bounds, options, s
     np.testing.assert_array_equal(resumed.jac, whole.jac)
 
 
+@pytest.mark.parametrize("method", ["lbfgs", "adam"])
+def test_state_without_copies_holds_the_same_values_as_views(method):
+    seen = []
+
+    def callback(r):
+        copies, views = r.state(), r.state(copy=False)
+        assert copies.keys() == views.keys()
+        for name, value in copies.items():
+            np.testing.assert_array_equal(np.asarray(views[name]), np.asarray(value), err_msg=name)
+            if isinstance(value, np.ndarray) and value.size:
+                assert not np.shares_memory(value, views[name])  # the copies are the caller's own
+        seen.append(r.nit)
+
+    minimize(rosen, np.linspace(-1, 1, 6), method=method, options={"maxiter": 7}, callback=callback)
+    assert seen == list(range(1, 8))
+
+
 def test_state_is_built_only_on_request():
     calls = []
 

@@ -110,7 +110,10 @@ of numpy arrays, numbers and the method name (L-BFGS: ``x``, ``fun``, ``jac``,
 ``yy``, ``rho``, the ring position ``head``, ``count``, ``gamma``, ``maxcor``,
 ``nit``, ``nfev``; Adam: ``x``, ``fun``, ``jac``, the moments ``m``, ``v``,
 ``nit``, ``nfev`` and the best point ``best_x``, ``best_fun``, ``best_jac``).
-It is built only when called, so a callback that does not ask costs nothing.
+It is built only when called, so a callback that does not ask costs nothing;
+``state(copy=False)`` hands out views of the optimiser's own arrays instead of
+copies (no second copy of the L-BFGS memory, e.g. to write it straight to a
+file), to be read, never modified, before the callback returns.
 The dict can be saved with ``np.savez(path, **state)``;
 ``minimize(fun, x0, ..., resume=dict(np.load(path)))`` with the same objective,
 method, bounds and options continues from there, and the result is

@@ -18,6 +18,7 @@ from ._common import (
     _check_state,
     _Objective,
     _result,
+    _shaped,
 )
 
 
@@ -69,12 +70,12 @@ def adam(obj: _Objective, x: np.ndarray, box: _Box | None, opts: dict[str, Any],
             best_x[...] = x
             best_f, best_g = f, g
 
-        def state(f=f, g=g, k=k, best_f=best_f, best_g=best_g) -> dict[str, Any]:
+        def state(copy: bool = True, f=f, g=g, k=k, best_f=best_f, best_g=best_g) -> dict[str, Any]:
             shape = obj.shape
-            return {"method": "adam", "x": x.reshape(shape).copy(), "fun": f, "jac": g.reshape(shape).copy(),
-                    "m": m.reshape(shape).copy(), "v": v.reshape(shape).copy(), "nit": k, "nfev": obj.nfev,
-                    "best_x": best_x.reshape(shape).copy(), "best_fun": best_f,
-                    "best_jac": best_g.reshape(shape).copy()}
+            return {"method": "adam", "x": _shaped(x, shape, copy), "fun": f, "jac": _shaped(g, shape, copy),
+                    "m": _shaped(m, shape, copy), "v": _shaped(v, shape, copy), "nit": k, "nfev": obj.nfev,
+                    "best_x": _shaped(best_x, shape, copy), "best_fun": best_f,
+                    "best_jac": _shaped(best_g, shape, copy)}
 
         if _callback_stops(callback, obj, x, f, g, k, state):
             status, message = 99, _MSG_CALLBACK

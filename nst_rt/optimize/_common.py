@@ -99,11 +99,13 @@ class IntermediateResult(OptimizeResult):
 
     ``state()`` returns the optimiser's full state at this iteration boundary, for
     ``minimize(..., resume=state)``. It copies the whole L-BFGS memory, so it is built
-    only when called, and only valid while the callback runs.
+    only when called, and only valid while the callback runs. ``state(copy=False)`` hands
+    out views of the optimiser's own arrays instead (no second copy of the memory, e.g. to
+    write it straight to a file); they must not be modified or kept past the callback.
     """
 
-    def state(self) -> dict[str, Any]:
-        return self.__dict__["_state"]()
+    def state(self, copy: bool = True) -> dict[str, Any]:
+        return self.__dict__["_state"](copy)
 
 
 def _callback_stops(callback, obj: _Objective, x: np.ndarray, f: float, g: np.ndarray, nit: int,
@@ -134,6 +136,11 @@ _STATE_SCALARS = {
               "gamma": float},
     "adam": {"fun": float, "nit": int, "nfev": int, "best_fun": float},
 }
+
+
+def _shaped(a: np.ndarray, shape: tuple[int, ...], copy: bool) -> np.ndarray:
+    """``a`` in ``shape``: a copy for a state that outlives the callback, else a view."""
+    return a.reshape(shape).copy() if copy else a.reshape(shape)
 
 
 def _size(shape: tuple[int, ...]) -> int:

@@ -150,11 +150,11 @@ class _History:
             np.dot(coef, block, out=out[j:j + w])
         return out
 
-    def state(self) -> dict[str, Any]:
-        """Copies of everything the recursion uses, as plain arrays and numbers."""
+    def state(self, copy: bool = True) -> dict[str, Any]:
+        """Everything the recursion uses, as plain arrays (copies, or views with ``copy=False``) and numbers."""
         k = self.count
-        return {"s": self.s[:k].copy(), "y": self.y[:k].copy(), "sy": self.sy[:k, :k].copy(),
-                "yy": self.yy[:k, :k].copy(), "rho": self.rho[:k].copy(), "head": self.head, "count": k,
+        arrays = {"s": self.s[:k], "y": self.y[:k], "sy": self.sy[:k, :k], "yy": self.yy[:k, :k], "rho": self.rho[:k]}
+        return {**{name: a.copy() if copy else a for name, a in arrays.items()}, "head": self.head, "count": k,
                 "gamma": self.gamma}
 
     def restore(self, state: dict[str, Any]) -> None:

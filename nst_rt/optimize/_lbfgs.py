@@ -23,6 +23,7 @@ from ._common import (
     _check_state,
     _Objective,
     _result,
+    _shaped,
 )
 from ._linesearch import _extend_on_path, _projected_armijo, _strong_wolfe
 
@@ -69,7 +70,9 @@ def lbfgs(obj: _Objective, x: np.ndarray, box: _Box | None, opts: dict[str, Any]
         x[:], f, g, nit, obj.nfev = state["x"].reshape(-1), state["fun"], state["jac"].reshape(-1).copy(), \
             state["nit"], state["nfev"]
         history.restore(state)
-        reason = stop_reason(state["fun_old"], f)
+        f_old = state["fun_old"]
+        del state, resume  # the loaded memory can go: the history holds it now
+        reason = stop_reason(f_old, f)
         if reason is not None:
             return _result(obj, x, f, g, nit, *reason)
 
@@ -138,10 +141,9 @@ def lbfgs(obj: _Objective, x: np.ndarray, box: _Box | None, opts: dict[str, Any]
         f_old, f, g = f, f_t, g_t
         nit += 1
 
-        def state(x=x, f=f, g=g, f_old=f_old, nit=nit) -> dict[str, Any]:
-            return {"method": "lbfgs", "x": x.reshape(obj.shape).copy(), "fun": f,
-                    "jac": g.reshape(obj.shape).copy(), "fun_old": f_old, "nit": nit, "nfev": obj.nfev,
-                    "maxcor": history.m, **history.state()}
+        def state(copy: bool = True, x=x, f=f, g=g, f_old=f_old, nit=nit) -> dict[str, Any]:
+            return {"method": "lbfgs", "x": _shaped(x, obj.shape, copy), "fun": f, "jac": _shaped(g, obj.shape, copy),
+                    "fun_old": f_old, "nit": nit, "nfev": obj.nfev, "maxcor": history.m, **history.state(copy)}
 
         if _callback_stops(callback, obj, x, f, g, nit, state):
             return _result(obj, x, f, g, nit, 99, _MSG_CALLBACK)
