@@ -23,7 +23,11 @@ from nst_rt.cli import app
 from synthetic import gradient, noise
 
 KILLS = 16  # at most; fewer when the run finishes first
-KILL_AFTER = (0.3, 3.0)  # seconds after the start: from inside the start-up to well into the run
+# Each kill lands after a seeded number of checkpoint writes (0: during start-up) plus a seeded delay, so the
+# kills fall at random points of the run (inside a write too) however fast or loaded the machine is.
+WRITES_BEFORE_KILL = (0, 3)
+EXTRA_DELAY = (0.0, 0.05)  # seconds
+HANG_GUARD = 120  # seconds: a process that neither writes nor ends is a hang, not a slow machine
 RUN = ["--size", "48", "--scales", "2", "--iterations", "16", "--threads", "1"]  # 32 + 16 iterations
 
 
@@ -58,6 +62,26 @@ def whole_image(path, sizes=((48, 32),)) -> None:
         assert image.size in sizes
 
 
+def stamp(path):
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return stat.st_mtime_ns, stat.st_ino
+
+
+def wait_for_writes(process, path, writes: int) -> None:
+    """Return once ``path`` has been replaced ``writes`` times since now, or the process has ended."""
+    seen, last = 0, stamp(path)
+    deadline = time.monotonic() + HANG_GUARD
+    while seen < writes and process.poll() is None:
+        assert time.monotonic() < deadline, "the run neither wrote a checkpoint nor ended"
+        current = stamp(path)
+        if current != last and current is not None:
+            seen, last = seen + 1, current
+        time.sleep(0.002)
+
+
 def checkpoint_position(path) -> tuple[int, int]:
     """(scale, iteration) of a checkpoint, after reading every array in it (the zip's checksums are verified)."""
     with np.load(path, allow_pickle=False) as saved:
@@ -74,9 +98,9 @@ def test_sigkill_at_random_moments_loses_nothing_and_resume_completes(run_files)
     positions, kills = [(0, 0)], 0
     for round_ in range(KILLS):
         process = start(run_args, output, "--checkpoint-every", "0.01", *(["--resume"] if round_ else []))
-        try:
-            process.wait(timeout=rng.uniform(*KILL_AFTER))
-        except subprocess.TimeoutExpired:
+        wait_for_writes(process, checkpoint, rng.randint(*WRITES_BEFORE_KILL))
+        time.sleep(rng.uniform(*EXTRA_DELAY))
+        if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             kills += 1
         _, stderr = process.communicate()
