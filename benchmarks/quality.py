@@ -139,9 +139,10 @@ def protocol(args, overrides: dict) -> None:
             result = stylizer.run(content, [style])
             terms = score(stylizer, result.image, content, style)
             reference = images.resize_to(load_image(content), result.image.shape[:2])
-            entry = {"content": content.stem, "style": style.stem, "iterations": result.iterations,
+            entry = {"content_image": content.stem, "style_image": style.stem, "iterations": result.iterations,
                      "evaluations": result.evaluations, "seconds": round(result.seconds, 1),
-                     "speckle": round(speckle(result.image, reference), 2), **terms, "message": result.message}
+                     "speckle": round(speckle(result.image, reference), 2), "terms": terms,
+                     "message": result.message}
             figures.append(entry)
             Image.fromarray(images.to_uint8(result.image)).save(args.out / f"{content.stem}_{style.stem}.png")
             print(f"{content.stem:>10} {style.stem:>24} {result.iterations:>6} {result.evaluations:>6} "
