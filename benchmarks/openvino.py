@@ -80,7 +80,7 @@ def main() -> None:
 
 
 def run_whole(networks, args, models_dir) -> None:
-    from nst_rt.images import load_image
+    from nst_rt.image_load import load_image
     from nst_rt.objective import Objective
     from nst_rt.pipeline import Stylizer
 

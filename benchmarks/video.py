@@ -98,7 +98,7 @@ def main() -> None:
         args.size, args.frames, args.iterations, args.frame_iterations = 48, 4, 10, 5
 
     from nst_rt.export import export_model
-    from nst_rt.images import load_image
+    from nst_rt.image_load import load_image
     from nst_rt.pipeline import Options, Stylizer
     from nst_rt.video import codec
     from nst_rt.video.frames import frames_dir
@@ -161,7 +161,7 @@ def main() -> None:
             print(f"temporal weight {weight:g}: flicker {rows[-1][2]:.5f}, {rows[-1][3]:.2f} s/frame, temporal "
                   f"share of the final loss {share:.3g}", flush=True)
             if args.gif and weight == weights[0]:
-                from nst_rt.images import save_gif
+                from nst_rt.image_save import save_gif
 
                 save_gif(outputs, args.gif, duration_ms=round(1000 / RATE), overwrite=True)
         baseline = rows[0][2]
