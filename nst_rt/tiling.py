@@ -60,13 +60,24 @@ class Tile:
 
 
 def _spans(length: int, tile: int, halo: int) -> list[tuple[int, int, int, int]]:
-    """(core start, core end, window start, window end) along one axis; a last core shorter than the
-    stride joins the one before it (its window could not run)."""
+    """(core start, core end, window start, window end) along one axis. A last core shorter than the
+    stride joins the one before it (its window could not run). Windows at the image's border, which have
+    no halo beyond it, reach further inside instead, so that every window has the same size (give or take
+    the stride at the far end): the network's buffers and ONNX Runtime's memory plan then serve them all."""
     starts = list(range(0, length, tile))
     if len(starts) > 1 and length - starts[-1] < STRIDE:
         starts.pop()
     ends = starts[1:] + [length]
-    return [(a, b, max(0, a - halo), min(length, b + halo)) for a, b in zip(starts, ends)]
+    span = min(length, tile + 2 * halo)
+    spans = []
+    for a, b in zip(starts, ends):
+        w0, w1 = max(0, a - halo), min(length, b + halo)
+        if w0 == 0:
+            w1 = max(w1, span)
+        elif w1 == length:
+            w0 = min(w0, (length - span) // STRIDE * STRIDE)
+        spans.append((a, b, w0, w1))
+    return spans
 
 
 def plan_tiles(height: int, width: int, tile: int, halo: int) -> list[Tile]:

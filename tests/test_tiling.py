@@ -124,9 +124,11 @@ def test_tiles_cover_the_image_once_and_start_on_the_stride():
         cover[r0:r1, c0:c1] += 1
         wr0, wr1, wc0, wc1 = tile.window
         assert wr0 % STRIDE == 0 and wc0 % STRIDE == 0
-        assert wr0 == max(0, r0 - 16) and wr1 == min(100, r1 + 16)
+        assert wr0 <= max(0, r0 - 16) and wr1 >= min(100, r1 + 16)  # the halo, where the image goes on
+        assert wr1 - wr0 in (64, 64 + 4)  # one window size; the last one ends at the image's border
     assert (cover == 1).all()
     assert [t.core[2:] for t in tiles[:2]] == [(0, 37), (0, 37)]  # the 5 px left over joined the last core
+    assert [t.window[:2] for t in tiles] == [(0, 64), (16, 80), (32, 100)]
 
 
 @pytest.mark.parametrize("tile", [0, 8, 40, -16, 100, 16.0, "64"])
