@@ -20,7 +20,7 @@ try:
 except _metadata.PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["__version__", "stylize", "batch", "Objective", "load_model", "minimize"]
+__all__ = ["__version__", "stylize", "batch", "Objective", "TiledObjective", "load_model", "minimize"]
 
 
 def __getattr__(name: str):
@@ -36,6 +36,10 @@ def __getattr__(name: str):
         from .objective import Objective
 
         return Objective
+    if name == "TiledObjective":
+        from .tiling import TiledObjective
+
+        return TiledObjective
     if name == "load_model":
         from .model import load_model
 

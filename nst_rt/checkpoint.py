@@ -37,7 +37,7 @@ SUFFIX = ".ckpt"
 FORMAT = 1
 # Options that say where and how fast a run computes, not what: a run may resume with other values (on
 # another provider the last bits of the result may differ; see the README).
-NOT_FINGERPRINTED = ("model", "models_dir", "provider", "precision", "threads")
+NOT_FINGERPRINTED = ("model", "models_dir", "provider", "precision", "threads", "tile")
 # Model metadata that records where a model came from, not what it computes.
 MODEL_PROVENANCE = ("exporter_version", "weights_source", "opset")
 _STATE = "opt_"  # prefix of the optimiser's arrays in the file

@@ -14,7 +14,7 @@ import typer
 from . import __version__
 from .cli_batch import batch
 from .checkpoint import DEFAULT_EVERY
-from .cli_common import choices, fail, notice, say, with_stylization_options
+from .cli_common import choices, fail, notice, notices, say, with_stylization_options
 from .errors import NstError, OptionError
 from .interrupts import stop_signals
 from .model_format import ARCHITECTURES, DEFAULT_PREPROCESS, POOLINGS, PREPROCESSES
@@ -99,7 +99,7 @@ def stylize(
     from .progress import ProgressDisplay
 
     bar = ProgressDisplay(enabled=False if quiet else None)
-    with stop_signals() as stop:
+    with stop_signals() as stop, notices(quiet):
         try:
             if output is None:
                 output = Path(f"{content.stem}_{styles[0].stem}.png")
@@ -143,7 +143,7 @@ def stylize(
                     if add_to_gif:
                         gif_frames.append((step, images.to_uint8(image)))
 
-            result = stylizer.run(content, styles, progress=on_progress, checkpoint=saves)
+            result = stylizer.run(content, styles, progress=on_progress, checkpoint=saves, on_tile=bar.tile)
             bar.close({scale: "stopped early" for scale in result.stopped_early})
             if result.interrupted and result.iterations == 0:
                 raise notice(f"{stop.what} before the first iteration finished; nothing was saved", stop.exit_code)

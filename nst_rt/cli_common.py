@@ -7,20 +7,23 @@ declarations below are the only ones, and their defaults and choices are read fr
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
+import warnings
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from .errors import NstError, OptionError
+from .errors import MemoryNotice, NstError, OptionError
 from .models_dir import SEARCH_ORDER
 from .network import PROVIDERS
 from .pipeline import INITS, OPTIMIZERS, Options
 from .precision import PRECISIONS
 from .schedule import COARSER_ITERATIONS, COARSEST, MAX_ITERATIONS_FACTOR
+from .tiling import STRIDE
 
 DEFAULTS = Options()
 
@@ -49,6 +52,24 @@ def notice(message: str, code: int) -> typer.Exit:
 def say(message: str, quiet: bool = False) -> None:
     if not quiet:
         typer.echo(message, err=True)
+
+
+@contextlib.contextmanager
+def notices(quiet: bool = False):
+    """Print the library's MemoryNotice warnings as one line each while the block runs (a notice says how a
+    run was changed to fit, so it comes before the long part, not after)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", MemoryNotice)
+        previous = warnings.showwarning
+
+        def show(message, category, *args, **kwargs):
+            if issubclass(category, MemoryNotice):
+                say(f"nst-rt: note: {message}", quiet)
+            else:
+                previous(message, category, *args, **kwargs)
+
+        warnings.showwarning = show
+        yield
 
 
 def split_names(value: str | None) -> list[str] | None:
@@ -120,6 +141,9 @@ def stylization_options(
                                                       "else fp32.")] = Precision(DEFAULTS.precision),
     threads: Annotated[Optional[int], typer.Option(help="CPU threads for ONNX Runtime [default: all cores].",
                                                    show_default=False)] = DEFAULTS.threads,
+    tile: Annotated[int, typer.Option(help=f"Evaluate the loss in tiles of N px (a multiple of {STRIDE}): any size "
+                                           "fits in memory, the result is the same. 0: tiles only where the whole "
+                                           "image does not fit.", metavar="N")] = DEFAULTS.tile,
 ) -> Options:
     """The validated ``Options`` of the command line's values; its parameters are the options' declarations."""
     return Options(
@@ -129,7 +153,7 @@ def stylization_options(
         init=init, noise_ratio=noise_ratio, seed=seed, optimizer=optimizer.value, learning_rate=learning_rate,
         history=history, bounds=bounds, original_colors=original_colors, scales=scales, model=model,
         models_dir=models_dir, provider=provider.value, precision=precision.value, threads=threads,
-        normalize=normalize,
+        normalize=normalize, tile=tile,
     ).validated()
 
 

@@ -46,3 +46,7 @@ class ExportError(NstError):
 
 class ClusterError(NstError):
     """Ray could not be started or its cluster reached (``--engine ray``)."""
+
+
+class MemoryNotice(UserWarning):
+    """A run was changed to fit in memory (e.g. a shorter L-BFGS history); the message says how."""

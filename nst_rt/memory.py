@@ -1,4 +1,5 @@
-"""Estimate the memory a stylization needs before starting it, and refuse runs that cannot fit.
+"""Estimate the memory a stylization needs before starting it, choose tiles and the L-BFGS history so that
+it fits, and refuse runs that cannot fit.
 
 The estimate is built from the sizes the run allocates: a multiple of one image's activations (the
 bound buffers and ONNX Runtime's working memory, calibrated against measured peak RSS, see
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import MemoryLimitError
@@ -190,3 +192,90 @@ def check_fits(network, height: int, width: int, history: int, style_shapes=()) 
             f"{advice} or a smaller --history"
         )
     return need
+
+
+# Tiled runs (nst_rt.tiling): float64 vectors of image size besides the optimiser's, fitted to measured peaks
+# (the objective's gradient, the pipeline's images and copies of the point, the tv term's differences).
+TILED_VECTORS = 6
+TILE_SIZES = (2048, 1536, 1024, 768, 512, 384, 256)  # what the automatic choice tries, largest first
+SHRINK_TILE = 512  # where the whole history does not fit, tiles this large or smaller give room to some of it
+MIN_HISTORY = 3  # below this many pairs L-BFGS is barely quasi-Newton: refuse rather than shrink further
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How one scale of a run fits in memory."""
+
+    tile: int | None  # tile size in pixels, or None: the whole image at once
+    history: int  # L-BFGS pairs (fewer than asked when they would not fit)
+    need: int  # estimated peak bytes
+    note: str = ""  # why the history was shrunk, when it was
+
+
+def tiled_estimate_bytes(network, height: int, width: int, history: int, tile: int, halo: int,
+                         content_layers=()) -> int:
+    """Peak memory of a tiled run: one window's activations (tile plus a halo on each side), the optimiser,
+    the whole-image vectors of the tiled objective and the content targets, kept at full size."""
+    return FIXED_BYTES + int(ACTIVATION_FACTOR * _window_activations(network, height, width, tile, halo)) + \
+        _tiled_host_bytes(network, height, width, history, content_layers)
+
+
+def _window_activations(network, height, width, tile, halo) -> int:
+    return activation_bytes(network, min(height, tile + 2 * halo), min(width, tile + 2 * halo))
+
+
+def _tiled_host_bytes(network, height, width, history, content_layers) -> int:
+    targets = sum(4 * c * h * w for _, c, h, w in
+                  (activation_shape(l, network.channels[l], height, width) for l in content_layers))
+    return _optimizer_bytes(height, width, history) + TILED_VECTORS * 3 * height * width * 8 + targets
+
+
+def plan(network, height: int, width: int, history: int, style_shapes=(), *, tile: int = 0, halo: int = 0,
+         content_layers=()) -> Plan:
+    """Choose how a ``height`` x ``width`` scale runs: untiled when it fits (or ``tile`` covers the image),
+    else in tiles of ``tile`` px, or with ``tile=0`` the largest of TILE_SIZES that fits with the whole
+    history; when none does, the largest tiles up to SHRINK_TILE px (or ``tile``) with as many L-BFGS pairs
+    as fit, and a note saying so. Raises
+    MemoryLimitError when not even MIN_HISTORY pairs fit. ``history=0``: an optimiser without one (Adam).
+    """
+    if tile and max(height, width) <= tile or not tile and _fits(network, height, width, history, style_shapes):
+        return Plan(None, history, check_fits(network, height, width, history, style_shapes))
+    have = available_bytes()
+    on_device = getattr(network, "device", "cpu") == "cuda"
+    device_have = device_free_bytes(getattr(network, "device_id", 0)) if on_device else None
+
+    def need(t, m):
+        if on_device:  # the window's activations on the device, a host copy of them besides the rest
+            return FIXED_BYTES + 2 * _window_activations(network, height, width, t, halo) + \
+                _tiled_host_bytes(network, height, width, m, content_layers)
+        return tiled_estimate_bytes(network, height, width, m, t, halo, content_layers)
+
+    def fits(t, m):
+        device_need = FIXED_BYTES + int(ACTIVATION_FACTOR * _window_activations(network, height, width, t, halo))
+        return (have is None or need(t, m) <= have) and (device_have is None or device_need <= device_have)
+
+    for t in [tile] if tile else [t for t in TILE_SIZES if t < max(height, width)]:
+        if fits(t, history):
+            return Plan(t, history, need(t, history))
+    least = min(MIN_HISTORY, history)
+    shrink_sizes = [tile] if tile else [t for t in TILE_SIZES if t <= SHRINK_TILE]
+    t = next((t for t in shrink_sizes if fits(t, least)), None)
+    if t is None:
+        t = shrink_sizes[-1]
+        raise MemoryLimitError(
+            f"a {width}x{height} run needs about {gib(need(t, least))} of memory even in tiles of {t} px with an "
+            f"L-BFGS history of {least} pairs, but {gib(have or 0)} is available"
+            f"{f' ({gib(device_have)} free on the GPU)' if device_have is not None else ''}; "
+            f"use a smaller --size" + (" or a smaller --tile" if tile else ""))
+    fitting = next(m for m in range(history, least - 1, -1) if fits(t, m))
+    note = (f"the L-BFGS history was shrunk from {history} to {fitting} pairs at {width}x{height} to fit in the "
+            f"{gib(have)} of memory available (tiles of {t} px)")
+    return Plan(t, fitting, need(t, fitting), note)
+
+
+def _fits(network, height, width, history, style_shapes) -> bool:
+    try:
+        check_fits(network, height, width, history, style_shapes)
+    except MemoryLimitError:
+        return False
+    return True

@@ -112,14 +112,12 @@ class Objective:
 
         content_nchw = to_nchw(content)
         self.shape = content_nchw.shape
-        acts = network.features(content_nchw)
-        self.content_targets = {l: acts[l] for l in content_scales}
-        self.content = {l: w / self._normaliser("content", l, _mean_square(acts[l]))
+        self.content_targets = self._target_features(content_nchw, list(content_scales))
+        self.content = {l: w / self._normaliser("content", l, _mean_square(self.content_targets[l]))
                         for l, w in content_scales.items()}
         self.style, self.style_targets, self.style_constant = {}, {}, 0.0
         if style_scales:
-            grams = [{l: losses.gram(a[l]) for l in style_scales}
-                     for a in (network.features(to_nchw(s)) for s in styles)]
+            grams = [self._target_grams(to_nchw(s), list(style_scales)) for s in styles]
             for l, w in style_scales.items():
                 blended = sum(np.float32(b) * g[l] for b, g in zip(blend, grams))
                 self.style_targets[l] = blended.astype(np.float32)
@@ -133,6 +131,18 @@ class Objective:
         self._grad64 = np.empty(self.shape, np.float64) if self.tv_weight > 0 else None
         self._terms: dict[float | str, dict[str, float]] = {}  # per evaluated point, by its total
         self.evaluations = 0
+
+    def _target_features(self, image: np.ndarray, layers: list[str]) -> dict[str, np.ndarray]:
+        """Activations of ``image`` at ``layers`` (the content targets)."""
+        if not layers:
+            return {}
+        acts = self.network.features(image)
+        return {l: acts[l] for l in layers}
+
+    def _target_grams(self, image: np.ndarray, layers: list[str]) -> dict[str, np.ndarray]:
+        """Gram matrices of ``image`` at ``layers`` (a style image's)."""
+        acts = self.network.features(image)
+        return {l: losses.gram(acts[l]) for l in layers}
 
     def _normaliser(self, kind: str, layer: str, mean_square: float) -> float:
         """n_l or m_l: the mean square of the layer's (blended) target; 1 with normalize=False."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import os
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -16,12 +17,13 @@ import numpy as np
 
 from . import image_load, images, layout, memory, schedule
 from .checkpoint import FROM_THE_START, terms_of
-from .errors import ImageError, OptionError
+from .errors import ImageError, MemoryNotice, OptionError
 from .model_format import MIN_SIZE
 from .models_dir import DEFAULT_MODEL
 from .objective import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, Objective, check_weight
 from .optimize import DEFAULTS as OPTIMIZER_DEFAULTS
 from .optimize import METHODS as OPTIMIZERS
+from .tiling import TiledObjective, check_tile, exact_halo
 
 INITS = ("content", "noise", "style")
 # Words other programs use for an --init keyword: named in the error, not accepted silently.
@@ -59,6 +61,7 @@ class Options:
     provider: str = "auto"
     precision: str = "auto"  # OpenVINO only: auto (bf16 where the CPU has it), fp32, bf16
     threads: int | None = None
+    tile: int = 0  # evaluate the loss in tiles of this many pixels; 0: only where the whole image does not fit
 
     def validated(self) -> Options:
         positive_ints = {"size": self.size, "iterations": self.iterations, "history": self.history}
@@ -75,6 +78,8 @@ class Options:
             raise OptionError(f"noise ratio must be between 0 and 1, got {self.noise_ratio}")
         if not (np.isfinite(self.learning_rate) and self.learning_rate > 0):
             raise OptionError(f"learning rate must be > 0, got {self.learning_rate}")
+        if self.tile != 0:
+            check_tile(self.tile)
         if self.optimizer not in OPTIMIZERS:
             raise OptionError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
         return self
@@ -150,7 +155,8 @@ class Stylizer:
         return derived
 
     def run(self, content, styles, progress: Callable[[Progress], None] | None = None, *,
-            start: np.ndarray | None = None, wrap_objective: Callable | None = None, checkpoint=None) -> Result:
+            start: np.ndarray | None = None, wrap_objective: Callable | None = None, checkpoint=None,
+            on_tile: Callable[[int, int, int], None] | None = None) -> Result:
         """Stylize. Ctrl-C (KeyboardInterrupt) ends the run early and returns the best image so far.
 
         ``start``, an (H, W, 3) image, replaces the start image that ``init`` would make (resized to the
@@ -158,6 +164,9 @@ class Stylizer:
         minimises instead, e.g. one that adds a term; it needs the same ``terms_at`` and ``evaluations``.
         ``checkpoint``, an :class:`nst_rt.checkpoint.Checkpoint`, saves the run every few seconds and may
         continue it from a saved one; remove it once the result is written.
+        ``on_tile(pass_, index, count)`` is called before each tile of a tiled evaluation (see
+        :mod:`nst_rt.tiling`). A scale whose L-BFGS history had to be shrunk to fit in memory is announced
+        with a :class:`nst_rt.errors.MemoryNotice` warning before the run starts.
         """
         from .optimize import minimize
 
@@ -186,10 +195,9 @@ class Stylizer:
                 schedule.check_min_size(f"style image {i + 1}" if len(styles) > 1 else "style image",
                                images.longest_side_size(*s.shape[:2], max(1, round(longest * o.style_scale))),
                                scale, len(sizes))
-        final = images.longest_side_size(*content_full.shape[:2], o.size)
-        style_shapes = [images.longest_side_size(*s.shape[:2], max(1, round(o.size * o.style_scale)))
-                        for s in styles_full]
-        memory.check_fits(self.network, *final, o.history if o.optimizer == "lbfgs" else 0, style_shapes)
+        plans = self._plan(content_full, styles_full, sizes)
+        for note in dict.fromkeys(p.note for p in plans if p.note):
+            warnings.warn(note, MemoryNotice, stacklevel=2)
 
         resumed = checkpoint.begin(o, self.model.metadata, content_full, styles_full, init_full) if checkpoint \
             else FROM_THE_START
@@ -218,10 +226,12 @@ class Stylizer:
                     first = images.resize_to(layout.from_nchw(x), (h, w))
                 x0 = layout.to_nchw(first).astype(np.float64) if saved is None else np.asarray(saved["x"], np.float64)
                 last.update(x=x0, loss=float("inf"), nit=0 if saved is None else resumed.iteration)
-                objective = Objective(
-                    self.network, content_img, style_imgs, content_layers=o.content_layers,
-                    style_layers=o.style_layers, content_weight=o.content_weight, style_weight=o.style_weight,
-                    tv_weight=o.tv_weight, normalize=o.normalize, style_blend_weights=o.style_blend_weights)
+                settings = dict(content_layers=o.content_layers, style_layers=o.style_layers,
+                                content_weight=o.content_weight, style_weight=o.style_weight, tv_weight=o.tv_weight,
+                                normalize=o.normalize, style_blend_weights=o.style_blend_weights)
+                plan = plans[scale - 1]
+                objective = Objective(self.network, content_img, style_imgs, **settings) if plan.tile is None else \
+                    TiledObjective(self.network, content_img, style_imgs, tile=plan.tile, on_tile=on_tile, **settings)
                 if wrap_objective is not None:
                     objective = wrap_objective(objective, (h, w))
                 if checkpoint:
@@ -231,7 +241,7 @@ class Stylizer:
                                       time.perf_counter() - started, lambda x0=x0: self._finish(x0, content_full),
                                       stages))
                 result = minimize(objective, x0, jac=True, method=o.optimizer, bounds=(0.0, 1.0) if o.bounds else None,
-                                  options=self._optimizer_options(iterations), resume=saved,
+                                  options=self._optimizer_options(iterations, plan.history), resume=saved,
                                   callback=self._on_iteration(scale, stages, objective, last, progress,
                                                               total_evaluations, started, content_full, checkpoint))
             except KeyboardInterrupt:
@@ -253,11 +263,26 @@ class Stylizer:
         return Result(self._finish(x, content_full), last["loss"], last["terms"], total_iterations,
                       total_evaluations, time.perf_counter() - started, interrupted, message, stopped_early)
 
-    def _optimizer_options(self, iterations: int) -> dict:
+    def _plan(self, content_full, styles_full, sizes) -> list[memory.Plan]:
+        """Each scale's memory plan, from the shapes alone: a huge --size is refused before it is allocated."""
+        o = self.options
+        history = o.history if o.optimizer == "lbfgs" else 0
+        used = [l for l in (*o.content_layers, *o.style_layers) if l in self.network.layers]
+        halo = exact_halo(self.model.architecture, used) if used else 0
+        plans = []
+        for longest in sizes:
+            shape = images.longest_side_size(*content_full.shape[:2], longest)
+            style_shapes = [images.longest_side_size(*s.shape[:2], max(1, round(longest * o.style_scale)))
+                            for s in styles_full]
+            plans.append(memory.plan(self.network, *shape, history, style_shapes, tile=o.tile, halo=halo,
+                                     content_layers=o.content_layers if o.content_weight > 0 else ()))
+        return plans
+
+    def _optimizer_options(self, iterations: int, history: int) -> dict:
         o = self.options
         if o.optimizer == "lbfgs":
             # Run the iterations asked for: NST losses have no natural scale for an absolute tolerance.
-            return {"maxiter": iterations, "maxcor": o.history, "maxfun": None,
+            return {"maxiter": iterations, "maxcor": history, "maxfun": None,
                     "gtol": 0.0, "ftol": 0.0}
         return {"maxiter": iterations, "lr": o.learning_rate}
 

@@ -1,6 +1,7 @@
 """The terminal progress display of a stylization: a rich progress bar on stderr, one task per scale.
 
-Each task shows the iteration count, the loss and its terms, the rate and the time left at that scale.
+Each task shows the iteration count, the loss and its terms, the rate and the time left at that scale, and
+in a tiled run the tile being evaluated.
 It is drawn only on a terminal: captured or redirected stderr gets no control codes, only the summary.
 """
 
@@ -51,6 +52,12 @@ class ProgressDisplay:
         self.enabled = self.console.is_terminal if enabled is None else enabled
         self._progress: Progress | None = None
         self._tasks: list = []
+        self._current = None
+
+    def tile(self, pass_: int, index: int, count: int) -> None:
+        """Show which tile of a tiled evaluation is running (``Stylizer.run``'s ``on_tile``)."""
+        if self._progress is not None and self._current is not None:
+            self._progress.update(self._current, tiles=f"tile {index}/{count} pass {pass_}/2")
 
     def __call__(self, p) -> None:
         if not self.enabled:
@@ -66,6 +73,9 @@ class ProgressDisplay:
                 self._progress.stop_task(earlier)
         if not self._progress.tasks[task].started:
             self._progress.start_task(task)
+        if self._current is not None and self._current != task:
+            self._progress.update(self._current, tiles="")
+        self._current = task
         self._progress.update(task, completed=p.iteration, terms=format_terms(p.loss, p.terms))
 
     def _start(self, totals: list[int]) -> None:
@@ -80,12 +90,14 @@ class ProgressDisplay:
             MofNCompleteColumn(table_column=fixed()),
             TextColumn("{task.fields[terms]}",
                        table_column=Column(no_wrap=True, overflow="ellipsis", max_width=terms_width)),
-            RateColumn(table_column=fixed()), RemainingOrNoteColumn(), console=self.console, refresh_per_second=4,
+            RateColumn(table_column=fixed()), RemainingOrNoteColumn(), TextColumn("{task.fields[tiles]}"),
+            console=self.console, refresh_per_second=4,
         )
         scales = len(totals)
         for scale, iterations in enumerate(totals, start=1):
             label = f"scale {scale}/{scales}" if scales > 1 else "stylize"
-            self._tasks.append(self._progress.add_task(label, total=iterations, start=False, terms="", note=""))
+            self._tasks.append(self._progress.add_task(label, total=iterations, start=False, terms="", note="",
+                                                       tiles=""))
         self._progress.start()
 
     def close(self, notes: dict[int, str] | None = None) -> None:
@@ -94,9 +106,12 @@ class ProgressDisplay:
             return
         for scale, note in (notes or {}).items():
             self._progress.update(self._tasks[scale - 1], note=note)
+        if self._current is not None:
+            self._progress.update(self._current, tiles="")
         self._progress.stop()
         self._progress = None
         self._tasks = []
+        self._current = None
 
 
 class BatchProgressDisplay:

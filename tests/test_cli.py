@@ -127,7 +127,7 @@ def fake_stylizer(monkeypatch):
             self.options = options
             made.append(self)
 
-        def run(self, content, styles, progress=None, checkpoint=None):
+        def run(self, content, styles, progress=None, checkpoint=None, on_tile=None):
             self.content, self.styles = content, styles
             return Result(np.full((20, 30, 3), 0.5, np.float32), 1.25, {"content": 1.0, "style": 0.25, "tv": 0.0},
                           iterations=3, evaluations=4, seconds=0.5)
@@ -228,6 +228,7 @@ OPTION_CASES = [
     (["--provider", "cpu"], "provider", "cpu"),
     (["--provider", "cuda"], "provider", "cuda"),
     (["--threads", "3"], "threads", 3),
+    (["--tile", "512"], "tile", 512),
 ]
 
 
@@ -617,6 +618,9 @@ BAD_INPUT = {
     "empty layer list": (lambda p, m, mp: {"extra": ["--style-layers", " , "]}, ["at least one layer"]),
     "too many scales": (lambda p, m, mp: {"extra": ["--scales", "3"]}, ["--scales 3", "8x5 px", "fewer"]),
     "threads 0": (lambda p, m, mp: {"extra": ["--threads", "0"]}, ["--threads"]),
+    "tile not a multiple of the stride": (lambda p, m, mp: {"extra": ["--tile", "100"]},
+                                          ["tile size", "multiple of 16", "100"]),
+    "negative tile": (lambda p, m, mp: {"extra": ["--tile", "-16"]}, ["tile size", "-16"]),
     "save every negative": (lambda p, m, mp: {"extra": ["--save-every", "-1"]}, ["--save-every"]),
     "noise ratio above 1": (lambda p, m, mp: {"extra": ["--noise-ratio", "2"]}, ["noise ratio"]),
     "learning rate 0": (lambda p, m, mp: {"extra": ["--learning-rate", "0"]}, ["learning rate"]),

@@ -1,0 +1,121 @@
+"""Tiled evaluation: how exact it is for each halo, and what it costs in time and memory.
+
+    python benchmarks/tiles.py halo --model random=MODELS/vgg16 --model imagenet=REAL/vgg16
+    python benchmarks/tiles.py runs --model REAL/vgg16 --size 2048 --iterations 2 --tiles 2048,512
+
+``halo``: at each size (default 256 and 512 px, tiles of 128 px) the value and the image gradient of the
+tiled objective against the untiled one, for halos of 0 to 96 px, at a point between the content image and
+noise (the kind of point an optimisation visits). value: |tiled - untiled| / |untiled|; gradient: relative
+L2 error. The smallest halo that keeps the gradient error <= 1e-3 and the value exact (<= 1e-6) is marked.
+
+``runs``: one ``nst-rt stylize`` process per tile size under /usr/bin/time -v (a tile size at least as
+large as the image runs it whole), with its wall time, peak RSS and final loss.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import nst_rt  # noqa: F401  (first: it sets OPENBLAS_THREAD_TIMEOUT before numpy loads OpenBLAS)
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+CONTENT = ROOT / "examples" / "content" / "astronaut.png"
+STYLE = ROOT / "examples" / "style" / "starry_night.jpg"
+HALOS = (0, 16, 32, 48, 64, 80, 96)
+SETTINGS = dict(content_weight=1.0, style_weight=10.0, tv_weight=10.0, normalize=True)  # pipeline.Options' defaults
+
+
+def halo_table(models: list[tuple[str, Path]], sizes: list[int], tile: int, threads: int | None) -> None:
+    from nst_rt import image_load, images
+    from nst_rt.model import load_model
+    from nst_rt.network import Network
+    from nst_rt.objective import Objective
+    from nst_rt.tiling import TiledObjective, exact_halo
+
+    content_full = image_load.load_image(CONTENT)
+    style_full = image_load.load_image(STYLE)
+    print("| weights | size | halo | value rel. error | gradient rel. L2 error |")
+    print("|---|---|---|---|---|")
+    for label, path in models:
+        model = load_model(path)
+        network = Network(model, "cpu", threads)
+        for size in sizes:
+            content = images.resize_longest(content_full, size)
+            style = images.resize_longest(style_full, size)
+            noise = np.random.default_rng(0).random(content.shape, dtype=np.float32)
+            x = np.ascontiguousarray((0.7 * content + 0.3 * noise).transpose(2, 0, 1)[None], dtype=np.float64)
+            whole = Objective(network, content, [style], **SETTINGS)
+            value, grad = whole(x)
+            grad = np.array(grad, np.float64)
+            h, w = content.shape[:2]
+            chosen = None
+            for halo in HALOS:
+                tiled = TiledObjective(network, content, [style], tile=tile, halo=halo, **SETTINGS)
+                tiled_value, tiled_grad = tiled(x)
+                value_error = abs(tiled_value - value) / abs(value)
+                grad_error = float(np.linalg.norm(tiled_grad - grad) / np.linalg.norm(grad))
+                mark = ""
+                if chosen is None and grad_error <= 1e-3 and value_error <= 1e-6:
+                    chosen, mark = halo, " **(smallest exact)**"
+                print(f"| {label} ({model.architecture}) | {w}x{h} | {halo}{mark} | {value_error:.1e} | "
+                      f"{grad_error:.1e} |", flush=True)
+            default = exact_halo(model.architecture, list(whole.used_layers))
+            print(f"| {label} ({model.architecture}) | {w}x{h} | default: {default} "
+                  f"({'matches' if default == chosen else 'DIFFERS from'} the measurement) | | |", flush=True)
+
+
+def measure(command: list[str]) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS in GiB, the command's last line) of one process under /usr/bin/time -v."""
+    done = subprocess.run(["/usr/bin/time", "-v", *command], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(command)}\n{done.stderr[-2000:]}")
+    rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr).group(1))
+    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", done.stderr).group(1)
+    seconds = sum(float(part) * 60 ** k for k, part in enumerate(reversed(wall.split(":"))))
+    summary = next((line for line in done.stderr.splitlines() if line.startswith("wrote ")), "")
+    return seconds, rss_kb / (1 << 20), summary
+
+
+def runs(model: Path, size: int, iterations: int, tiles: list[int], extra: list[str]) -> None:
+    print(f"| {size} px, {iterations} iterations | tile | wall time | peak RSS | result |")
+    print("|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as out:
+        for tile in tiles:
+            command = [sys.executable, "-m", "nst_rt", "stylize", str(CONTENT), str(STYLE), "--model", str(model),
+                       "--size", str(size), "--iterations", str(iterations), "--tile", str(tile),
+                       "-o", str(Path(out) / f"tile{tile}.png"), *extra]
+            seconds, rss, summary = measure(command)
+            how = "whole image" if tile >= size else f"tiles of {tile} px"
+            print(f"| {' '.join(extra)} | {how} | {seconds:.0f} s | {rss:.2f} GiB | {summary} |", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="what", required=True)
+    halo = sub.add_parser("halo", help="value and gradient error against the untiled objective, per halo")
+    halo.add_argument("--model", action="append", required=True, metavar="LABEL=PATH",
+                      help="an exported model directory, with a label for the table (repeatable)")
+    halo.add_argument("--sizes", default="256,512")
+    halo.add_argument("--tile", type=int, default=128)
+    halo.add_argument("--threads", type=int)
+    run = sub.add_parser("runs", help="wall time and peak RSS of whole runs, per tile size")
+    run.add_argument("--model", type=Path, required=True, help="an exported model directory")
+    run.add_argument("--size", type=int, default=2048)
+    run.add_argument("--iterations", type=int, default=2)
+    run.add_argument("--tiles", default="2048,512", help="tile sizes; one >= --size runs the whole image")
+    args, extra = parser.parse_known_args()
+    if args.what == "halo":
+        models = [(item.split("=", 1)[0], Path(item.split("=", 1)[1])) for item in args.model]
+        halo_table(models, [int(s) for s in args.sizes.split(",")], args.tile, args.threads)
+    else:
+        runs(args.model, args.size, args.iterations, [int(t) for t in args.tiles.split(",")], extra)
+
+
+if __name__ == "__main__":
+    main()
