@@ -591,7 +591,8 @@ BAD_INPUT = {
     "init keyword from neural-style": (lambda p, m, mp: {"extra": ["--init", "random"]},
                                        ["init image 'random'", "(content, noise, style)", "'noise'"]),
     "style scale too small": (lambda p, m, mp: {"extra": ["--style-scale", "0.25"]}, ["--style-scale"]),
-    "beyond memory": (lambda p, m, mp: (mp.setattr(memory, "available_bytes", lambda: 1 << 30), {"size": 1024})[1],
+    "beyond memory": (lambda p, m, mp: (mp.setattr(memory, "available_bytes", lambda: 1 << 30),
+                                        {"size": 1024, "extra": ["--scales", "1"]})[1],
                       ["1024x683", "GiB", "1.0 GiB is available", "--size"]),
     "negative content weight": (lambda p, m, mp: {"extra": ["--content-weight", "-1"]}, ["content weight", ">= 0"]),
     "negative style weight": (lambda p, m, mp: {"extra": ["--style-weight", "-1e6"]}, ["style weight", ">= 0"]),
@@ -770,7 +771,7 @@ def _limit_address_space():
 
 def test_process_refuses_a_size_far_beyond_memory(paths, models, tmp_path):
     # The address-space limit turns an attempted 200000 px run into a MemoryError instead of an OOM kill.
-    done = run_process(*stylize_args(paths, models, size=200000), cwd=tmp_path, timeout=120,
+    done = run_process(*stylize_args(paths, models, "--scales", "1", size=200000), cwd=tmp_path, timeout=120,
                        preexec_fn=_limit_address_space)
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr

@@ -613,7 +613,7 @@ def test_a_too_small_size_message_says_to_use_a_larger_size(run):
 def test_a_run_that_does_not_fit_in_memory_is_refused_with_the_estimate(run, monkeypatch, minimize_calls):
     monkeypatch.setattr(memory, "available_bytes", lambda: 1 << 30)
     with pytest.raises(MemoryLimitError) as excinfo:
-        run(size=1024, iterations=1)
+        run(size=1024, iterations=1, scales=1)  # one scale: the message names the size asked for
     message = str(excinfo.value)
     assert "1024x683" in message and "GiB" in message and "1.0 GiB is available" in message
     assert "--size" in message and "\n" not in message
