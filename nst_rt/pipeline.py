@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from . import image_load, images, layout, memory, schedule
+from . import image_load, images, layout, schedule
 from .checkpoint import FROM_THE_START, terms_of
 from .errors import ImageError, MemoryNotice, OptionError
 from .model_format import MIN_SIZE
@@ -23,7 +23,7 @@ from .models_dir import DEFAULT_MODEL
 from .objective import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, Objective, check_weight
 from .optimize import DEFAULTS as OPTIMIZER_DEFAULTS
 from .optimize import METHODS as OPTIMIZERS
-from .tiling import TiledObjective, check_tile, exact_halo
+from .tiling import TiledObjective, check_tile, plan_scales
 
 INITS = ("content", "noise", "style")
 # Words other programs use for an --init keyword: named in the error, not accepted silently.
@@ -184,18 +184,9 @@ class Stylizer:
                                  f"({', '.join(INITS)}){INIT_HINTS.get(str(o.init), '; check the path')}")
             init_full = image_load.load_image(o.init, role="init image", min_side=MIN_SIZE)
         # Check sizes and memory on the shapes alone: a huge --size must be refused before it is allocated.
-        ratios = [min(a.shape[:2]) / max(a.shape[:2]) for a in [content_full]]
-        ratios += [min(s.shape[:2]) / max(s.shape[:2]) * o.style_scale for s in styles_full]
-        stages = tuple(schedule.plan(o.size, o.iterations, o.scales, min(ratios)))
+        stages = schedule.stages_for(o.size, o.iterations, o.scales, o.style_scale, content_full, styles_full)
         sizes = [stage.size for stage in stages]
-        for scale, longest in enumerate(sizes, start=1):
-            schedule.check_min_size("content image", images.longest_side_size(*content_full.shape[:2], longest), scale,
-                           len(sizes))
-            for i, s in enumerate(styles_full):
-                schedule.check_min_size(f"style image {i + 1}" if len(styles) > 1 else "style image",
-                               images.longest_side_size(*s.shape[:2], max(1, round(longest * o.style_scale))),
-                               scale, len(sizes))
-        plans = self._plan(content_full, styles_full, sizes)
+        plans = plan_scales(self.network, self.model.architecture, o, content_full, styles_full, sizes)
         for note in dict.fromkeys(p.note for p in plans if p.note):
             warnings.warn(note, MemoryNotice, stacklevel=2)
 
@@ -262,21 +253,6 @@ class Stylizer:
         message = "interrupted" if interrupted else "; ".join(stopped_early.values())
         return Result(self._finish(x, content_full), last["loss"], last["terms"], total_iterations,
                       total_evaluations, time.perf_counter() - started, interrupted, message, stopped_early)
-
-    def _plan(self, content_full, styles_full, sizes) -> list[memory.Plan]:
-        """Each scale's memory plan, from the shapes alone: a huge --size is refused before it is allocated."""
-        o = self.options
-        history = o.history if o.optimizer == "lbfgs" else 0
-        used = [l for l in (*o.content_layers, *o.style_layers) if l in self.network.layers]
-        halo = exact_halo(self.model.architecture, used) if used else 0
-        plans = []
-        for longest in sizes:
-            shape = images.longest_side_size(*content_full.shape[:2], longest)
-            style_shapes = [images.longest_side_size(*s.shape[:2], max(1, round(longest * o.style_scale)))
-                            for s in styles_full]
-            plans.append(memory.plan(self.network, *shape, history, style_shapes, tile=o.tile, halo=halo,
-                                     content_layers=o.content_layers if o.content_weight > 0 else ()))
-        return plans
 
     def _optimizer_options(self, iterations: int, history: int) -> dict:
         o = self.options

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import OptionError
+from .images import longest_side_size
 from .model_format import MIN_SIZE
 
 COARSEST = 128  # the auto schedule's smallest scale is the smallest halving of --size at least this large
@@ -60,3 +61,18 @@ def check_min_size(what: str, shape: tuple[int, int], scale: int, scales: int) -
     fixes += ["a larger --style-scale"] if what.startswith("style") else []
     fixes = " or ".join(fixes) if len(fixes) < 3 else f"{fixes[0]}, {fixes[1]} or {fixes[2]}"
     raise OptionError(f"the {what} becomes {w}x{h} px{where}, below the network's {MIN_SIZE} px; use {fixes}")
+
+
+def stages_for(size: int, iterations: int, scales: int | None, style_scale: float, content, styles) -> tuple:
+    """The stages of a run on these (H, W, 3) images, each image checked against the network's minimum at
+    every scale (on the shapes alone, before anything is resized)."""
+    ratios = [min(a.shape[:2]) / max(a.shape[:2]) for a in [content]]
+    ratios += [min(s.shape[:2]) / max(s.shape[:2]) * style_scale for s in styles]
+    stages = tuple(plan(size, iterations, scales, min(ratios)))
+    for scale, stage in enumerate(stages, start=1):
+        check_min_size("content image", longest_side_size(*content.shape[:2], stage.size), scale, len(stages))
+        for i, style in enumerate(styles):
+            check_min_size(f"style image {i + 1}" if len(styles) > 1 else "style image",
+                           longest_side_size(*style.shape[:2], max(1, round(stage.size * style_scale))),
+                           scale, len(stages))
+    return stages

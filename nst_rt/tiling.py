@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import losses
+from . import losses, memory
 from .errors import OptionError
 from .model_format import DEEPEST_LAYER, convs, layer_depth
 from .network import activation_shape
@@ -235,3 +235,21 @@ class TiledObjective(Objective):
             diff *= np.float32(2.0 * self.content[layer] / self._positions(layer, self.shape))
             out += diff
         _zero_outside(out, *_core(tile, d))
+
+
+def plan_scales(network, architecture: str, options, content, styles, sizes) -> list:
+    """Each scale's memory plan (whole or in tiles, and the L-BFGS history), from the shapes alone, so a huge
+    --size is refused before anything is allocated."""
+    from .images import longest_side_size
+
+    o = options
+    history = o.history if o.optimizer == "lbfgs" else 0
+    used = [l for l in (*o.content_layers, *o.style_layers) if l in network.layers]
+    halo = exact_halo(architecture, used) if used else 0
+    plans = []
+    for longest in sizes:
+        shape = longest_side_size(*content.shape[:2], longest)
+        style_shapes = [longest_side_size(*s.shape[:2], max(1, round(longest * o.style_scale))) for s in styles]
+        plans.append(memory.plan(network, *shape, history, style_shapes, tile=o.tile, halo=halo,
+                                 content_layers=o.content_layers if o.content_weight > 0 else ()))
+    return plans
