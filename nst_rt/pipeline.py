@@ -270,13 +270,13 @@ class Stylizer:
         used = [l for l in (*o.content_layers, *o.style_layers) if l in self.network.layers]
         halo = exact_halo(self.model.architecture, used) if used else 0
         plans = []
-        for longest in sizes:
+        for longest in reversed(sizes):  # the full size first: a refusal names the size asked for
             shape = images.longest_side_size(*content_full.shape[:2], longest)
             style_shapes = [images.longest_side_size(*s.shape[:2], max(1, round(longest * o.style_scale)))
                             for s in styles_full]
             plans.append(memory.plan(self.network, *shape, history, style_shapes, tile=o.tile, halo=halo,
                                      content_layers=o.content_layers if o.content_weight > 0 else ()))
-        return plans
+        return plans[::-1]
 
     def _optimizer_options(self, iterations: int, history: int) -> dict:
         o = self.options
