@@ -247,9 +247,9 @@ def plan_scales(network, architecture: str, options, content, styles, sizes) -> 
     used = [l for l in (*o.content_layers, *o.style_layers) if l in network.layers]
     halo = exact_halo(architecture, used) if used else 0
     plans = []
-    for longest in sizes:
+    for longest in reversed(sizes):  # the full size first: a refusal names the size asked for
         shape = longest_side_size(*content.shape[:2], longest)
         style_shapes = [longest_side_size(*s.shape[:2], max(1, round(longest * o.style_scale))) for s in styles]
         plans.append(memory.plan(network, *shape, history, style_shapes, tile=o.tile, halo=halo,
                                  content_layers=o.content_layers if o.content_weight > 0 else ()))
-    return plans
+    return plans[::-1]
