@@ -71,13 +71,13 @@ def video(
         except KeyboardInterrupt:
             display.close()
             raise notice(f"{stop.what}; the finished frames are kept in {frames_dir(output)}: run the same "
-                             "command again to resume", stop.exit_code) from None
+                         "command again to resume", stop.exit_code) from None
     if result.interrupted:
         raise notice(f"{stop.what} in frame {result.frames + 1}; {result.frames} finished frames are kept in "
-                         f"{frames_dir(output)}: run the same command again to resume", stop.exit_code)
+                     f"{frames_dir(output)}: run the same command again to resume", stop.exit_code)
     resumed = f", {result.resumed} of them from an earlier run" if result.resumed else ""
     say(f"wrote {output} ({result.size[0]}x{result.size[1]}, {result.frames} frames{resumed}, {result.audio}, "
-            f"{result.seconds:.1f} s)", quiet)
+        f"{result.seconds:.1f} s)", quiet)
 
 
 cli.app.command("video")(video)
