@@ -253,3 +253,10 @@ def test_the_progress_display_shows_the_tile():
     display._progress.refresh()
     assert "tile 3/9 pass 2/2" in stream.getvalue()
     display.close()
+
+
+def test_a_tile_as_large_as_the_image_that_does_not_fit_says_to_use_smaller_tiles(monkeypatch):
+    with pytest.raises(MemoryLimitError) as excinfo:
+        _plan(monkeypatch, 4 * GIB, 2048, tile=2048)
+    assert "2048x2048" in str(excinfo.value) and "--tile smaller than 2048 px" in str(excinfo.value)
+    assert _plan(monkeypatch, 4 * GIB, 2048, tile=256, history=3).tile == 256  # which does fit
