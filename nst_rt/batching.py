@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import glob
 import os
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import image_load, image_save
 from .errors import NstError, OptionError
-from .interrupts import STOP_SIGNALS
+from .interrupts import signals_held
 from .pipeline import Options, Stylizer
 
 ENGINES = ("local", "ray")
@@ -132,27 +129,6 @@ def plan(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike, format
     done = [item for item in items if not overwrite and os.path.lexists(item.output)]
     finished = set(done)
     return [item for item in items if item not in finished], done
-
-
-@contextmanager
-def signals_held():
-    """Hold Ctrl-C (and any other stop signal that Python code handles) until the block ends, then deliver it:
-    a file being saved is finished before the batch stops. Only the main thread can set handlers."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    held = {s: signal.getsignal(s) for s in STOP_SIGNALS}
-    held = {s: handler for s, handler in held.items() if callable(handler)}
-    for s in held:
-        signal.signal(s, lambda signum, frame: caught.append(signum))
-    try:
-        yield
-    finally:
-        for s, handler in held.items():
-            signal.signal(s, handler)
-        if caught:
-            held[caught[0]](caught[0], None)  # the handler it would have met: raises KeyboardInterrupt
 
 
 def stylize_one(stylizer: Stylizer, item: Item, styles: Sequence, overwrite: bool,

@@ -19,7 +19,6 @@ import hashlib
 import json
 import math
 import os
-import secrets
 import time
 import zipfile
 from collections.abc import Iterator, Mapping
@@ -28,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import CheckpointError, OptionError
+from .image_save import create_temp
 
 DEFAULT_EVERY = 60.0  # seconds between checkpoints
 # ... and at least this many times the last write's duration apart, so that writing takes at most ~5% of a run
@@ -175,16 +175,18 @@ class Checkpoint:
             os.unlink(self.path)
 
     def _write(self, arrays: dict) -> None:
-        tmp = self.path.parent / f".{self.path.name}.{secrets.token_hex(4)}.tmp"
+        tmp = None
         try:
-            with open(tmp, "xb") as f:
+            fd, tmp = create_temp(self.path)
+            with os.fdopen(fd, "wb") as f:
                 np.savez(f, **arrays)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, self.path)
             _fsync_directory(self.path.parent)
         except BaseException as exc:
-            tmp.unlink(missing_ok=True)
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
             if isinstance(exc, OSError):
                 raise CheckpointError(f"could not write checkpoint '{self.path}' ({exc.strerror or exc}); free "
                                       "some space or pass --checkpoint-every 0") from None

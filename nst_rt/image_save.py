@@ -62,7 +62,7 @@ def check_output_path(path, *, overwrite: bool = False, gif: bool = False, what:
     if not directory.is_dir():
         raise ImageError(f"{what} directory '{directory}' is not a directory; choose another path")
     try:
-        fd, tmp = _create_temp(path)
+        fd, tmp = create_temp(path)
         os.close(fd)
         os.unlink(tmp)
     except OSError as exc:
@@ -128,7 +128,7 @@ def _exists(path: Path, what: str) -> ImageError:
     return ImageError(f"{what} '{path}' already exists; pass --overwrite to replace it or choose another name")
 
 
-def _create_temp(path: Path) -> tuple[int, str]:
+def create_temp(path: Path) -> tuple[int, str]:
     # Hidden, in the target's directory (so the rename stays on one file
     # system), named after the target so a leftover is recognisable. os.open
     # with mode 0o666 lets the umask decide the final permissions, unlike
@@ -144,7 +144,7 @@ def _create_temp(path: Path) -> tuple[int, str]:
 
 def _atomic_write(path: Path, write: Callable, overwrite: bool, what: str) -> None:
     try:
-        fd, tmp = _create_temp(path)
+        fd, tmp = create_temp(path)
     except OSError as exc:
         raise ImageError(f"cannot write '{path}' ({exc.strerror or exc}); choose another output path") from None
     try:

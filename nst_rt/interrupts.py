@@ -3,6 +3,7 @@
 Job schedulers (Slurm, Kubernetes, systemd) send SIGTERM before they kill, and a closed terminal sends
 SIGHUP. Inside ``stop_signals()`` each of them raises ``Interrupted``, a ``KeyboardInterrupt``, so the code
 that keeps the best result on Ctrl-C keeps it on these too; the exit code is the shell's, 128 + signal.
+``signals_held()`` defers them while a file is being saved, so a stop never cuts a save short.
 """
 
 from __future__ import annotations
@@ -65,3 +66,24 @@ def stop_signals(signals=STOP_SIGNALS) -> Iterator[StopSignals]:
     finally:
         for s, old in previous.items():
             signal.signal(s, old)
+
+
+@contextmanager
+def signals_held():
+    """Hold Ctrl-C (and any other stop signal that Python code handles) until the block ends, then deliver it:
+    a file being saved is finished before the batch stops. Only the main thread can set handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    held = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+    held = {s: handler for s, handler in held.items() if callable(handler)}
+    for s in held:
+        signal.signal(s, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        for s, handler in held.items():
+            signal.signal(s, handler)
+        if caught:
+            held[caught[0]](caught[0], None)  # the handler it would have met: raises KeyboardInterrupt

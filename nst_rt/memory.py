@@ -238,13 +238,12 @@ def plan(network, height: int, width: int, history: int, style_shapes=(), *, til
     as fit, and a note saying so. Raises
     MemoryLimitError when not even MIN_HISTORY pairs fit. ``history=0``: an optimiser without one (Adam).
     """
-    if tile and max(height, width) <= tile:
+    if not tile or max(height, width) <= tile:
         try:
             return Plan(None, history, check_fits(network, height, width, history, style_shapes))
-        except MemoryLimitError as exc:  # the tile covers the whole image: smaller tiles would fit
-            raise MemoryLimitError(f"{exc}, or a --tile smaller than {max(height, width)} px") from None
-    if not tile and _fits(network, height, width, history, style_shapes):
-        return Plan(None, history, check_fits(network, height, width, history, style_shapes))
+        except MemoryLimitError as exc:
+            if tile:  # the tile covers the whole image: smaller tiles would fit
+                raise MemoryLimitError(f"{exc}, or a --tile smaller than {max(height, width)} px") from None
     have = available_bytes()
     on_device = getattr(network, "device", "cpu") == "cuda"
     device_have = device_free_bytes(getattr(network, "device_id", 0)) if on_device else None
@@ -277,10 +276,3 @@ def plan(network, height: int, width: int, history: int, style_shapes=(), *, til
             f"{gib(have)} of memory available (tiles of {t} px)")
     return Plan(t, fitting, need(t, fitting), note)
 
-
-def _fits(network, height, width, history, style_shapes) -> bool:
-    try:
-        check_fits(network, height, width, history, style_shapes)
-    except MemoryLimitError:
-        return False
-    return True

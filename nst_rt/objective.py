@@ -156,7 +156,7 @@ class Objective:
     def terms_at(self, value: float) -> dict[str, float]:
         """The weighted content, style and tv terms of the evaluated point whose total was ``value``."""
         try:
-            return dict(self._terms[_key(value)])
+            return dict(self._terms[point_key(value)])
         except KeyError:
             raise KeyError(f"no evaluated point has the total {value!r}") from None
 
@@ -183,12 +183,13 @@ class Objective:
             tv = losses.tv_loss(np.asarray(x, dtype=np.float64), self.tv_weight, grad)
         total = content + style + tv
         # Keyed by the total the optimiser sees, so the terms of the point it accepts or returns can be found.
-        self._terms[_key(total)] = {"content": content, "style": style, "tv": tv}
+        self._terms[point_key(total)] = {"content": content, "style": style, "tv": tv}
         self.evaluations += 1
         return total, grad
 
 
-def _key(total: float) -> float | str:
+def point_key(total: float) -> float | str:
+    """The dict key of an evaluated point's total (NaN made findable)."""
     return total if total == total else "nan"  # NaN != NaN: a dict could never find it again
 
 

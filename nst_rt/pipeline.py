@@ -198,7 +198,8 @@ class Stylizer:
         total_iterations, total_evaluations = resumed.iterations_before, resumed.evaluations_before
         last = {"x": None, "loss": float("nan"), "terms": {}}
         interrupted, stopped_early = False, dict(resumed.stopped_early)
-        for scale, (longest, iterations) in enumerate(((s.size, s.iterations) for s in stages), start=1):
+        for scale, stage in enumerate(stages, start=1):
+            longest, iterations = stage.size, stage.iterations
             if scale < resumed.scale:
                 continue  # finished before the checkpoint was written
             objective = None

@@ -30,7 +30,7 @@ from . import losses, memory
 from .errors import OptionError
 from .model_format import DEEPEST_LAYER, convs, layer_depth
 from .network import activation_shape
-from .objective import Objective, _key
+from .objective import Objective, point_key
 
 STRIDE = 1 << layer_depth(DEEPEST_LAYER)  # every tile starts at a multiple of this many pixels
 _CHUNK_ELEMENTS = 1 << 23  # the core's activations are copied out this much at a time for its Gram matrix
@@ -200,7 +200,7 @@ class TiledObjective(Objective):
         grad = self._backward_tiles(x, factors)
         tv = losses.tv_loss(np.asarray(x, dtype=np.float64), self.tv_weight, grad) if self.tv_weight > 0 else 0.0
         total = content + style + tv
-        self._terms[_key(total)] = {"content": content, "style": style, "tv": tv}
+        self._terms[point_key(total)] = {"content": content, "style": style, "tv": tv}
         self.evaluations += 1
         return total, grad
 

@@ -51,23 +51,22 @@ class _Box:
 
     def max_step(self, x: np.ndarray, d: np.ndarray) -> float:
         """Largest ``t`` with ``x + t d`` inside the box (``inf`` if no bound is reached)."""
-        # Per component: distance to the bound ahead divided by the speed |d|. Both are
-        # taken as absolute values so that d = -0.0 gives +inf, not -inf; 0/0 gives nan,
-        # which fmin skips.
-        dist = np.subtract(np.where(d < 0, self.lo, self.hi), x)
-        np.abs(dist, out=dist)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            np.divide(dist, np.abs(d), out=dist)
-        t = float(np.fmin.reduce(dist))
-        return math.inf if math.isnan(t) else t
+        return self._steps_to_bounds(x, d, np.fmin)
 
     def max_step_all(self, x: np.ndarray, d: np.ndarray) -> float:
         """Smallest ``t`` at which every moving variable of ``x + t d`` has reached its bound (``inf`` if one never does)."""
+        return self._steps_to_bounds(x, d, np.fmax)
+
+    def _steps_to_bounds(self, x: np.ndarray, d: np.ndarray, reduce) -> float:
+        """``reduce`` (fmin or fmax) over the components of the step at which each reaches the bound ahead."""
+        # Per component: distance to the bound ahead divided by the speed |d|. Both are
+        # taken as absolute values so that d = -0.0 gives +inf, not -inf; 0/0 gives nan,
+        # which fmin and fmax skip.
         dist = np.subtract(np.where(d < 0, self.lo, self.hi), x)
         np.abs(dist, out=dist)
         with np.errstate(divide="ignore", invalid="ignore"):
             np.divide(dist, np.abs(d), out=dist)
-        t = float(np.fmax.reduce(dist))
+        t = float(reduce.reduce(dist))
         return math.inf if math.isnan(t) else t
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import OptionError
-from ..objective import check_weight
+from ..objective import check_weight, point_key
 
 
 def temporal_loss(x: np.ndarray, target: np.ndarray, mask: np.ndarray, weight: float = 1.0,
@@ -63,7 +63,7 @@ class TemporalObjective:
     def terms_at(self, value: float) -> dict:
         """The wrapped objective's terms of the evaluated point whose total was ``value``, and its temporal term."""
         try:
-            inner, temporal = self._points[value if value == value else "nan"]
+            inner, temporal = self._points[point_key(value)]
         except KeyError:
             raise KeyError(f"no evaluated point has the total {value!r}") from None
         return {**self.objective.terms_at(inner), "temporal": temporal}
@@ -75,5 +75,5 @@ class TemporalObjective:
             self.scale = abs(float(value))
         temporal = temporal_loss(x, self.target, self.mask, self.weight * self.scale, grad)
         total = value + temporal
-        self._points[total if total == total else "nan"] = (value, temporal)  # NaN != NaN
+        self._points[point_key(total)] = (value, temporal)
         return total, grad
