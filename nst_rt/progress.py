@@ -65,6 +65,8 @@ class ProgressDisplay:
         if self._progress is None:
             totals = [stage.iterations for stage in p.stages] if p.stages else [p.iterations] * p.scales
             self._start(totals)
+            for earlier, total in zip(self._tasks[: p.scale - 1], totals):  # a resumed run starts at a later
+                self._progress.update(earlier, completed=total, note="before the resume")  # scale: those ran before
         task = self._tasks[p.scale - 1]
         for earlier in self._tasks[: p.scale - 1]:  # a scale that ended early must not look frozen
             done = self._progress.tasks[earlier].completed

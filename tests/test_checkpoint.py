@@ -212,3 +212,20 @@ def test_the_cli_refuses_a_checkpoint_of_other_options_in_one_line(tmp_path, mod
     assert len(lines) == 1 and lines[0].startswith("nst-rt: error: checkpoint") and "--tv-weight 10.0 then, 3.0 now" \
         in lines[0], lines
     assert not (tmp_path / "out.png").exists()
+
+
+def test_the_progress_display_of_a_resumed_run_shows_the_earlier_scales_as_run_before():
+    import io
+
+    from rich.console import Console
+
+    from nst_rt.pipeline import Progress
+    from nst_rt.progress import ProgressDisplay
+
+    stream = io.StringIO()
+    display = ProgressDisplay(enabled=True, console=Console(file=stream, force_terminal=True, width=160))
+    display(Progress(2, 2, 3, 5, 1.0, {}, 0, 0.1, lambda: None))  # the first report comes from scale 2
+    display._progress.refresh()
+    text = stream.getvalue()
+    display.close()
+    assert "stopped at" not in text and "before the resume" in text
