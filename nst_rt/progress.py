@@ -15,6 +15,11 @@ from rich.table import Column
 from rich.text import Text
 
 
+# The rate and time left average the iterations of the last hour: rich's default of 30 s leaves a large
+# image's iterations (minutes each at 4096 px) without any estimate.
+SPEED_WINDOW = 3600.0
+
+
 class RateColumn(ProgressColumn):
     """Iterations per second, or seconds per iteration when an iteration takes longer than a second."""
 
@@ -93,7 +98,7 @@ class ProgressDisplay:
             TextColumn("{task.fields[terms]}",
                        table_column=Column(no_wrap=True, overflow="ellipsis", max_width=terms_width)),
             RateColumn(table_column=fixed()), RemainingOrNoteColumn(), TextColumn("{task.fields[tiles]}"),
-            console=self.console, refresh_per_second=4,
+            console=self.console, refresh_per_second=4, speed_estimate_period=SPEED_WINDOW,
         )
         scales = len(totals)
         for scale, iterations in enumerate(totals, start=1):
@@ -131,8 +136,9 @@ class BatchProgressDisplay:
             return
         if self._progress is None:
             self._progress = Progress(
-                TextColumn("pictures"), BarColumn(bar_width=24), MofNCompleteColumn(), TextColumn("{task.fields[last]}"),
-                TimeRemainingColumn(), console=self.console, refresh_per_second=4)
+                TextColumn("pictures"), BarColumn(bar_width=24), MofNCompleteColumn(),
+                TextColumn("{task.fields[last]}"), TimeRemainingColumn(), console=self.console, refresh_per_second=4,
+                speed_estimate_period=SPEED_WINDOW)
             self._task = self._progress.add_task("pictures", total=total, last="")
             self._progress.start()
         if result.status == "failed":

@@ -7,7 +7,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Column
 
-from .progress import RateColumn, format_terms
+from .progress import SPEED_WINDOW, RateColumn, format_terms
 
 
 class VideoProgressDisplay:
@@ -40,7 +40,8 @@ class VideoProgressDisplay:
             BarColumn(bar_width=16), MofNCompleteColumn(),
             TextColumn("{task.fields[terms]}", table_column=Column(no_wrap=True, overflow="ellipsis",
                                                                      max_width=max(8, self.console.width - 62))),
-            RateColumn(), TimeRemainingColumn(), console=self.console, refresh_per_second=4)
+            RateColumn(), TimeRemainingColumn(), console=self.console, refresh_per_second=4,
+            speed_estimate_period=SPEED_WINDOW)
         # Frames done by an earlier run count as done, so the rate and time left are this run's.
         self._frames = self._progress.add_task("frames", total=p.frames, completed=p.resumed, terms="")
         self._frame = self._progress.add_task(f"frame {p.frame}", total=None, terms="")

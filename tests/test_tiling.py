@@ -260,3 +260,24 @@ def test_a_tile_as_large_as_the_image_that_does_not_fit_says_to_use_smaller_tile
         _plan(monkeypatch, 4 * GIB, 2048, tile=2048)
     assert "2048x2048" in str(excinfo.value) and "--tile smaller than 2048 px" in str(excinfo.value)
     assert _plan(monkeypatch, 4 * GIB, 2048, tile=256, history=3).tile == 256  # which does fit
+
+
+def test_the_progress_display_estimates_the_rate_of_iterations_minutes_apart():
+    import io
+
+    from rich.console import Console
+
+    from nst_rt.pipeline import Progress
+    from nst_rt.progress import ProgressDisplay
+
+    clock = [0.0]
+    stream = io.StringIO()
+    display = ProgressDisplay(enabled=True, console=Console(file=stream, force_terminal=True, width=160,
+                                                            get_time=lambda: clock[0]))
+    for iteration in range(3):  # a 4096 px tiled iteration takes minutes
+        display(Progress(1, 1, iteration, 5, 1.0, {}, iteration, clock[0], lambda: None))
+        clock[0] += 240.0
+    display._progress.refresh()
+    text = stream.getvalue()
+    display.close()
+    assert "240.0 s/it" in text and "0:12:00" in text  # 3 iterations left at 4 minutes each
