@@ -62,15 +62,19 @@ def tv_loss(image: np.ndarray, weight: float = 1.0, grad_out: np.ndarray | None 
     """weight * total variation of (1, 3, H, W) pixels (squared differences of neighbours, as means)."""
     value = 0.0
     for axis in (2, 3):
-        diff = np.diff(image, axis=axis)
-        if diff.size == 0:
+        count = image[:, :, 1:].size if axis == 2 else image[:, :, :, 1:].size  # the differences' count
+        if count == 0:
             continue
-        value += weight * float(np.dot(diff.ravel(), diff.ravel())) / diff.size
-        if grad_out is not None:
-            diff *= 2.0 * weight / diff.size
-            lead = [slice(None)] * 4
-            lag = [slice(None)] * 4
-            lead[axis], lag[axis] = slice(1, None), slice(None, -1)
-            grad_out[tuple(lead)] += diff
-            grad_out[tuple(lag)] -= diff
+        total = 0.0
+        for channel in range(image.shape[1]):  # a channel at a time: the differences of one, not of the image
+            diff = np.diff(image[:, channel:channel + 1], axis=axis)
+            total += float(np.dot(diff.ravel(), diff.ravel()))
+            if grad_out is not None:
+                diff *= 2.0 * weight / count
+                lead = [slice(None), slice(channel, channel + 1), slice(None), slice(None)]
+                lag = list(lead)
+                lead[axis], lag[axis] = slice(1, None), slice(None, -1)
+                grad_out[tuple(lead)] += diff
+                grad_out[tuple(lag)] -= diff
+        value += weight * total / count
     return value

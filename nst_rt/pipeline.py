@@ -216,7 +216,9 @@ class Stylizer:
                     first = self._start_image(content_img, style_imgs[0], init_full, rng)
                 else:  # coarse-to-fine: the previous scale's result, upsampled, is the next start
                     first = images.resize_to(layout.from_nchw(x), (h, w))
-                x0 = layout.to_nchw(first).astype(np.float64) if saved is None else np.asarray(saved["x"], np.float64)
+                # float32 until minimize takes its float64 copy: one image-sized float64 vector less held by the run
+                x0 = layout.to_nchw(first) if saved is None else np.asarray(saved["x"], np.float64)
+                first = None
                 last.update(x=x0, loss=float("inf"), nit=0 if saved is None else resumed.iteration)
                 settings = dict(content_layers=o.content_layers, style_layers=o.style_layers,
                                 content_weight=o.content_weight, style_weight=o.style_weight, tv_weight=o.tv_weight,

@@ -39,9 +39,9 @@ class _History:
         self.m = m
         self.s = np.empty((m, n), dtype)  # untouched rows cost no physical memory until written
         self.y = np.empty((m, n), dtype)
-        self.new = np.empty((2, n))  # the candidate pair (s, y) in float64, as stored
-        self.new_stored = np.empty((2, n), dtype)  # the same in storage precision, copied in if accepted
-        self.scratch = np.empty(n)
+        # The candidate pair (s, y), computed straight into storage precision and copied in if accepted: no
+        # float64 copy of it (at 4096x4096 each float64 vector of the image is 400 MB).
+        self.new_stored = np.empty((2, n), dtype)
         self.block = np.empty((m, max(1, min(n, _BLOCK_ELEMENTS // m))))  # float64 upcast of a block
         self.sy = np.empty((m, m))  # sy[i, j] = s_i . y_j
         self.yy = np.empty((m, m))  # yy[i, j] = y_i . y_j
@@ -66,16 +66,13 @@ class _History:
         may change a lot while the pixel does not move, distort ``gamma`` and the
         model; on bounded Rosenbrock this halves the evaluations.)
         """
-        s_new, y_new = self.new
-        np.subtract(x_new, x, out=s_new)
-        np.subtract(g_new, g, out=y_new)
+        s_new, y_new = self.new_stored  # the differences are taken in float64, then rounded to storage precision
+        np.subtract(x_new, x, out=s_new, casting="same_kind")
+        np.subtract(g_new, g, out=y_new, casting="same_kind")
         if active is not None:
             np.copyto(s_new, 0.0, where=active)
             np.copyto(y_new, 0.0, where=active)
-        np.copyto(self.new_stored, self.new, casting="same_kind")  # round to storage precision
-        np.copyto(self.new, self.new_stored)
-        ys = float(np.dot(y_new, s_new))
-        yy = float(np.dot(y_new, y_new))
+        ys, yy = self._rows_dot(self.new_stored[1:], s_new)[0], self._rows_dot(self.new_stored[1:], y_new)[0]
         if not ys > _EPS * yy:
             return False  # skipping keeps H positive definite
         row = self.head
@@ -121,14 +118,15 @@ class _History:
             a[i] += alpha[i] - beta
         # r = a.s + b.y + c v, back in n dimensions.
         v *= c
-        v += self._combine(a, s, out=self.scratch)
-        v += self._combine(b, y, out=self.scratch)
+        self._add_combination(a, s, v)
+        self._add_combination(b, y, v)
         if active is not None:
             np.copyto(v, 0.0, where=active)
         return v
 
     def _rows_dot(self, rows: np.ndarray, v: np.ndarray) -> np.ndarray:
-        """``rows @ v`` in float64 for stored ``rows``, upcasting one block of columns at a time."""
+        """``rows @ v`` in float64 for stored ``rows`` (and ``v`` of either precision), upcasting one block of
+        columns at a time."""
         k, n = rows.shape
         width = self.block.shape[1]
         out = np.zeros(k)
@@ -139,16 +137,15 @@ class _History:
             out += block @ v[j:j + w]
         return out
 
-    def _combine(self, coef: np.ndarray, rows: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """``out = coef @ rows`` in float64 for stored ``rows``, one block of columns at a time."""
+    def _add_combination(self, coef: np.ndarray, rows: np.ndarray, out: np.ndarray) -> None:
+        """``out += coef @ rows`` in float64 for stored ``rows``, one block of columns at a time."""
         k, n = rows.shape
         width = self.block.shape[1]
         for j in range(0, n, width):
             w = min(width, n - j)
             block = self.block[:k, :w]
             np.copyto(block, rows[:, j:j + w])
-            np.dot(coef, block, out=out[j:j + w])
-        return out
+            out[j:j + w] += coef @ block
 
     def state(self, copy: bool = True) -> dict[str, Any]:
         """Everything the recursion uses, as plain arrays (copies, or views with ``copy=False``) and numbers."""

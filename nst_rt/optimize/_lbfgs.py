@@ -77,8 +77,7 @@ def lbfgs(obj: _Objective, x: np.ndarray, box: _Box | None, opts: dict[str, Any]
             return _result(obj, x, f, g, nit, *reason)
 
     d = np.empty(n)
-    x_trial = np.empty(n)
-    x_new = np.empty(n)
+    x_trial = np.empty(n)  # the line search's points, then the accepted one (one image-sized vector fewer)
     active = box.active(x, g) if box is not None else None
 
     while True:
@@ -134,10 +133,10 @@ def lbfgs(obj: _Objective, x: np.ndarray, box: _Box | None, opts: dict[str, Any]
             return _result(obj, x, f, g, nit, 2, _MSG_NONFINITE if met_nonfinite else _MSG_LINESEARCH)
 
         # ---- accept the step, update the memory -------------------------------
-        _trial_point(x, t, d, box, x_new)
+        x_new = _trial_point(x, t, d, box, x_trial)  # t may be an earlier trial than the last one evaluated
         active = box.active(x_new, g_t) if box is not None else None
         history.update(x_new, x, g_t, g, active)
-        x, x_new = x_new, x  # swap buffers; no allocation
+        x, x_trial = x_new, x  # swap buffers; no allocation
         f_old, f, g = f, f_t, g_t
         nit += 1
 
