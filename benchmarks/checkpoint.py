@@ -24,7 +24,7 @@ import numpy as np
 
 from nst_rt.checkpoint import Checkpoint, fingerprint
 from nst_rt.optimize import minimize
-from nst_rt.pipeline import Options
+from nst_rt.options import Options
 
 
 def measure(method: str, size: int, history: int, directory: Path) -> None:

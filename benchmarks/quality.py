@@ -36,7 +36,7 @@ THUMB = 256  # height of a tile on the contact sheet
 
 def parse_overrides(pairs: list[str]) -> dict:
     """``key=value`` strings into typed Options overrides (the field's default gives the type)."""
-    from nst_rt.pipeline import Options
+    from nst_rt.options import Options
 
     defaults = Options()
     fields = {f.name for f in dataclasses.fields(Options)}

@@ -99,7 +99,8 @@ def main() -> None:
 
     from nst_rt.export import export_model
     from nst_rt.image_load import load_image
-    from nst_rt.pipeline import Options, Stylizer
+    from nst_rt.options import Options
+    from nst_rt.pipeline import Stylizer
     from nst_rt.video import codec
     from nst_rt.video.frames import frames_dir
     from nst_rt.video.stylize import VideoOptions, stylize_video, working_size

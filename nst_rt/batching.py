@@ -17,7 +17,8 @@ from pathlib import Path
 from . import image_load, image_save
 from .errors import NstError, OptionError
 from .interrupts import signals_held
-from .pipeline import Options, Stylizer
+from .options import Options
+from .pipeline import Stylizer
 
 ENGINES = ("local", "ray")
 DEFAULT_FORMAT = "png"

@@ -19,7 +19,7 @@ from .errors import NstError, OptionError
 from .interrupts import stop_signals
 from .model_format import ARCHITECTURES, DEFAULT_PREPROCESS, POOLINGS, PREPROCESSES
 from .models_dir import DEFAULT_MODEL, EXPORT_DESTINATION, SEARCH_ORDER
-from .pipeline import Options
+from .options import Options
 
 app = typer.Typer(
     name="nst-rt",

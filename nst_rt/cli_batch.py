@@ -12,7 +12,7 @@ from .cli_common import choices, fail, notice, say, with_stylization_options
 from .errors import NstError
 from .image_save import SAVE_SUFFIXES
 from .interrupts import stop_signals
-from .pipeline import Options
+from .options import Options
 
 Engine = choices("Engine", ENGINES)
 

@@ -1,6 +1,6 @@
 """What the commands share: one-line errors and notices, and the stylization options, declared once.
 
-``stylize`` and ``batch`` take every option of ``pipeline.Options`` through ``with_stylization_options``: the
+``stylize`` and ``batch`` take every option of ``options.Options`` through ``with_stylization_options``: the
 declarations below are the only ones, and their defaults and choices are read from the library, so
 ``--help`` always shows what a run really uses.
 """
@@ -20,7 +20,7 @@ import typer
 from .errors import MemoryNotice, NstError, OptionError
 from .models_dir import SEARCH_ORDER
 from .network import PROVIDERS
-from .pipeline import INITS, OPTIMIZERS, Options
+from .options import INITS, OPTIMIZERS, Options
 from .precision import PRECISIONS
 from .schedule import COARSER_ITERATIONS, COARSEST, MAX_ITERATIONS_FACTOR
 from .tiling import STRIDE

@@ -15,7 +15,7 @@ from . import cli
 from .cli_common import fail, notice, say, with_stylization_options
 from .errors import NstError
 from .interrupts import stop_signals
-from .pipeline import Options
+from .options import Options
 from .video.codec import SUFFIXES
 from .video.stylize import VideoOptions  # numpy only: PyAV and OpenCV are imported when a run starts
 

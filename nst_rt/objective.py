@@ -73,7 +73,7 @@ class Objective:
     ``content`` and each of ``styles`` are (H, W, 3) float arrays in [0, 1]: the content image at the
     size being optimised, the style images at the size their Gram matrices are taken from. Targets
     (content activations, blended Gram matrices) and normalisers are computed once, here. The weights
-    have no defaults here: :class:`nst_rt.pipeline.Options` is their one home.
+    have no defaults here: :class:`nst_rt.options.Options` is their one home.
 
     The returned gradient is a buffer the objective reuses: valid until the next call (copy it to keep
     it). It is float32 as the network computes it, or float64 when the tv term is on, so that the tv

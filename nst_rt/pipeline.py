@@ -10,7 +10,7 @@ import copy
 import os
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -19,71 +19,9 @@ from . import image_load, images, layout, schedule
 from .checkpoint import FROM_THE_START, terms_of
 from .errors import ImageError, MemoryNotice, OptionError
 from .model_format import MIN_SIZE
-from .models_dir import DEFAULT_MODEL
-from .objective import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, Objective, check_weight
-from .optimize import DEFAULTS as OPTIMIZER_DEFAULTS
-from .optimize import METHODS as OPTIMIZERS
-from .tiling import TiledObjective, check_tile, plan_scales
-
-INITS = ("content", "noise", "style")
-# Words other programs use for an --init keyword: named in the error, not accepted silently.
-INIT_HINTS = {"random": "; neural-style's 'random' is 'noise' here",
-              "image": "; neural-style's 'image' is 'content' here"}
-
-
-@dataclass
-class Options:
-    """Every setting of a stylization, with its default. The CLI exposes each one under the same name."""
-
-    size: int = 512  # longest side of the output, in pixels
-    iterations: int = 100  # optimiser iterations at the full size; coarser scales run more (see nst_rt.schedule)
-    # Weights of the normalised terms (relative errors), looked at on ImageNet VGG-16 at 256 px: style 10 keeps the
-    # content recognisable under the style's strokes (100 loses it), tv 10 removes the pixel-level colour speckle.
-    content_weight: float = 1.0
-    style_weight: float = 10.0
-    tv_weight: float = 10.0
-    normalize: bool = True  # scale-free loss terms (see nst_rt.objective); False: the plain recipe
-    content_layers: Sequence[str] = DEFAULT_CONTENT_LAYERS
-    style_layers: Sequence[str] = DEFAULT_STYLE_LAYERS
-    style_blend_weights: Sequence[float] | None = None  # one per style image; normalised to sum 1
-    style_scale: float = 1.0  # style images are resized to a longest side of size * style_scale
-    init: str = "content"  # content, noise, style, or the path of an image
-    noise_ratio: float = 0.0  # share of seeded uniform noise blended into the start image
-    seed: int = 0
-    optimizer: str = "lbfgs"
-    learning_rate: float = OPTIMIZER_DEFAULTS["adam"]["lr"]  # Adam's step size in [0, 1] pixel units
-    history: int = OPTIMIZER_DEFAULTS["lbfgs"]["maxcor"]  # L-BFGS memory (pairs of vectors)
-    bounds: bool = True  # keep pixels in [0, 1] during optimisation (else they are clamped when saved)
-    original_colors: bool = False
-    scales: int | None = None  # coarse-to-fine: optimise at size / 2^(scales-1), ..., size; None: from the size
-    model: str | os.PathLike = DEFAULT_MODEL
-    models_dir: str | os.PathLike | None = None
-    provider: str = "auto"
-    precision: str = "auto"  # OpenVINO only: auto (bf16 where the CPU has it), fp32, bf16
-    threads: int | None = None
-    tile: int = 0  # evaluate the loss in tiles of this many pixels; 0: only where the whole image does not fit
-
-    def validated(self) -> Options:
-        positive_ints = {"size": self.size, "iterations": self.iterations, "history": self.history}
-        if self.scales is not None:
-            positive_ints["scales"] = self.scales
-        for name, value in positive_ints.items():
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise OptionError(f"{name.replace('_', '-')} must be a whole number >= 1, got {value!r}")
-        for name in ("content_weight", "style_weight", "tv_weight"):
-            check_weight(name.replace("_", " "), getattr(self, name))
-        if not (np.isfinite(self.style_scale) and self.style_scale > 0):
-            raise OptionError(f"style scale must be > 0, got {self.style_scale}")
-        if not 0.0 <= self.noise_ratio <= 1.0:
-            raise OptionError(f"noise ratio must be between 0 and 1, got {self.noise_ratio}")
-        if not (np.isfinite(self.learning_rate) and self.learning_rate > 0):
-            raise OptionError(f"learning rate must be > 0, got {self.learning_rate}")
-        if self.tile != 0:
-            check_tile(self.tile)
-        if self.optimizer not in OPTIMIZERS:
-            raise OptionError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
-        return self
-
+from .objective import Objective
+from .options import INIT_HINTS, INITS, Options
+from .tiling import TiledObjective, plan_scales
 
 @dataclass
 class Progress:

@@ -240,7 +240,7 @@ def test_the_batch_module_does_not_import_ray():
 
 
 def test_each_actor_reserves_its_threads_and_a_gpu_with_cuda():
-    from nst_rt.pipeline import Options
+    from nst_rt.options import Options
     from nst_rt.ray_engine import actor_resources, pool_size
 
     assert actor_resources(Options(provider="cpu", threads=2), gpus_in_cluster=4) == {"num_cpus": 2, "num_gpus": 0}
@@ -256,7 +256,7 @@ def test_each_actor_reserves_its_threads_and_a_gpu_with_cuda():
 
 
 def test_paths_sent_to_workers_are_absolute_and_model_names_stay_names(tmp_path):
-    from nst_rt.pipeline import Options
+    from nst_rt.options import Options
     from nst_rt.ray_engine import worker_options
 
     sent = worker_options(Options(model="vgg19", models_dir="models", init="start.png"))

@@ -32,7 +32,8 @@ import nst_rt.pipeline as stylize_module
 from nst_rt import cli, images, memory
 from nst_rt.cli import app
 from nst_rt.interrupts import Interrupted, stop_signals
-from nst_rt.pipeline import Options, Result
+from nst_rt.options import Options
+from nst_rt.pipeline import Result
 from oracles import LAYERS
 from synthetic import gradient, noise, save, stripes
 
@@ -860,7 +861,7 @@ def test_cli_choices_are_the_librarys():
     from nst_rt.export import vgg
     from nst_rt.model_format import ARCHITECTURES, POOLINGS
     from nst_rt.network import PROVIDERS
-    from nst_rt.pipeline import OPTIMIZERS
+    from nst_rt.options import OPTIMIZERS
 
     import typing
 

@@ -21,7 +21,8 @@ from .. import __version__, image_load, images
 from ..errors import NstError, OptionError
 from ..model_format import MIN_SIZE
 from ..objective import check_weight
-from ..pipeline import Options, Progress, Stylizer
+from ..options import Options
+from ..pipeline import Progress, Stylizer
 from . import codec, require
 from .flow import FlowEstimator, consistency_mask, inside, warp
 from .frames import FrameStore, file_digest, frames_dir
