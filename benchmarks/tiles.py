@@ -78,12 +78,15 @@ def halo_table(models: list[tuple[str, Path]], sizes: list[int], tile: int, thre
 def measure(command: list[str]) -> tuple[float, float, str]:
     """(wall seconds, peak RSS in GiB, the command's last line) of one process under /usr/bin/time -v."""
     done = subprocess.run(["/usr/bin/time", "-v", *command], capture_output=True, text=True)
-    if done.returncode != 0:
+    if "Maximum resident set size" not in done.stderr:
         raise SystemExit(f"failed: {' '.join(command)}\n{done.stderr[-2000:]}")
     rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr).group(1))
     wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", done.stderr).group(1)
     seconds = sum(float(part) * 60 ** k for k, part in enumerate(reversed(wall.split(":"))))
     summary = next((line for line in done.stderr.splitlines() if line.startswith("wrote ")), "")
+    if done.returncode != 0:  # e.g. killed by the kernel for memory: the row says so, the table goes on
+        killed = next((line for line in done.stderr.splitlines() if "terminated by signal" in line), "")
+        summary = "failed: " + (killed.strip() or done.stderr.strip().splitlines()[0])
     return seconds, rss_kb / (1 << 20), summary
 
 
