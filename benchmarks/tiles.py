@@ -96,7 +96,7 @@ def measure(command: list[str]) -> tuple[float, float, str]:
 
 
 # The CLI with the memory check's "available" unknown, so that nothing is refused for memory.
-UNCHECKED = "import sys, nst_rt.memory as m; m.available_bytes = lambda *a, **k: None; from nst_rt.cli import main; main()"
+UNCHECKED = "import nst_rt.memory as m; m.available_bytes = lambda *a, **k: None; from nst_rt.cli import main; main()"
 
 
 def runs(model: Path, size: int, iterations: int, tiles: list[int], extra: list[str], unchecked: bool) -> None:
@@ -104,13 +104,13 @@ def runs(model: Path, size: int, iterations: int, tiles: list[int], extra: list[
     print("|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as out:
         for tile in tiles:
-            launch = ["-c", UNCHECKED] if unchecked and tile >= size else ["-m", "nst_rt"]
+            whole = tile >= size
+            launch = ["-c", UNCHECKED] if unchecked and whole else ["-m", "nst_rt"]
             command = [sys.executable, *launch, "stylize", str(CONTENT), str(STYLE), "--model", str(model),
                        "--size", str(size), "--iterations", str(iterations), "--tile", str(tile),
                        "-o", str(Path(out) / f"tile{tile}.png"), *extra]
             seconds, rss, summary = measure(command)
-            how = "whole image" if tile >= size else f"tiles of {tile} px"
-            how += " (memory check skipped)" if unchecked and tile >= size else ""
+            how = ("whole image" + (" (memory check skipped)" if unchecked else "")) if whole else f"tiles of {tile} px"
             print(f"| {size} px, {iterations} iterations {' '.join(extra)} | {how} | {seconds:.0f} s | {rss:.2f} GiB | "
                   f"{summary} |", flush=True)
 
@@ -120,7 +120,7 @@ def vectors(model: Path, size: int, tile: int, iterations: int) -> None:
 
     from nst_rt.pipeline import Stylizer
 
-    stylizer = Stylizer(model=str(model), size=size, scales=1, iterations=iterations, tile=tile, history=33)
+    stylizer = Stylizer(model=str(model), size=size, scales=1, iterations=iterations, tile=tile)
     tracemalloc.start()
     result = stylizer.run(CONTENT, STYLE)
     peak = tracemalloc.get_traced_memory()[1]

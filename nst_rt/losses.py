@@ -62,19 +62,19 @@ def tv_loss(image: np.ndarray, weight: float = 1.0, grad_out: np.ndarray | None 
     """weight * total variation of (1, 3, H, W) pixels (squared differences of neighbours, as means)."""
     value = 0.0
     for axis in (2, 3):
-        count = image[:, :, 1:].size if axis == 2 else image[:, :, :, 1:].size  # the differences' count
+        count = image.size // image.shape[axis] * (image.shape[axis] - 1)  # the differences along this axis
         if count == 0:
             continue
+        lead, lag = [slice(None)] * 4, [slice(None)] * 4
+        lead[axis], lag[axis] = slice(1, None), slice(None, -1)
         total = 0.0
-        for channel in range(image.shape[1]):  # a channel at a time: the differences of one, not of the image
-            diff = np.diff(image[:, channel:channel + 1], axis=axis)
+        for c in range(image.shape[1]):  # a channel at a time: the differences of one, not of the whole image
+            diff = np.diff(image[:, c:c + 1], axis=axis)
             total += float(np.dot(diff.ravel(), diff.ravel()))
             if grad_out is not None:
                 diff *= 2.0 * weight / count
-                lead = [slice(None), slice(channel, channel + 1), slice(None), slice(None)]
-                lag = list(lead)
-                lead[axis], lag[axis] = slice(1, None), slice(None, -1)
-                grad_out[tuple(lead)] += diff
-                grad_out[tuple(lag)] -= diff
+                channel = grad_out[:, c:c + 1]
+                channel[tuple(lead)] += diff
+                channel[tuple(lag)] -= diff
         value += weight * total / count
     return value

@@ -23,6 +23,7 @@ from .objective import Objective
 from .options import INIT_HINTS, INITS, Options
 from .tiling import TiledObjective, plan_scales
 
+
 @dataclass
 class Progress:
     """What a progress callback receives after every iteration."""
@@ -145,7 +146,8 @@ class Stylizer:
             try:
                 content_img = images.resize_longest(content_full, longest)
                 h, w = content_img.shape[:2]
-                style_imgs = [images.resize_longest(s, max(1, round(longest * o.style_scale))) for s in styles_full]
+                style_imgs = [images.resize_longest(s, schedule.style_size(longest, o.style_scale))
+                              for s in styles_full]
                 if saved is not None:  # minimize takes the iterate and the rest from the checkpoint
                     first = None
                 elif x is None and start is not None:

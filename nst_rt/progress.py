@@ -69,9 +69,7 @@ class ProgressDisplay:
             return
         if self._progress is None:
             totals = [stage.iterations for stage in p.stages] if p.stages else [p.iterations] * p.scales
-            self._start(totals)
-            for earlier, total in zip(self._tasks[: p.scale - 1], totals):  # a resumed run starts at a later
-                self._progress.update(earlier, completed=total, note="before the resume")  # scale: those ran before
+            self._start(totals, first_scale=p.scale)
         task = self._tasks[p.scale - 1]
         for earlier in self._tasks[: p.scale - 1]:  # a scale that ended early must not look frozen
             done = self._progress.tasks[earlier].completed
@@ -85,8 +83,9 @@ class ProgressDisplay:
         self._current = task
         self._progress.update(task, completed=p.iteration, terms=format_terms(p.loss, p.terms))
 
-    def _start(self, totals: list[int]) -> None:
-        """One task per scale; ``totals`` are the scales' iterations."""
+    def _start(self, totals: list[int], first_scale: int = 1) -> None:
+        """One task per scale; ``totals`` are the scales' iterations. A resumed run starts at a later scale
+        (``first_scale``): the ones before it ran before the resume."""
         def fixed():
             return Column(no_wrap=True)
 
@@ -103,8 +102,10 @@ class ProgressDisplay:
         scales = len(totals)
         for scale, iterations in enumerate(totals, start=1):
             label = f"scale {scale}/{scales}" if scales > 1 else "stylize"
-            self._tasks.append(self._progress.add_task(label, total=iterations, start=False, terms="", note="",
-                                                       tiles=""))
+            before = scale < first_scale
+            self._tasks.append(self._progress.add_task(
+                label, total=iterations, completed=iterations if before else 0, start=False, terms="",
+                note="before the resume" if before else "", tiles=""))
         self._progress.start()
 
     def close(self, notes: dict[int, str] | None = None) -> None:

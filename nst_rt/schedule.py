@@ -63,16 +63,21 @@ def check_min_size(what: str, shape: tuple[int, int], scale: int, scales: int) -
     raise OptionError(f"the {what} becomes {w}x{h} px{where}, below the network's {MIN_SIZE} px; use {fixes}")
 
 
+def style_size(size: int, style_scale: float) -> int:
+    """The longest side the style images are resized to at a scale of ``size`` px."""
+    return max(1, round(size * style_scale))
+
+
 def stages_for(size: int, iterations: int, scales: int | None, style_scale: float, content, styles) -> tuple:
     """The stages of a run on these (H, W, 3) images, each image checked against the network's minimum at
     every scale (on the shapes alone, before anything is resized)."""
-    ratios = [min(a.shape[:2]) / max(a.shape[:2]) for a in [content]]
+    ratios = [min(content.shape[:2]) / max(content.shape[:2])]
     ratios += [min(s.shape[:2]) / max(s.shape[:2]) * style_scale for s in styles]
     stages = tuple(plan(size, iterations, scales, min(ratios)))
     for scale, stage in enumerate(stages, start=1):
         check_min_size("content image", longest_side_size(*content.shape[:2], stage.size), scale, len(stages))
         for i, style in enumerate(styles):
             check_min_size(f"style image {i + 1}" if len(styles) > 1 else "style image",
-                           longest_side_size(*style.shape[:2], max(1, round(stage.size * style_scale))),
+                           longest_side_size(*style.shape[:2], style_size(stage.size, style_scale)),
                            scale, len(stages))
     return stages

@@ -241,6 +241,7 @@ def plan_scales(network, architecture: str, options, content, styles, sizes) -> 
     """Each scale's memory plan (whole or in tiles, and the L-BFGS history), from the shapes alone, so a huge
     --size is refused before anything is allocated."""
     from .images import longest_side_size
+    from .schedule import style_size
 
     o = options
     history = o.history if o.optimizer == "lbfgs" else 0
@@ -249,7 +250,7 @@ def plan_scales(network, architecture: str, options, content, styles, sizes) -> 
     plans = []
     for longest in reversed(sizes):  # the full size first: a refusal names the size asked for
         shape = longest_side_size(*content.shape[:2], longest)
-        style_shapes = [longest_side_size(*s.shape[:2], max(1, round(longest * o.style_scale))) for s in styles]
+        style_shapes = [longest_side_size(*s.shape[:2], style_size(longest, o.style_scale)) for s in styles]
         plans.append(memory.plan(network, *shape, history, style_shapes, tile=o.tile, halo=halo,
                                  content_layers=o.content_layers if o.content_weight > 0 else ()))
     return plans[::-1]

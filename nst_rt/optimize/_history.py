@@ -42,7 +42,8 @@ class _History:
         # The candidate pair (s, y), computed straight into storage precision and copied in if accepted: no
         # float64 copy of it (at 4096x4096 each float64 vector of the image is 400 MB).
         self.new_stored = np.empty((2, n), dtype)
-        self.block = np.empty((m, max(1, min(n, _BLOCK_ELEMENTS // m))))  # float64 upcast of a block
+        # float64 upcast of a block of rows: the history's, or the candidate pair's two
+        self.block = np.empty((max(m, 2), max(1, min(n, _BLOCK_ELEMENTS // max(m, 2)))))
         self.sy = np.empty((m, m))  # sy[i, j] = s_i . y_j
         self.yy = np.empty((m, m))  # yy[i, j] = y_i . y_j
         self.rho = np.empty(m)  # 1 / (s_i . y_i)
@@ -72,7 +73,7 @@ class _History:
         if active is not None:
             np.copyto(s_new, 0.0, where=active)
             np.copyto(y_new, 0.0, where=active)
-        ys, yy = self._rows_dot(self.new_stored[1:], s_new)[0], self._rows_dot(self.new_stored[1:], y_new)[0]
+        ys, yy = self._rows_dot(self.new_stored, y_new)  # s.y and y.y in one pass
         if not ys > _EPS * yy:
             return False  # skipping keeps H positive definite
         row = self.head
