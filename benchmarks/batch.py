@@ -60,7 +60,7 @@ def main() -> None:
     import onnxruntime
     import ray
 
-    from nst_rt.batching import DONE, batch
+    from nst_rt.batching.api import DONE, batch
     from nst_rt.export.exporter import export_model
     from nst_rt.export.vgg import random_state_dict
 

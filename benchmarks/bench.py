@@ -83,7 +83,7 @@ def sgemm_rate(threads: int) -> float:
 
 def conv_flops(network, height: int, width: int) -> float:
     """FLOPs of the convolutions of one features pass (the VJP's convolutions cost the same again)."""
-    from nst_rt.network import activation_shape
+    from nst_rt.network.session import activation_shape
 
     total, channels_in = 0.0, 3
     for layer in network.layers:
@@ -96,10 +96,10 @@ def conv_flops(network, height: int, width: int) -> float:
 def graphs(network, reference, sizes, rate: float, repeats: int, threads: int) -> None:
     import torch
 
-    from nst_rt.image_load import load_image
-    from nst_rt.images import resize_to
+    from nst_rt.io.image_load import load_image
+    from nst_rt.io.images import resize_to
     from nst_rt.model_format import IMAGE_INPUT, cotangent_name
-    from nst_rt.objective import Objective
+    from nst_rt.objective.whole import Objective
 
     torch.set_num_threads(threads)
     print("\n## Graphs: one features + VJP pass (gradient with respect to the image), VGG-19, best of "
@@ -171,7 +171,7 @@ def parity(models_dir: Path, weights: Path, cases, threads: int, arch: str = "vg
     import torch
 
     from nst_rt.export import reference
-    from nst_rt.image_load import load_image
+    from nst_rt.io.image_load import load_image
 
     print(f"\n## Parity with plain PyTorch, {arch} from {weights.name} (content 1, style 1e6, TV 0, from the content "
           "image, one scale; torch.optim.LBFGS history 100, strong Wolfe)")
@@ -200,9 +200,9 @@ def parity(models_dir: Path, weights: Path, cases, threads: int, arch: str = "vg
 
 
 def memory_estimate(network, models_dir: Path, sizes, threads: int) -> None:
-    from nst_rt.image_load import load_image
-    from nst_rt.images import longest_side_size
-    from nst_rt.memory import estimate_bytes
+    from nst_rt.io.image_load import load_image
+    from nst_rt.io.images import longest_side_size
+    from nst_rt.pipeline.memory import estimate_bytes
 
     print("\n## Memory: estimate (checked before a run) vs measured peak RSS of a 3-iteration run")
     with tempfile.TemporaryDirectory() as tmp:
@@ -260,7 +260,7 @@ def footprint() -> None:
         return best_of(lambda: subprocess.run([sys.executable, "-c", code], check=True), 5)
 
     base = import_time("pass")
-    ours = import_time("import nst_rt.pipeline, nst_rt.network, onnxruntime") - base
+    ours = import_time("import nst_rt.pipeline.stylizer, nst_rt.network.session, onnxruntime") - base
     torch_time = import_time("import torch") - base
     print(f"import time: nst-rt runtime + onnxruntime {ours:.2f} s, torch {torch_time:.2f} s "
           f"(interpreter start {base:.2f} s subtracted)")
@@ -279,8 +279,8 @@ def main() -> None:
 
     from nst_rt.export import reference
     from nst_rt.export.exporter import export_model
-    from nst_rt.model import load_model
-    from nst_rt.network import Network
+    from nst_rt.network.model import load_model
+    from nst_rt.network.session import Network
 
     machine()
     with tempfile.TemporaryDirectory() as tmp:

@@ -22,9 +22,9 @@ from pathlib import Path
 import nst_rt  # noqa: F401  (first, as the CLI does)
 import numpy as np
 
-from nst_rt.checkpoint import Checkpoint, fingerprint
+from nst_rt.pipeline.checkpoint import Checkpoint, fingerprint
 from nst_rt.optimize import minimize
-from nst_rt.options import Options
+from nst_rt.pipeline.options import Options
 
 
 def measure(method: str, size: int, history: int, directory: Path) -> None:

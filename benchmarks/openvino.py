@@ -2,7 +2,7 @@
 
     python benchmarks/openvino.py [--sizes 256 512] [--repeats 3] [--run-size 0] [--weights FILE]
 
-Per features+VJP pass (through nst_rt.network.Network, IO binding): CPU provider fp32, OpenVINO fp32,
+Per features+VJP pass (through nst_rt.network.session.Network, IO binding): CPU provider fp32, OpenVINO fp32,
 OpenVINO bf16, interleaved; the first pass at each size (OpenVINO compiles per input shape); the image
 gradient's distance from the CPU provider's. With --run-size N > 0, also a whole stylization of the example
 images at N px per configuration, and each saved image's objective scored in fp32 on the CPU provider.
@@ -44,9 +44,9 @@ def main() -> None:
     args = parser.parse_args()
     import onnxruntime
 
-    from nst_rt.model import load_model
-    from nst_rt.network import Network
-    from nst_rt.precision import cpu_bf16_flags
+    from nst_rt.network.model import load_model
+    from nst_rt.network.session import Network
+    from nst_rt.network.precision import cpu_bf16_flags
 
     cpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
     model_name = next((l.split(":", 1)[1].strip() for l in cpu.splitlines() if l.startswith("Model name")), "?")
@@ -80,9 +80,9 @@ def main() -> None:
 
 
 def run_whole(networks, args, models_dir) -> None:
-    from nst_rt.image_load import load_image
-    from nst_rt.objective import Objective
-    from nst_rt.pipeline import Stylizer
+    from nst_rt.io.image_load import load_image
+    from nst_rt.objective.whole import Objective
+    from nst_rt.pipeline.stylizer import Stylizer
 
     content = ROOT / "examples" / "content" / "chelsea.png"
     style = ROOT / "examples" / "style" / "starry_night.jpg"
@@ -98,7 +98,7 @@ def run_whole(networks, args, models_dir) -> None:
     for c, (seconds, result) in results.items():
         image = np.asarray(result.to_pil(), np.float32) / 255  # the saved 8-bit picture
         if scorer is None:
-            from nst_rt.images import resize_longest
+            from nst_rt.io.images import resize_longest
 
             style_img = resize_longest(load_image(style), args.run_size)
             content_img = resize_longest(load_image(content), args.run_size)

@@ -36,7 +36,7 @@ THUMB = 256  # height of a tile on the contact sheet
 
 def parse_overrides(pairs: list[str]) -> dict:
     """``key=value`` strings into typed Options overrides (the field's default gives the type)."""
-    from nst_rt.options import Options
+    from nst_rt.pipeline.options import Options
 
     defaults = Options()
     fields = {f.name for f in dataclasses.fields(Options)}
@@ -75,9 +75,10 @@ def speckle(image: np.ndarray, content: np.ndarray) -> float:
 
 def score(stylizer, image: np.ndarray, content_path: Path, style_path: Path) -> dict:
     """Weighted terms of the saved image under the run's own objective, at the image's size."""
-    from nst_rt import images, layout
-    from nst_rt.image_load import load_image
-    from nst_rt.objective import Objective
+    from nst_rt.io import images
+    from nst_rt.io import layout
+    from nst_rt.io.image_load import load_image
+    from nst_rt.objective.whole import Objective
 
     o = stylizer.options
     h, w = image.shape[:2]
@@ -96,7 +97,7 @@ def contact_sheet(rows: list[list[np.ndarray]], contents: list[np.ndarray], styl
     """Style thumbnails across the top, content thumbnails down the left, results in the grid."""
     from PIL import Image
 
-    from nst_rt import images
+    from nst_rt.io import images
 
     def tile(array: np.ndarray) -> Image.Image:
         img = Image.fromarray(images.to_uint8(array))
@@ -121,9 +122,9 @@ def contact_sheet(rows: list[list[np.ndarray]], contents: list[np.ndarray], styl
 def protocol(args, overrides: dict) -> None:
     from PIL import Image
 
-    from nst_rt import images
-    from nst_rt.image_load import load_image
-    from nst_rt.pipeline import Stylizer
+    from nst_rt.io import images
+    from nst_rt.io.image_load import load_image
+    from nst_rt.pipeline.stylizer import Stylizer
 
     stylizer = Stylizer(model=args.model, models_dir=args.models_dir, size=args.size, threads=args.threads,
                         **overrides)
@@ -167,7 +168,7 @@ def time_to_quality(args, overrides: dict) -> None:
     """
     import os
 
-    from nst_rt.pipeline import Stylizer
+    from nst_rt.pipeline.stylizer import Stylizer
 
     content, style = CONTENTS[1] if len(CONTENTS) > 1 else CONTENTS[0], STYLES[1] if len(STYLES) > 1 else STYLES[0]
     runs = {
@@ -207,7 +208,7 @@ def time_to_quality(args, overrides: dict) -> None:
 def save_png(image: np.ndarray, path: Path) -> None:
     from PIL import Image
 
-    from nst_rt import images
+    from nst_rt.io import images
 
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(images.to_uint8(image)).save(path)

@@ -42,11 +42,12 @@ SETTINGS = dict(content_weight=1.0, style_weight=10.0, tv_weight=10.0, normalize
 
 
 def halo_table(models: list[tuple[str, Path]], sizes: list[int], tile: int, threads: int | None) -> None:
-    from nst_rt import image_load, images
-    from nst_rt.model import load_model
-    from nst_rt.network import Network
-    from nst_rt.objective import Objective
-    from nst_rt.tiling import TiledObjective, exact_halo
+    from nst_rt.io import image_load
+    from nst_rt.io import images
+    from nst_rt.network.model import load_model
+    from nst_rt.network.session import Network
+    from nst_rt.objective.whole import Objective
+    from nst_rt.objective.tiled import TiledObjective, exact_halo
 
     content_full = image_load.load_image(CONTENT)
     style_full = image_load.load_image(STYLE)
@@ -96,7 +97,7 @@ def measure(command: list[str]) -> tuple[float, float, str]:
 
 
 # The CLI with the memory check's "available" unknown, so that nothing is refused for memory.
-UNCHECKED = "import nst_rt.memory as m; m.available_bytes = lambda *a, **k: None; from nst_rt.cli import main; main()"
+UNCHECKED = "import nst_rt.pipeline.memory as m; m.available_bytes = lambda *a, **k: None; from nst_rt.cli import main; main()"
 
 
 def runs(model: Path, size: int, iterations: int, tiles: list[int], extra: list[str], unchecked: bool) -> None:
@@ -118,7 +119,7 @@ def runs(model: Path, size: int, iterations: int, tiles: list[int], extra: list[
 def vectors(model: Path, size: int, tile: int, iterations: int) -> None:
     import tracemalloc
 
-    from nst_rt.pipeline import Stylizer
+    from nst_rt.pipeline.stylizer import Stylizer
 
     stylizer = Stylizer(model=str(model), size=size, scales=1, iterations=iterations, tile=tile)
     tracemalloc.start()

@@ -98,9 +98,9 @@ def main() -> None:
         args.size, args.frames, args.iterations, args.frame_iterations = 48, 4, 10, 5
 
     from nst_rt.export import export_model
-    from nst_rt.image_load import load_image
-    from nst_rt.options import Options
-    from nst_rt.pipeline import Stylizer
+    from nst_rt.io.image_load import load_image
+    from nst_rt.pipeline.options import Options
+    from nst_rt.pipeline.stylizer import Stylizer
     from nst_rt.video import codec
     from nst_rt.video.frames import frames_dir
     from nst_rt.video.stylize import VideoOptions, stylize_video, working_size
@@ -162,7 +162,7 @@ def main() -> None:
             print(f"temporal weight {weight:g}: flicker {rows[-1][2]:.5f}, {rows[-1][3]:.2f} s/frame, temporal "
                   f"share of the final loss {share:.3g}", flush=True)
             if args.gif and weight == weights[0]:
-                from nst_rt.image_save import save_gif
+                from nst_rt.io.image_save import save_gif
 
                 save_gif(outputs, args.gif, duration_ms=round(1000 / RATE), overwrite=True)
         baseline = rows[0][2]

@@ -14,7 +14,7 @@ import onnx
 from nst_rt.errors import ExportError
 from nst_rt.model_format import (ARCHITECTURES, DEFAULT_PREPROCESS, FEATURES_FILE, FORMAT_VERSION, POOLINGS,
                                   PREPROCESSES, VJP_FILE, model_name, relu_names)
-from nst_rt.models_dir import export_dir
+from nst_rt.network.models_dir import export_dir
 
 from . import graphs, validate, vgg
 
@@ -60,7 +60,7 @@ def export_model(arch: str, out_dir: Path | None = None, *, weights: Path | None
                  log: Callable[[str], None] = lambda line: None) -> ExportResult:
     """Export ``arch`` to ``out_dir/<name>/{features,vjp}.onnx`` and validate it against torch.
 
-    ``out_dir`` defaults to where ``nst-rt export`` writes (``nst_rt.models_dir.export_dir``).
+    ``out_dir`` defaults to where ``nst-rt export`` writes (``nst_rt.network.models_dir.export_dir``).
 
     Weights come from ``weights`` (a torchvision-format state dict), from ``random_seed`` (seeded random
     weights, for offline trials and tests), or by default from torchvision's published ImageNet file.

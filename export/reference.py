@@ -19,7 +19,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nst_rt import image_load, image_save, images, layout
+from nst_rt.io import image_load
+
+from nst_rt.io import image_save
+
+from nst_rt.io import images
+
+from nst_rt.io import layout
 from .vgg import VGGFeatures, load_weights
 
 CONTENT_LAYERS = ("relu4_2",)

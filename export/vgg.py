@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from nst_rt.errors import ExportError
 from nst_rt.model_format import ARCHITECTURES, POOLINGS, PREPROCESSES, Conv, Pool, layer_table
-from nst_rt.models_dir import OFFLINE_OPTIONS
+from nst_rt.network.models_dir import OFFLINE_OPTIONS
 
 # The ImageNet weights torchvision publishes (the hash prefix in the name is checked on download).
 WEIGHT_URLS = {

@@ -9,43 +9,34 @@ import os as _os
 import sys as _sys
 from importlib import metadata as _metadata
 
-# numpy's OpenBLAS keeps its idle threads spinning for ~0.1 s after each product; in the gap between two
-# ONNX Runtime runs that steals the cores ORT needs (measured: the graphs ran 1.4x slower at 128 px). A
-# short timeout lets them sleep. It only takes effect if numpy is not imported yet; embedders may set it.
-if "numpy" not in _sys.modules:
-    _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+from .system.threads import OPENBLAS_ENV as _OPENBLAS_ENV
+
+if "numpy" not in _sys.modules:  # embedders may set their own value first
+    for _key, _value in _OPENBLAS_ENV.items():
+        _os.environ.setdefault(_key, _value)
 
 try:
     __version__ = _metadata.version("nst-rt")
 except _metadata.PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["__version__", "stylize", "batch", "Objective", "TiledObjective", "load_model", "minimize"]
+# The public API: each name, and the module that defines it (imported on first use).
+_PUBLIC = {
+    "stylize": "pipeline.stylizer", "Stylizer": "pipeline.stylizer", "Options": "pipeline.options",
+    "batch": "batching.api", "Objective": "objective.whole", "TiledObjective": "objective.tiled",
+    "Network": "network.session", "load_model": "network.model", "minimize": "optimize",
+}
+_ERRORS = ("NstError", "OptionError", "ImageError", "ModelError", "ModelNotFoundError", "ProviderError",
+           "MissingDependencyError", "MemoryLimitError", "CheckpointError", "ClusterError", "ExportError", "MemoryNotice")
+
+__all__ = ["__version__", *_PUBLIC, *_ERRORS]
 
 
 def __getattr__(name: str):
-    if name == "stylize":
-        from .pipeline import stylize
+    import importlib
 
-        return stylize
-    if name == "batch":
-        from .batching import batch
-
-        return batch
-    if name == "Objective":
-        from .objective import Objective
-
-        return Objective
-    if name == "TiledObjective":
-        from .tiling import TiledObjective
-
-        return TiledObjective
-    if name == "load_model":
-        from .model import load_model
-
-        return load_model
-    if name == "minimize":
-        from .optimize import minimize
-
-        return minimize
+    if name in _PUBLIC:
+        return getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
+    if name in _ERRORS:
+        return getattr(importlib.import_module(".errors", __name__), name)
     raise AttributeError(f"module 'nst_rt' has no attribute {name!r}")

@@ -6,18 +6,17 @@ Kept free of heavy imports: both halves import it.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .errors import ModelError
+from .errors import ModelError, OptionError
 
 FORMAT_VERSION = "1"
 FEATURES_FILE = "features.onnx"
 VJP_FILE = "vjp.onnx"
 IMAGE_INPUT = "image"
 GRAD_OUTPUT = "grad_image"
-# Four 2x2 poolings come before relu5_1: below 16 px the deepest layer would have no pixels left.
-MIN_SIZE = 16
 REQUIRED_METADATA = ("nst_rt.format", "architecture", "pooling", "layers", "cotangent_layers",
                      "normalization_mean", "normalization_std", "weights_sha256", "opset", "exporter_version")
 
@@ -115,3 +114,17 @@ def model_name(arch: str, pooling: str) -> str:
 def cotangent_name(layer: str) -> str:
     """Name of the VJP graph's input that takes dL/d(layer)."""
     return f"grad_{layer}"
+
+
+# The network's stride at its deepest layer, from the layer table (four 2x2 poolings before relu5_1: 16 px).
+# Tiles start on it; below it the deepest layer would have no pixels left, so it is also the minimum size.
+STRIDE = 1 << layer_depth(DEEPEST_LAYER)
+MIN_SIZE = STRIDE
+
+
+def check_tile(tile) -> int:
+    """A tile size: a whole number of pixels, a multiple of the network's stride."""
+    if isinstance(tile, bool) or not isinstance(tile, numbers.Integral) or tile < STRIDE or tile % STRIDE:
+        raise OptionError(f"the tile size must be a multiple of {STRIDE} px (the network's stride at its deepest "
+                          f"layer) and at least {STRIDE}, got {tile!r}; e.g. --tile 512")
+    return int(tile)

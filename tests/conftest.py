@@ -64,7 +64,7 @@ def export_path(models_dir):
 @pytest.fixture(scope="session")
 def vgg19(models_dir):
     """The ModelInfo of the random-weights VGG-19 export with average pooling."""
-    from nst_rt.model import load_model
+    from nst_rt.network.model import load_model
 
     return load_model("vgg19", models_dir())
 

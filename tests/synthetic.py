@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from nst_rt.images import to_uint8
+from nst_rt.io.images import to_uint8
 
 
 def gradient(h: int = 40, w: int = 60) -> np.ndarray:

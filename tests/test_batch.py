@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from nst_rt import batch, image_save  # batch: the public API
-from nst_rt.batching import DONE, FAILED, SKIPPED, collect_inputs, plan
+from nst_rt import batch
+
+from nst_rt.io import image_save
+from nst_rt.batching.api import DONE, FAILED, SKIPPED, collect_inputs, plan
 from nst_rt.errors import ImageError, OptionError
-from nst_rt.pipeline import Stylizer
+from nst_rt.pipeline.stylizer import Stylizer
 from synthetic import gradient, noise, save, stripes
 
 pytestmark = pytest.mark.usefixtures("isolated")
@@ -235,13 +237,13 @@ def test_the_batch_module_does_not_import_ray():
     import subprocess
     import sys
 
-    code = "import sys, nst_rt.batching, nst_rt.ray_engine; print('ray' in sys.modules)"
+    code = "import sys, nst_rt.batching.api, nst_rt.batching.ray_engine; print('ray' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
 
 
 def test_each_actor_reserves_its_threads_and_a_gpu_with_cuda():
-    from nst_rt.options import Options
-    from nst_rt.ray_engine import actor_resources, pool_size
+    from nst_rt.pipeline.options import Options
+    from nst_rt.batching.ray_engine import actor_resources, pool_size
 
     assert actor_resources(Options(provider="cpu", threads=2), gpus_in_cluster=4) == {"num_cpus": 2, "num_gpus": 0}
     assert actor_resources(Options(provider="cuda", threads=1), gpus_in_cluster=0) == {"num_cpus": 1, "num_gpus": 1}
@@ -256,8 +258,8 @@ def test_each_actor_reserves_its_threads_and_a_gpu_with_cuda():
 
 
 def test_paths_sent_to_workers_are_absolute_and_model_names_stay_names(tmp_path):
-    from nst_rt.options import Options
-    from nst_rt.ray_engine import worker_options
+    from nst_rt.pipeline.options import Options
+    from nst_rt.batching.ray_engine import worker_options
 
     sent = worker_options(Options(model="vgg19", models_dir="models", init="start.png"))
     assert sent.model == "vgg19"  # looked up on each worker by the usual rules

@@ -11,11 +11,11 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from nst_rt import images
-from nst_rt.checkpoint import Checkpoint, path_for
+from nst_rt.io import images
+from nst_rt.pipeline.checkpoint import Checkpoint, path_for
 from nst_rt.cli import app
 from nst_rt.errors import CheckpointError, OptionError
-from nst_rt.pipeline import Stylizer
+from nst_rt.pipeline.stylizer import Stylizer
 from synthetic import gradient, noise, stripes
 
 EVERY_ITERATION = 1e-9  # seconds: a checkpoint at every iteration boundary
@@ -125,14 +125,14 @@ class FakeClock:
 
 def test_saves_are_spaced_so_that_writing_takes_a_bounded_share_of_the_time(tmp_path, monkeypatch):
     clock = FakeClock()
-    monkeypatch.setattr("nst_rt.checkpoint.time.monotonic", clock)
+    monkeypatch.setattr("nst_rt.pipeline.checkpoint.time.monotonic", clock)
     real_savez = np.savez
 
     def slow_savez(*args, **kwargs):
         clock.now += clock.write_takes
         real_savez(*args, **kwargs)
 
-    monkeypatch.setattr("nst_rt.checkpoint.np.savez", slow_savez)
+    monkeypatch.setattr("nst_rt.pipeline.checkpoint.np.savez", slow_savez)
     checkpoint = Checkpoint(tmp_path / "out.png.ckpt", every=10.0, write_share=0.05)
     checkpoint._fingerprint = {}
     checkpoint.enter_scale(1, 0, 0, {})
@@ -219,8 +219,8 @@ def test_the_progress_display_of_a_resumed_run_shows_the_earlier_scales_as_run_b
 
     from rich.console import Console
 
-    from nst_rt.pipeline import Progress
-    from nst_rt.progress import ProgressDisplay
+    from nst_rt.pipeline.stylizer import Progress
+    from nst_rt.cli.progress import ProgressDisplay
 
     stream = io.StringIO()
     display = ProgressDisplay(enabled=True, console=Console(file=stream, force_terminal=True, width=160))

@@ -17,8 +17,8 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from nst_rt import images
-from nst_rt.checkpoint import path_for
+from nst_rt.io import images
+from nst_rt.pipeline.checkpoint import path_for
 from nst_rt.cli import app
 from synthetic import gradient, noise
 

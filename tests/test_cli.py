@@ -28,12 +28,14 @@ from typer.testing import CliRunner
 
 import nst_rt
 import nst_rt.optimize
-import nst_rt.pipeline as stylize_module
-from nst_rt import cli, images, memory
+import nst_rt.pipeline.stylizer as stylize_module
+from nst_rt.cli import commands as cli
+from nst_rt.io import images
+from nst_rt.pipeline import memory
 from nst_rt.cli import app
-from nst_rt.interrupts import Interrupted, stop_signals
-from nst_rt.options import Options
-from nst_rt.pipeline import Result
+from nst_rt.system.interrupts import Interrupted, stop_signals
+from nst_rt.pipeline.options import Options
+from nst_rt.pipeline.stylizer import Result
 from oracles import LAYERS
 from synthetic import gradient, noise, save, stripes
 
@@ -510,7 +512,7 @@ def test_ctrl_c_in_info_and_export_is_one_line(command, models, monkeypatch, tmp
         raise KeyboardInterrupt
 
     if command == "info":
-        monkeypatch.setattr("nst_rt.model.list_models", interrupted)
+        monkeypatch.setattr("nst_rt.network.model.list_models", interrupted)
         result = invoke("info", "--models-dir", models)
         expected = "nst-rt: interrupted"
     else:
@@ -823,7 +825,7 @@ def test_process_stop_signal_saves_the_best_image_and_exits_128_plus_signal(path
 def test_export_with_random_weights_needs_no_file(tmp_path):
     result = runner.invoke(app, ["export", "vgg16", "--random-weights", "3", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    from nst_rt.model import load_model
+    from nst_rt.network.model import load_model
 
     info = load_model("vgg16", tmp_path)
     assert info.metadata["weights_source"] == "random weights (seed 3)"
@@ -860,12 +862,12 @@ def test_a_bare_command_prints_the_help():
 def test_cli_choices_are_the_librarys():
     from nst_rt.export import vgg
     from nst_rt.model_format import ARCHITECTURES, POOLINGS
-    from nst_rt.network import PROVIDERS
-    from nst_rt.options import OPTIMIZERS
+    from nst_rt.network.session import PROVIDERS
+    from nst_rt.pipeline.options import OPTIMIZERS
 
     import typing
 
-    from nst_rt import cli_common
+    from nst_rt.cli import common as cli_common
 
     # Annotated stripped; the stylization options are declared once, for stylize and batch alike
     hints = {**typing.get_type_hints(cli_common.stylization_options), **typing.get_type_hints(cli.export)}

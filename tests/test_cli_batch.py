@@ -77,7 +77,7 @@ def test_a_bad_option_value_is_one_line_before_any_work(tmp_path, photos, models
 def test_batch_and_stylize_take_the_same_stylization_options():
     commands = typer.main.get_command(app).commands
     names = {name: {p.name: p for p in commands[name].params} for name in ("stylize", "batch")}
-    from nst_rt.cli_common import SHARED
+    from nst_rt.cli.common import SHARED
 
     for name in SHARED:
         a, b = names["stylize"][name], names["batch"][name]

@@ -18,9 +18,10 @@ pytest.importorskip("cv2", reason="the video extra (opencv-python-headless) is n
 
 import nst_rt.video.stylize as video_module  # noqa: E402
 from clips import panning_frames, write_clip  # noqa: E402
-from nst_rt import cli, cli_video  # noqa: E402
-from nst_rt.cli_common import SHARED  # noqa: E402
-from nst_rt.pipeline import Progress  # noqa: E402
+from nst_rt.cli import commands as cli
+from nst_rt.cli import video as cli_video
+from nst_rt.cli.common import SHARED  # noqa: E402
+from nst_rt.pipeline.stylizer import Progress  # noqa: E402
 from nst_rt.video import codec  # noqa: E402
 from nst_rt.video.frames import frames_dir  # noqa: E402
 from nst_rt.video.stylize import FrameProgress  # noqa: E402
@@ -151,7 +152,7 @@ def test_existing_output_is_kept_without_overwrite(clip, tmp_path, models):
 def test_progress_display_draws_frames_and_iterations():
     from rich.console import Console
 
-    from nst_rt.video_progress import VideoProgressDisplay
+    from nst_rt.cli.video_progress import VideoProgressDisplay
 
     stream = io.StringIO()
     display = VideoProgressDisplay(console=Console(file=stream, force_terminal=True, width=120))

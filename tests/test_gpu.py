@@ -10,9 +10,9 @@ import onnxruntime as ort
 import pytest
 
 from nst_rt.errors import ProviderError
-from nst_rt.network import Network
-from nst_rt.objective import Objective
-from nst_rt.pipeline import Stylizer
+from nst_rt.network.session import Network
+from nst_rt.objective.whole import Objective
+from nst_rt.pipeline.stylizer import Stylizer
 
 from synthetic import gradient, noise
 

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from PIL import Image, features
 
-from nst_rt import images
+from nst_rt.io import images
 from nst_rt.errors import ImageError, OptionError
-from nst_rt.image_load import load_image
-from nst_rt.image_save import check_output_path, save_gif, save_image
-from nst_rt.images import original_colors, resize_longest, resize_to, to_uint8
-from nst_rt.layout import from_nchw, to_nchw
+from nst_rt.io.image_load import load_image
+from nst_rt.io.image_save import check_output_path, save_gif, save_image
+from nst_rt.io.images import original_colors, resize_longest, resize_to, to_uint8
+from nst_rt.io.layout import from_nchw, to_nchw
 
 
 def _check_float_image(x, shape=None):

@@ -1,4 +1,4 @@
-"""Tests for nst_rt.losses: values and gradients against torch autograd and central finite differences."""
+"""Tests for nst_rt.objective.losses: values and gradients against torch autograd and central finite differences."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from nst_rt import losses
+from nst_rt.objective import losses
 from nst_rt.export.reference import gram as torch_gram
 from oracles import rel_l2, tv as t_tv
 

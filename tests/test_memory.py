@@ -1,4 +1,4 @@
-"""Tests for nst_rt.memory: the memory available inside a container (cgroup v2 and v1) and the estimate."""
+"""Tests for nst_rt.pipeline.memory: the memory available inside a container (cgroup v2 and v1) and the estimate."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from nst_rt import memory
+from nst_rt.pipeline import memory
+from nst_rt.system import memory_probes
 
 GIB = 1 << 30
 
@@ -37,8 +38,8 @@ def test_cgroup_v2_limit_below_meminfo(tmp_path, proc):
     _write(root / "app" / "memory.current", str(3 * GIB))
     _write(root / "app" / "memory.stat", f"anon 100\ninactive_file {GIB // 2}\nactive_file 7\n")
     self_cgroup = cgroup("0::/app\n")
-    assert memory.cgroup_available_bytes(root, self_cgroup) == GIB + GIB // 2
-    assert memory.available_bytes(meminfo, root, self_cgroup) == GIB + GIB // 2
+    assert memory_probes.cgroup_available_bytes(root, self_cgroup) == GIB + GIB // 2
+    assert memory_probes.available_bytes(meminfo, root, self_cgroup) == GIB + GIB // 2
 
 
 def test_cgroup_v2_without_limit_leaves_meminfo(tmp_path, proc):
@@ -47,8 +48,8 @@ def test_cgroup_v2_without_limit_leaves_meminfo(tmp_path, proc):
     _write(root / "memory.max", "max\n")
     _write(root / "memory.current", str(3 * GIB))
     self_cgroup = cgroup("0::/\n")
-    assert memory.cgroup_available_bytes(root, self_cgroup) is None
-    assert memory.available_bytes(meminfo, root, self_cgroup) == 16 * GIB
+    assert memory_probes.cgroup_available_bytes(root, self_cgroup) is None
+    assert memory_probes.available_bytes(meminfo, root, self_cgroup) == 16 * GIB
 
 
 def test_cgroup_v2_parent_limit_counts(tmp_path, proc):
@@ -58,7 +59,7 @@ def test_cgroup_v2_parent_limit_counts(tmp_path, proc):
     _write(root / "jobs" / "memory.current", str(GIB))
     _write(root / "jobs" / "one" / "memory.max", "max")
     _write(root / "jobs" / "one" / "memory.current", str(GIB // 4))
-    assert memory.available_bytes(meminfo, root, cgroup("0::/jobs/one\n")) == GIB
+    assert memory_probes.available_bytes(meminfo, root, cgroup("0::/jobs/one\n")) == GIB
 
 
 def test_cgroup_v2_namespaced_container_sees_its_limit_at_the_root(tmp_path, proc):
@@ -67,7 +68,7 @@ def test_cgroup_v2_namespaced_container_sees_its_limit_at_the_root(tmp_path, pro
     root = tmp_path / "cg"
     _write(root / "memory.max", str(2 * GIB))
     _write(root / "memory.current", str(GIB // 2))
-    assert memory.available_bytes(meminfo, root, cgroup("0::/\n")) == GIB + GIB // 2
+    assert memory_probes.available_bytes(meminfo, root, cgroup("0::/\n")) == GIB + GIB // 2
 
 
 def test_cgroup_v1_limit(tmp_path, proc):
@@ -78,7 +79,7 @@ def test_cgroup_v1_limit(tmp_path, proc):
     _write(root / "memory" / "docker" / "abc" / "memory.stat", f"cache 5\ntotal_inactive_file {GIB}\n")
     _write(root / "memory" / "memory.limit_in_bytes", "9223372036854771712")  # v1's "unlimited"
     self_cgroup = cgroup("5:cpu,cpuacct:/docker/abc\n4:memory:/docker/abc\n1:name=systemd:/docker/abc\n")
-    assert memory.available_bytes(meminfo, root, self_cgroup) == 2 * GIB
+    assert memory_probes.available_bytes(meminfo, root, self_cgroup) == 2 * GIB
 
 
 def test_cgroup_v1_unlimited_leaves_meminfo(tmp_path, proc):
@@ -86,7 +87,7 @@ def test_cgroup_v1_unlimited_leaves_meminfo(tmp_path, proc):
     root = tmp_path / "cg"
     _write(root / "memory" / "memory.limit_in_bytes", "9223372036854771712")
     _write(root / "memory" / "memory.usage_in_bytes", str(GIB))
-    assert memory.available_bytes(meminfo, root, cgroup("4:memory:/\n")) == 16 * GIB
+    assert memory_probes.available_bytes(meminfo, root, cgroup("4:memory:/\n")) == 16 * GIB
 
 
 def test_usage_above_limit_leaves_nothing(tmp_path, proc):
@@ -94,12 +95,12 @@ def test_usage_above_limit_leaves_nothing(tmp_path, proc):
     root = tmp_path / "cg"
     _write(root / "memory.max", str(GIB))
     _write(root / "memory.current", str(2 * GIB))
-    assert memory.available_bytes(meminfo, root, cgroup("0::/\n")) == 0
+    assert memory_probes.available_bytes(meminfo, root, cgroup("0::/\n")) == 0
 
 
 def test_nothing_readable(tmp_path):
     missing = tmp_path / "missing"
-    assert memory.cgroup_available_bytes(missing, missing) is None
+    assert memory_probes.cgroup_available_bytes(missing, missing) is None
     assert memory.available_bytes(missing, missing, missing) is not None  # falls back to sysconf
 
 
@@ -145,5 +146,5 @@ def test_cuda_checks_the_device_memory(monkeypatch):
 
 
 def test_device_free_bytes_without_cuda_is_unknown(monkeypatch):
-    monkeypatch.setattr(memory, "_CUDART", ("libcudart-not-here.so",))
-    assert memory.device_free_bytes(0) is None
+    monkeypatch.setattr(memory_probes, "_CUDART", ("libcudart-not-here.so",))
+    assert memory_probes.device_free_bytes(0) is None

@@ -1,6 +1,6 @@
 """Where models are looked up and written, the messages that point to them, and importing the exporter.
 
-The search order and export destination are nst_rt.models_dir's; these tests hold the CLI and the library
+The search order and export destination are nst_rt.network.models_dir's; these tests hold the CLI and the library
 to it: absolute places in every message, a missing or too-deep --models-dir refused, offline options named
 wherever an export is suggested, and `python -m nst_rt export` working from a source checkout.
 """
@@ -18,10 +18,11 @@ import pytest
 from typer.testing import CliRunner
 
 import nst_rt
-from nst_rt import exporter_loader, models_dir
+from nst_rt.cli import exporter_loader
+from nst_rt.network import models_dir
 from nst_rt.cli import app
 from nst_rt.errors import MissingDependencyError
-from nst_rt.model import load_model
+from nst_rt.network.model import load_model
 
 REPO = Path(__file__).resolve().parents[1]
 OFFLINE = ("--weights FILE", "--random-weights SEED")

@@ -1,4 +1,4 @@
-"""Tests for nst_rt.network (providers, sizes, IO binding) and nst_rt.model.load_model (search, broken models)."""
+"""Tests for nst_rt.network.session (providers, sizes, IO binding) and nst_rt.network.model.load_model (search, broken models)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from nst_rt import model as model_module
+from nst_rt.network import model as model_module
 from nst_rt.errors import ModelError, ModelNotFoundError, OptionError, ProviderError
-from nst_rt.model import load_model
-from nst_rt.network import Network, activation_shape, choose_providers
+from nst_rt.network.model import load_model
+from nst_rt.network.session import Network, activation_shape, choose_providers
 
 HAS_CUDA = "CUDAExecutionProvider" in ort.get_available_providers()
 
@@ -35,7 +35,7 @@ def test_choose_cpu():
 @pytest.mark.parametrize("offered", [["CUDAExecutionProvider", "CPUExecutionProvider"],
                                      ["CPUExecutionProvider", "CUDAExecutionProvider"]])
 def test_choose_auto_prefers_cuda_and_keeps_cpu_last(monkeypatch, offered):
-    import nst_rt.network as network_module
+    import nst_rt.network.session as network_module
 
     monkeypatch.setattr(network_module, "available_providers", lambda: offered)
     assert choose_providers("auto") == ["CUDAExecutionProvider", "CPUExecutionProvider"]
@@ -50,7 +50,7 @@ def test_choose_cuda_unavailable():
 
 
 def test_choose_cuda_unavailable_monkeypatched(monkeypatch):
-    import nst_rt.network as network_module
+    import nst_rt.network.session as network_module
 
     monkeypatch.setattr(network_module, "available_providers", lambda: ["CPUExecutionProvider"])
     with pytest.raises(ProviderError):

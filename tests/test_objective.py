@@ -1,4 +1,4 @@
-"""Tests for nst_rt.objective.Objective against a float64 torch autograd implementation of its recipe."""
+"""Tests for nst_rt.objective.whole.Objective against a float64 torch autograd implementation of its recipe."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from conftest import EXAMPLES
 from nst_rt.errors import OptionError
 from nst_rt.export.reference import STYLE_LAYERS
 from nst_rt.export.reference import gram as t_gram
-from nst_rt.network import Network
-from nst_rt.objective import Objective
+from nst_rt.network.session import Network
+from nst_rt.objective.whole import Objective
 from oracles import rel_l2, tv as t_tv
 
 CONTENT_HW = (40, 56)
@@ -270,7 +270,7 @@ STYLE_FILE = EXAMPLES / "style" / "starry_night.jpg"
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
 def test_reported_terms_belong_to_the_reported_point(models, optimizer):
     """Progress and result give the terms of the point whose loss they report, not of the last evaluation."""
-    from nst_rt.pipeline import Stylizer
+    from nst_rt.pipeline.stylizer import Stylizer
 
     seen = []
     result = Stylizer(models_dir=models, size=40, iterations=12, provider="cpu", optimizer=optimizer,
@@ -304,7 +304,7 @@ def _rescaled_state(state: dict, seed: int) -> tuple[dict, list[float]]:
 def test_normalized_pictures_do_not_depend_on_activation_scale(tmp_path, weights_file, models):
     """A network whose every layer's activations are rescaled gives the same picture normalised, another plain."""
     from nst_rt.export import export_model
-    from nst_rt.pipeline import Stylizer
+    from nst_rt.pipeline.stylizer import Stylizer
 
     state, factors = _rescaled_state(torch.load(weights_file("vgg19"), weights_only=True), seed=7)
     assert max(factors) / min(factors) > 50

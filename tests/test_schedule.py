@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from nst_rt.model_format import MIN_SIZE
-from nst_rt.schedule import COARSEST, Stage, auto_scales, plan
+from nst_rt.pipeline.schedule import COARSEST, Stage, auto_scales, plan
 
 
 def stages(*pairs):

@@ -1,8 +1,8 @@
-"""End-to-end tests of the stylization pipeline's Python API: nst_rt.pipeline.Options / Stylizer / stylize().
+"""End-to-end tests of the stylization pipeline's Python API: nst_rt.pipeline.stylizer.Options / Stylizer / stylize().
 
 Every run uses the session's random-weights VGG-19 export (conftest ``models_dir``), tiny generated images
 (content: a smooth 60x40 colour gradient; styles: seeded noise and stripes) and a few iterations, so each
-test takes well under a second. ``nst_rt.optimize.minimize`` and ``nst_rt.pipeline.Objective`` are wrapped
+test takes well under a second. ``nst_rt.optimize.minimize`` and ``nst_rt.pipeline.stylizer.Objective`` are wrapped
 (not replaced) where a test needs to see what reached the optimiser or the objective.
 """
 
@@ -16,11 +16,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import nst_rt.pipeline as stylize_module
-from nst_rt import image_load, images, layout, memory
+import nst_rt.pipeline.stylizer as stylize_module
+from nst_rt.io import image_load
+from nst_rt.io import images
+from nst_rt.io import layout
+from nst_rt.pipeline import memory
 from nst_rt.errors import (ImageError, MemoryLimitError, ModelError, ModelNotFoundError, NstError, OptionError,
                            ProviderError)
-from nst_rt.pipeline import Progress, Result, Stylizer, stylize
+from nst_rt.pipeline.stylizer import Progress, Result, Stylizer, stylize
 from oracles import LAYERS
 from synthetic import gradient, noise, save, stripes
 
@@ -806,7 +809,7 @@ def test_nst_rt_stylize_is_the_function_on_every_access():
             "second = nst_rt.stylize\n"
             "assert callable(first), type(first)\n"
             "assert callable(second), type(second)\n"
-            "from nst_rt.pipeline import Stylizer\n"
+            "from nst_rt.pipeline.stylizer import Stylizer\n"
             "assert callable(nst_rt.stylize), type(nst_rt.stylize)\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

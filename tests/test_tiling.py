@@ -1,4 +1,4 @@
-"""The tiled objective (nst_rt.tiling) against the untiled one, the memory plan that turns tiling on, and its
+"""The tiled objective (nst_rt.objective.tiled) against the untiled one, the memory plan that turns tiling on, and its
 place in a run.
 
 The images are 229x40 with 32 px tiles, so that with the exact halo (64 px on VGG-16, 80 on VGG-19) some
@@ -13,14 +13,15 @@ import warnings
 import numpy as np
 import pytest
 
-from nst_rt import memory
+from nst_rt.pipeline import memory
 from nst_rt.errors import MemoryLimitError, MemoryNotice, OptionError
-from nst_rt.model import load_model
+from nst_rt.network.model import load_model
 from nst_rt.model_format import model_name
-from nst_rt.network import Network
-from nst_rt.objective import Objective
-from nst_rt.pipeline import Stylizer
-from nst_rt.tiling import STRIDE, TiledObjective, check_tile, exact_halo, plan_tiles
+from nst_rt.network.session import Network
+from nst_rt.objective.whole import Objective
+from nst_rt.pipeline.stylizer import Stylizer
+from nst_rt.model_format import STRIDE, check_tile
+from nst_rt.objective.tiled import TiledObjective, exact_halo, plan_tiles
 
 HEIGHT, WIDTH, TILE = 40, 229, 32
 SETTINGS = dict(content_weight=1.0, style_weight=10.0, tv_weight=2.0, normalize=True)
@@ -243,8 +244,8 @@ def test_the_progress_display_shows_the_tile():
 
     from rich.console import Console
 
-    from nst_rt.pipeline import Progress
-    from nst_rt.progress import ProgressDisplay
+    from nst_rt.pipeline.stylizer import Progress
+    from nst_rt.cli.progress import ProgressDisplay
 
     stream = io.StringIO()
     display = ProgressDisplay(enabled=True, console=Console(file=stream, force_terminal=True, width=160))
@@ -267,8 +268,8 @@ def test_the_progress_display_estimates_the_rate_of_iterations_minutes_apart():
 
     from rich.console import Console
 
-    from nst_rt.pipeline import Progress
-    from nst_rt.progress import ProgressDisplay
+    from nst_rt.pipeline.stylizer import Progress
+    from nst_rt.cli.progress import ProgressDisplay
 
     clock = [0.0]
     stream = io.StringIO()

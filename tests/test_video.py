@@ -18,7 +18,7 @@ from PIL import Image  # noqa: E402
 import nst_rt.video.stylize as video_module  # noqa: E402
 from clips import audio_seconds, panning_frames, write_clip  # noqa: E402
 from nst_rt.errors import ImageError, OptionError  # noqa: E402
-from nst_rt.options import Options  # noqa: E402
+from nst_rt.pipeline.options import Options  # noqa: E402
 from nst_rt.video import codec  # noqa: E402
 from nst_rt.video.frames import frames_dir  # noqa: E402
 from nst_rt.video.stylize import VideoOptions, stylize_video, working_size  # noqa: E402

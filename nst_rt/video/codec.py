@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ImageError, OptionError
-from ..image_save import check_output_path, save_gif
+from ..io.image_save import check_output_path, save_gif
 from . import require
 
 # Output suffix -> (container format, video codec, its encoder options). Pixel format yuv420p is what

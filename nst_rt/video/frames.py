@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ImageError
-from ..image_load import load_image
-from ..image_save import save_image
-from ..images import to_uint8
+from ..io.image_load import load_image
+from ..io.image_save import save_image
+from ..io.images import to_uint8
 
 MANIFEST = "run.json"
 

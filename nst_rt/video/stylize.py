@@ -17,12 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__, image_load, images
+from .. import __version__
+from ..io import image_load, images
 from ..errors import NstError, OptionError
 from ..model_format import MIN_SIZE
-from ..objective import check_weight
-from ..options import Options
-from ..pipeline import Progress, Stylizer
+from ..objective.whole import check_weight
+from ..pipeline.options import Options
+from ..pipeline.stylizer import Progress, Stylizer
 from . import codec, require
 from .flow import FlowEstimator, consistency_mask, inside, warp
 from .frames import FrameStore, file_digest, frames_dir

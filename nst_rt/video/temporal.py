@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import OptionError
-from ..objective import check_weight, point_key
+from ..objective.whole import check_weight, point_key
 
 
 def temporal_loss(x: np.ndarray, target: np.ndarray, mask: np.ndarray, weight: float = 1.0,

@@ -2,7 +2,7 @@
 
 ``batch()`` is the Python API of ``nst-rt batch``. The local engine stylizes the inputs one after another in
 this process with one ``Stylizer`` (the model is loaded once); ``engine="ray"`` hands them to Ray Data
-(``nst_rt.ray_engine``). Both engines share the plan and the report, so they name, skip and fail alike.
+(``nst_rt.batching.ray_engine``); ``nst_rt.batching.items`` stylizes one input for either. Both engines share the plan and the report, so they name, skip and fail alike.
 """
 
 from __future__ import annotations
@@ -10,36 +10,17 @@ from __future__ import annotations
 import glob
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import image_load, image_save
-from .errors import NstError, OptionError
-from .interrupts import signals_held
-from .options import Options
-from .pipeline import Stylizer
+from ..io import image_load, image_save
+from ..errors import OptionError
+from ..pipeline.options import Options
+from .items import DONE, FAILED, SKIPPED, Item, ItemResult, run_local  # noqa: F401 (DONE: read by callers)
 
 ENGINES = ("local", "ray")
 DEFAULT_FORMAT = "png"
-DONE, SKIPPED, FAILED = "done", "skipped", "failed"
-
-
-@dataclass(frozen=True)
-class Item:
-    """One input and the output it becomes."""
-
-    input: Path
-    output: Path
-
-
-@dataclass(frozen=True)
-class ItemResult:
-    input: Path
-    output: Path
-    status: str  # DONE, SKIPPED (the output was already there) or FAILED
-    message: str = ""  # why it failed
-    seconds: float = 0.0
 
 
 @dataclass
@@ -130,28 +111,6 @@ def plan(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike, format
     done = [item for item in items if not overwrite and os.path.lexists(item.output)]
     finished = set(done)
     return [item for item in items if item not in finished], done
-
-
-def stylize_one(stylizer: Stylizer, item: Item, styles: Sequence, overwrite: bool,
-                report: Callable[[ItemResult], None]) -> None:
-    """Stylize and save one input, reporting the outcome; an interrupted run is not saved (a rerun redoes it)."""
-    started = time.perf_counter()
-    try:
-        result = stylizer.run(item.input, styles)
-        if result.interrupted:
-            raise KeyboardInterrupt
-        with signals_held():
-            image_save.save_image(result.image, item.output, overwrite=overwrite)
-            report(ItemResult(item.input, item.output, DONE, seconds=time.perf_counter() - started))
-    except NstError as exc:
-        report(ItemResult(item.input, item.output, FAILED, str(exc), time.perf_counter() - started))
-
-
-def run_local(todo: Sequence[Item], styles: Sequence, options: Options, overwrite: bool,
-              report: Callable[[ItemResult], None]) -> None:
-    stylizer = Stylizer(options)
-    for item in todo:
-        stylize_one(stylizer, item, styles, overwrite, report)
 
 
 def batch(inputs: Iterable[str | os.PathLike], styles, out_dir: str | os.PathLike, *,

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import OptionError
-from .models_dir import DEFAULT_MODEL
-from .objective import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, check_weight
-from .optimize import DEFAULTS as OPTIMIZER_DEFAULTS
-from .optimize import METHODS as OPTIMIZERS
-from .tiling import check_tile
+from ..errors import OptionError
+from ..network.models_dir import DEFAULT_MODEL
+from ..objective.whole import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, check_weight
+from ..optimize import DEFAULTS as OPTIMIZER_DEFAULTS
+from ..optimize import METHODS as OPTIMIZERS
+from ..model_format import check_tile
 
 INITS = ("content", "noise", "style")
 # Words other programs use for an --init keyword: named in the error, not accepted silently.
@@ -27,13 +27,13 @@ class Options:
     """Every setting of a stylization, with its default. The CLI exposes each one under the same name."""
 
     size: int = 512  # longest side of the output, in pixels
-    iterations: int = 100  # optimiser iterations at the full size; coarser scales run more (see nst_rt.schedule)
+    iterations: int = 100  # optimiser iterations at the full size; coarser scales run more (see nst_rt.pipeline.schedule)
     # Weights of the normalised terms (relative errors), looked at on ImageNet VGG-16 at 256 px: style 10 keeps the
     # content recognisable under the style's strokes (100 loses it), tv 10 removes the pixel-level colour speckle.
     content_weight: float = 1.0
     style_weight: float = 10.0
     tv_weight: float = 10.0
-    normalize: bool = True  # scale-free loss terms (see nst_rt.objective); False: the plain recipe
+    normalize: bool = True  # scale-free loss terms (see nst_rt.objective.whole); False: the plain recipe
     content_layers: Sequence[str] = DEFAULT_CONTENT_LAYERS
     style_layers: Sequence[str] = DEFAULT_STYLE_LAYERS
     style_blend_weights: Sequence[float] | None = None  # one per style image; normalised to sum 1

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import ModelError, OptionError, ProviderError
+from ..errors import ModelError, OptionError, ProviderError
 from .model import ModelInfo, import_onnxruntime
-from .model_format import GRAD_OUTPUT, IMAGE_INPUT, MIN_SIZE, cotangent_name, layer_depth
+from ..model_format import GRAD_OUTPUT, IMAGE_INPUT, MIN_SIZE, cotangent_name, layer_depth
 from .precision import OPENVINO_HINT, choose_precision
 
 PROVIDERS = ("auto", "cpu", "cuda", "openvino")

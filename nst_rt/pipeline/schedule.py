@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import OptionError
-from .images import longest_side_size
-from .model_format import MIN_SIZE
+from ..errors import OptionError
+from ..io.images import longest_side_size
+from ..model_format import MIN_SIZE
 
 COARSEST = 128  # the auto schedule's smallest scale is the smallest halving of --size at least this large
 COARSER_ITERATIONS = 2  # each coarser scale runs this many times the iterations of the next finer one...

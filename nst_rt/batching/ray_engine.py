@@ -15,14 +15,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from .batching import FAILED, Item, ItemResult, stylize_one
-from .errors import ClusterError, MissingDependencyError, NstError, OptionError
-from .pipeline import INITS, Options
+from .items import FAILED, Item, ItemResult, stylize_one
+from ..system.threads import OPENBLAS_ENV
+from ..errors import ClusterError, MissingDependencyError, NstError, OptionError
+from ..pipeline.stylizer import INITS, Options
 
 DEFAULT_THREADS = 1  # ONNX Runtime threads per actor on CPU when --threads is not given
-# numpy's OpenBLAS in the workers: let idle threads sleep between ONNX Runtime runs, as nst_rt/__init__ does
-# for a process that imports it first (Ray imports numpy before nst_rt in a worker).
-WORKER_ENV = {"OPENBLAS_THREAD_TIMEOUT": "4"}
+# Ray imports numpy before nst_rt in a worker, so the workers get nst_rt's OpenBLAS setting as environment.
+WORKER_ENV = dict(OPENBLAS_ENV)
 
 
 def import_ray():
@@ -39,7 +39,7 @@ class StylizeActor:
     """One per Ray actor: loads the model once, then stylizes one input per call and saves it itself."""
 
     def __init__(self, options: Options, styles: Sequence[str], overwrite: bool):
-        from .pipeline import Stylizer
+        from ..pipeline.stylizer import Stylizer
 
         self.styles, self.overwrite = [Path(s) for s in styles], overwrite
         try:

@@ -5,7 +5,7 @@
         + tv_weight      * tv(x)
 
 with F_l the image's activations at layer l, P_l the content image's, G_l = gram(F_l), A_kl the Gram matrix
-of style image k (see :mod:`nst_rt.losses`), c_l, s_l per-layer weights (default 1), L the number of style
+of style image k (see :mod:`nst_rt.objective.losses`), c_l, s_l per-layer weights (default 1), L the number of style
 layers and b_k the style blend weights (normalised to sum to 1).
 
 The normalisers make each layer's term invariant to a positive rescaling of that layer's activations, so
@@ -32,8 +32,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import losses
-from .errors import OptionError
-from .layout import to_nchw
+from ..errors import OptionError
+from ..io.layout import to_nchw
 
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -73,7 +73,7 @@ class Objective:
     ``content`` and each of ``styles`` are (H, W, 3) float arrays in [0, 1]: the content image at the
     size being optimised, the style images at the size their Gram matrices are taken from. Targets
     (content activations, blended Gram matrices) and normalisers are computed once, here. The weights
-    have no defaults here: :class:`nst_rt.options.Options` is their one home.
+    have no defaults here: :class:`nst_rt.pipeline.options.Options` is their one home.
 
     The returned gradient is a buffer the objective reuses: valid until the next call (copy it to keep
     it). It is float32 as the network computes it, or float64 when the tv term is on, so that the tv

@@ -1,7 +1,7 @@
 """Find an exported model, read its metadata back through onnxruntime, and check it.
 
 A model is a directory holding ``features.onnx`` and ``vjp.onnx`` (written by ``nst-rt export``). A model is
-given by path, or by name; names are looked up in the directories of :mod:`nst_rt.models_dir`.
+given by path, or by name; names are looked up in the directories of :mod:`nst_rt.network.models_dir`.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import MissingDependencyError, ModelError, ModelNotFoundError
-from .model_format import FEATURES_FILE, FORMAT_VERSION, REQUIRED_METADATA, VJP_FILE
+from ..errors import MissingDependencyError, ModelError, ModelNotFoundError
+from ..model_format import FEATURES_FILE, FORMAT_VERSION, REQUIRED_METADATA, VJP_FILE
 from .models_dir import (DEFAULT_MODEL, ENV_MODELS_DIR, OFFLINE_HINT, absolute, create_hint, export_command,
                          export_dir, is_model_dir, not_found_message, search_dirs)
 

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import errno
 import os
-import secrets
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 from PIL import Image
 
-from .errors import ImageError, OptionError
+from ..errors import ImageError, OptionError
+from .atomic import create_temp
 from .image_load import load_image
 from .images import resize_to, to_uint8
 
@@ -126,20 +126,6 @@ def _output_format(path: Path, formats: dict, what: str) -> tuple[str, dict]:
 
 def _exists(path: Path, what: str) -> ImageError:
     return ImageError(f"{what} '{path}' already exists; pass --overwrite to replace it or choose another name")
-
-
-def create_temp(path: Path) -> tuple[int, str]:
-    # Hidden, in the target's directory (so the rename stays on one file
-    # system), named after the target so a leftover is recognisable. os.open
-    # with mode 0o666 lets the umask decide the final permissions, unlike
-    # tempfile.mkstemp which would leave the output readable by its owner only.
-    for _ in range(100):
-        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp")
-        try:
-            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), tmp
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"could not create a temporary file next to '{path}'")
 
 
 def _atomic_write(path: Path, write: Callable, overwrite: bool, what: str) -> None:

@@ -8,7 +8,7 @@ provider's fp32 (README, "OpenVINO"), so ``auto`` asks for AMX. The CPU and CUDA
 
 from __future__ import annotations
 
-from .errors import OptionError
+from ..errors import OptionError
 
 PRECISIONS = ("auto", "fp32", "bf16")
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of CPUs with native bf16 arithmetic

@@ -20,8 +20,8 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import ModelNotFoundError
-from .model_format import ARCHITECTURES, DEFAULT_POOLING, FEATURES_FILE, POOLINGS, VJP_FILE, model_name
+from ..errors import ModelNotFoundError
+from ..model_format import ARCHITECTURES, DEFAULT_POOLING, FEATURES_FILE, POOLINGS, VJP_FILE, model_name
 
 ENV_MODELS_DIR = "NST_RT_MODELS"
 LOCAL_MODELS_DIR = Path("models")

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import CheckpointError, OptionError
-from .image_save import create_temp
+from ..errors import CheckpointError, OptionError
+from ..io.atomic import create_temp
 
 DEFAULT_EVERY = 60.0  # seconds between checkpoints
 # ... and at least this many times the last write's duration apart, so that writing takes at most ~5% of a run

@@ -26,22 +26,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import losses, memory
-from .errors import OptionError
-from .model_format import DEEPEST_LAYER, convs, layer_depth
-from .network import activation_shape
-from .objective import Objective, point_key
+from . import losses
+from ..errors import OptionError
+from ..model_format import STRIDE, check_tile, convs, layer_depth
+from ..network.session import activation_shape
+from .whole import Objective, point_key
 
-STRIDE = 1 << layer_depth(DEEPEST_LAYER)  # every tile starts at a multiple of this many pixels
 _CHUNK_ELEMENTS = 1 << 23  # the core's activations are copied out this much at a time for its Gram matrix
-
-
-def check_tile(tile) -> int:
-    """A tile size: a whole number of pixels, a multiple of the network's stride."""
-    if not isinstance(tile, (int, np.integer)) or tile < STRIDE or tile % STRIDE:
-        raise OptionError(f"the tile size must be a multiple of {STRIDE} px (the network's stride at its deepest "
-                          f"layer) and at least {STRIDE}, got {tile!r}; e.g. --tile 512")
-    return int(tile)
 
 
 def exact_halo(architecture: str, layers) -> int:
@@ -115,7 +106,7 @@ def _zero_outside(array: np.ndarray, rows: slice, cols: slice) -> None:
 
 
 class TiledObjective(Objective):
-    """:class:`nst_rt.objective.Objective` evaluated in tiles of ``tile`` px (a multiple of :data:`STRIDE`)
+    """:class:`nst_rt.objective.whole.Objective` evaluated in tiles of ``tile`` px (a multiple of :data:`STRIDE`)
     with ``halo`` px of context (default: :func:`exact_halo` of the layers in use). The targets are taken in
     tiles too. ``on_tile(pass_, index, count)`` is called before each tile of an evaluation's two passes.
     The gradient is float64, a buffer reused by the next call.
@@ -235,22 +226,3 @@ class TiledObjective(Objective):
             diff *= np.float32(2.0 * self.content[layer] / self._positions(layer, self.shape))
             out += diff
         _zero_outside(out, *_core(tile, d))
-
-
-def plan_scales(network, architecture: str, options, content, styles, sizes) -> list:
-    """Each scale's memory plan (whole or in tiles, and the L-BFGS history), from the shapes alone, so a huge
-    --size is refused before anything is allocated."""
-    from .images import longest_side_size
-    from .schedule import style_size
-
-    o = options
-    history = o.history if o.optimizer == "lbfgs" else 0
-    used = [l for l in (*o.content_layers, *o.style_layers) if l in network.layers]
-    halo = exact_halo(architecture, used) if used else 0
-    plans = []
-    for longest in reversed(sizes):  # the full size first: a refusal names the size asked for
-        shape = longest_side_size(*content.shape[:2], longest)
-        style_shapes = [longest_side_size(*s.shape[:2], style_size(longest, o.style_scale)) for s in styles]
-        plans.append(memory.plan(network, *shape, history, style_shapes, tile=o.tile, halo=halo,
-                                 content_layers=o.content_layers if o.content_weight > 0 else ()))
-    return plans[::-1]

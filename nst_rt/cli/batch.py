@@ -7,12 +7,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from .batching import DEFAULT_FORMAT, DONE, ENGINES, FAILED, SKIPPED
-from .cli_common import choices, fail, notice, say, with_stylization_options
-from .errors import NstError
-from .image_save import SAVE_SUFFIXES
-from .interrupts import stop_signals
-from .options import Options
+from ..batching.api import DEFAULT_FORMAT, DONE, ENGINES, FAILED, SKIPPED
+from .common import choices, fail, notice, say, with_stylization_options
+from ..errors import NstError
+from ..io.image_save import SAVE_SUFFIXES
+from ..system.interrupts import stop_signals
+from ..pipeline.options import Options
 
 Engine = choices("Engine", ENGINES)
 
@@ -50,7 +50,7 @@ def batch(
     Results that exist are skipped, so an interrupted batch resumes where it stopped. A failed input is reported
     and the batch goes on; the exit code is 1 if any failed.
     """
-    from . import batching
+    from ..batching import api as batching
     from .progress import BatchProgressDisplay
 
     display = BatchProgressDisplay(enabled=False if quiet else None)

@@ -1,6 +1,6 @@
 """``nst-rt video``: stylize a video with temporal consistency (the ``video`` extra).
 
-The command takes every stylization option through ``cli_common.with_stylization_options``, the one place
+The command takes every stylization option through ``cli.common.with_stylization_options``, the one place
 they are declared, so it cannot drift from ``stylize`` and ``batch``.
 """
 
@@ -11,13 +11,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import cli
-from .cli_common import fail, notice, say, with_stylization_options
-from .errors import NstError
-from .interrupts import stop_signals
-from .options import Options
-from .video.codec import SUFFIXES
-from .video.stylize import VideoOptions  # numpy only: PyAV and OpenCV are imported when a run starts
+from .app import app
+from .common import fail, notice, say, with_stylization_options
+from ..errors import NstError
+from ..system.interrupts import stop_signals
+from ..pipeline.options import Options
+from ..video.codec import SUFFIXES
+from ..video.stylize import VideoOptions  # numpy only: PyAV and OpenCV are imported when a run starts
 
 VIDEO_DEFAULTS = VideoOptions()
 
@@ -51,8 +51,8 @@ def video(
     """Stylize the video INPUT with one or more STYLES, frame by frame, each frame tied to the previous one
     by optical flow; frame rate and audio are kept. Stopped, it resumes from the finished frames when run
     again with the same settings."""
-    from .video.frames import frames_dir
-    from .video.stylize import stylize_video
+    from ..video.frames import frames_dir
+    from ..video.stylize import stylize_video
     from .video_progress import VideoProgressDisplay
 
     display = VideoProgressDisplay(enabled=False if quiet else None)
@@ -80,4 +80,4 @@ def video(
         f"{result.seconds:.1f} s)", quiet)
 
 
-cli.app.command("video")(video)
+app.command("video")(video)

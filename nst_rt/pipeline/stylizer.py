@@ -15,13 +15,15 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from . import image_load, images, layout, schedule
+from ..io import image_load, images, layout
+from . import schedule
 from .checkpoint import FROM_THE_START, terms_of
-from .errors import ImageError, MemoryNotice, OptionError
-from .model_format import MIN_SIZE
-from .objective import Objective
+from ..errors import ImageError, MemoryNotice, OptionError
+from ..model_format import MIN_SIZE
+from ..objective.whole import Objective
 from .options import INIT_HINTS, INITS, Options
-from .tiling import TiledObjective, plan_scales
+from ..objective.tiled import TiledObjective
+from .plan import plan_scales
 
 
 @dataclass
@@ -79,8 +81,8 @@ class Stylizer:
     """Loads the model once; ``run`` stylizes a content image with one or more style images."""
 
     def __init__(self, options: Options | None = None, **overrides):
-        from .model import load_model
-        from .network import Network
+        from ..network.model import load_model
+        from ..network.session import Network
 
         self.options = replace(options or Options(), **overrides).validated()
         self.model = load_model(self.options.model, self.options.models_dir)
@@ -101,13 +103,13 @@ class Stylizer:
         ``start``, an (H, W, 3) image, replaces the start image that ``init`` would make (resized to the
         first scale). ``wrap_objective(objective, (h, w))`` may return a callable that the optimiser
         minimises instead, e.g. one that adds a term; it needs the same ``terms_at`` and ``evaluations``.
-        ``checkpoint``, an :class:`nst_rt.checkpoint.Checkpoint`, saves the run every few seconds and may
+        ``checkpoint``, an :class:`nst_rt.pipeline.checkpoint.Checkpoint`, saves the run every few seconds and may
         continue it from a saved one; remove it once the result is written.
         ``on_tile(pass_, index, count)`` is called before each tile of a tiled evaluation (see
-        :mod:`nst_rt.tiling`). A scale whose L-BFGS history had to be shrunk to fit in memory is announced
+        :mod:`nst_rt.objective.tiled`). A scale whose L-BFGS history had to be shrunk to fit in memory is announced
         with a :class:`nst_rt.errors.MemoryNotice` warning before the run starts.
         """
-        from .optimize import minimize
+        from ..optimize import minimize
 
         o = self.options
         styles = list(styles) if isinstance(styles, (list, tuple)) else [styles]

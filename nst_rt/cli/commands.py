@@ -1,4 +1,4 @@
-"""The ``nst-rt`` command line: stylize, batch, export, info. The only place that prints and exits.
+"""The ``nst-rt stylize``, ``export`` and ``info`` commands (``nst-rt batch`` is registered here too).
 
 Every default, choice list and check lives in the library (``Options``, ``PROVIDERS``, ...); the options
 below only read them, so ``--help`` always shows what a run really uses.
@@ -11,24 +11,16 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import __version__
-from .cli_batch import batch
-from .checkpoint import DEFAULT_EVERY
-from .cli_common import choices, fail, notice, notices, say, with_stylization_options
-from .errors import NstError, OptionError
-from .interrupts import stop_signals
-from .model_format import ARCHITECTURES, DEFAULT_PREPROCESS, POOLINGS, PREPROCESSES
-from .models_dir import DEFAULT_MODEL, EXPORT_DESTINATION, SEARCH_ORDER
-from .options import Options
-
-app = typer.Typer(
-    name="nst-rt",
-    help="Neural style transfer (Gatys et al.) on ONNX Runtime: export a VGG once, then stylize without torch.",
-    add_completion=False,
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
+from .. import __version__
+from .app import app
+from .batch import batch
+from ..pipeline.checkpoint import DEFAULT_EVERY
+from .common import choices, fail, notice, notices, say, with_stylization_options
+from ..errors import NstError, OptionError
+from ..system.interrupts import stop_signals
+from ..model_format import ARCHITECTURES, DEFAULT_PREPROCESS, POOLINGS, PREPROCESSES
+from ..network.models_dir import DEFAULT_MODEL, EXPORT_DESTINATION, SEARCH_ORDER
+from ..pipeline.options import Options
 
 GIF_FRAMES = 40  # frames of --gif, evenly spaced over the whole run, the start image and the result included
 
@@ -38,16 +30,6 @@ Pooling = choices("Pooling", POOLINGS)
 PreprocessName = choices("PreprocessName", PREPROCESSES)
 
 
-def version_callback(value: bool) -> None:
-    if value:
-        typer.echo(f"nst-rt {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def root(version: Annotated[bool, typer.Option("--version", callback=version_callback, is_eager=True,
-                                               help="Show the version and exit.")] = False) -> None:
-    """Neural style transfer on ONNX Runtime."""
 
 
 def frame_path(output: Path, scale: int, scales: int, iteration: int) -> Path:
@@ -94,8 +76,9 @@ def stylize(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display or summary.")] = False,
 ) -> None:
     """Stylize CONTENT with one or more STYLES and write the result to OUTPUT."""
-    from . import checkpoint, image_save, images
-    from .pipeline import Stylizer
+    from ..pipeline import checkpoint
+    from ..io import image_save, images
+    from ..pipeline.stylizer import Stylizer
     from .progress import ProgressDisplay
 
     bar = ProgressDisplay(enabled=False if quiet else None)
@@ -199,7 +182,7 @@ def export(
 ) -> None:
     """Export ARCH to OUT/NAME/{features,vjp}.onnx, validated against torch (needs the export extra)."""
     from .exporter_loader import import_exporter
-    from .models_dir import absolute, default_dirs, export_dir
+    from ..network.models_dir import absolute, default_dirs, export_dir
 
     with stop_signals() as stop:
         try:
@@ -229,13 +212,13 @@ def export(
 def info(models_dir: Annotated[Optional[Path], typer.Option(
         help=f"Where to look for models first [default: {SEARCH_ORDER}].", show_default=False)] = None) -> None:
     """Show the exported models found, their metadata, and the available execution providers."""
-    from .model import ModelInfo, list_models
-    from .models_dir import create_hint, search_dirs
+    from ..network.model import ModelInfo, list_models
+    from ..network.models_dir import create_hint, search_dirs
 
     with stop_signals() as stop:
         try:
-            from .network import CUDA_STATUS, NAMES, available_providers, choose_providers
-            from .precision import choose_precision
+            from ..network.session import CUDA_STATUS, NAMES, available_providers, choose_providers
+            from ..network.precision import choose_precision
 
             providers = available_providers()
             import onnxruntime
@@ -262,15 +245,3 @@ def info(models_dir: Annotated[Optional[Path], typer.Option(
             raise fail(str(exc)) from None
         except KeyboardInterrupt:
             raise notice(stop.what, stop.exit_code) from None
-
-
-from . import cli_video  # noqa: E402,F401  (registers `nst-rt video`, which reuses stylize's options)
-
-
-def main() -> None:
-    """Entry point. click prints its own usage errors (exit code 2); the commands print everything else."""
-    app(prog_name="nst-rt")
-
-
-if __name__ == "__main__":
-    main()

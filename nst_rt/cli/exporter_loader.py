@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from .errors import MissingDependencyError
+from ..errors import MissingDependencyError
 
 PACKAGE = "nst_rt.export"
 INSTALL_HINT = "pip install 'nst-rt[export,cpu]' (from a clone: pip install -e '.[export,cpu]')"
@@ -53,7 +53,7 @@ def import_exporter() -> Callable:
             if exc.name != PACKAGE or folder is None:
                 raise
             _load_from_checkout(folder)
-        from .export.exporter import export_model
+        from ..export.exporter import export_model
     except ModuleNotFoundError as exc:
         if exc.name == PACKAGE:
             here = Path(sys.modules["nst_rt"].__file__).parent

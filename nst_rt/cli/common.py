@@ -17,13 +17,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from .errors import MemoryNotice, NstError, OptionError
-from .models_dir import SEARCH_ORDER
-from .network import PROVIDERS
-from .options import INITS, OPTIMIZERS, Options
-from .precision import PRECISIONS
-from .schedule import COARSER_ITERATIONS, COARSEST, MAX_ITERATIONS_FACTOR
-from .tiling import STRIDE
+from ..errors import MemoryNotice, NstError, OptionError
+from ..network.models_dir import SEARCH_ORDER
+from ..network.session import PROVIDERS
+from ..pipeline.options import INITS, OPTIMIZERS, Options
+from ..network.precision import PRECISIONS
+from ..pipeline.schedule import COARSER_ITERATIONS, COARSEST, MAX_ITERATIONS_FACTOR
+from ..model_format import STRIDE
 
 DEFAULTS = Options()
 

@@ -2,7 +2,7 @@
 
 Images inside the library are float32 numpy arrays of shape (H, W, 3), RGB in [0, 1]. This module
 resizes them in float precision, turns them into the 8-bit image that is saved, and keeps the
-content's colours. Reading and writing files is in :mod:`nst_rt.image_load` and :mod:`nst_rt.image_save`.
+content's colours. Reading and writing files is in :mod:`nst_rt.io.image_load` and :mod:`nst_rt.io.image_save`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from .errors import ImageError, OptionError
+from ..errors import ImageError, OptionError
 
 __all__ = ["longest_side_size", "resize_longest", "resize_to", "to_uint8", "original_colors"]
 

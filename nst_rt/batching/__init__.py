@@ -1,0 +1,1 @@
+"""Many pictures with one model: the plan, the local engine and Ray Data."""
