@@ -1,5 +1,5 @@
-"""The README stays true: its Python examples run as printed, its option tables match ``--help``, and its
-Architecture section names every module.
+"""The README and docs stay true: their Python examples run as printed, the command reference matches
+``--help``, every link resolves, and the README stays short.
 
 The Python blocks run in-process on the session's random-weights VGG-19 (through $NST_RT_MODELS), from a
 directory that holds the repository's ``examples/``, with their sizes and iteration counts made small.
@@ -8,6 +8,8 @@ directory that holds the repository's ``examples/``, with their sizes and iterat
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,10 @@ from nst_rt.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
-PYTHON_BLOCKS = re.findall(r"^```python\n(.*?)^```", README, re.M | re.S)
+DOCS = {path.name: path.read_text() for path in sorted((ROOT / "docs").glob("*.md"))}
+CLI_DOC = DOCS["cli.md"]
+PYTHON_BLOCKS = [block for text in (README, DOCS["python-api.md"])
+                 for block in re.findall(r"^```python\n(.*?)^```", text, re.M | re.S)]
 
 # Small enough for a test, large enough for every image to stay above the network's 16 px.
 SMALL = [(r"\bsize=\d+", "size=32"), (r"\biterations=\d+", "iterations=3"), (r'"maxiter": \d+', '"maxiter": 3')]
@@ -52,9 +57,9 @@ def test_each_python_example_runs_and_optimises(block, models, monkeypatch, tmp_
     assert written  # each example saves its picture
 
 
-def readme_table(heading: str) -> dict[str, str]:
-    """``{option: default}`` of the option table under ``heading``, backticks removed."""
-    section = README.split(heading, 1)[1].split("\n#", 1)[0]
+def doc_table(heading: str) -> dict[str, str]:
+    """``{option: default}`` of the option table under ``heading`` in docs/cli.md, backticks removed."""
+    section = CLI_DOC.split(heading, 1)[1].split("\n#", 1)[0]
     rows = {}
     for line in section.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
@@ -86,22 +91,45 @@ def same_default(readme: str, shown: str) -> bool:
         return False
 
 
-@pytest.mark.parametrize("command, heading", [("stylize", "### `nst-rt stylize"), ("batch", "### `nst-rt batch"),
-                                              ("export", "### `nst-rt export")])
-def test_the_readme_option_table_matches_help(command, heading):
-    from nst_rt.cli.common import SHARED
-
-    table = readme_table(heading)
-    # batch's table lists its own options; the stylization options it shares are stylize's table
-    shared = set(SHARED) if command == "batch" else set()
+@pytest.mark.parametrize("command", ["stylize", "batch", "video", "export", "info"])
+def test_the_command_reference_shows_the_defaults_help_shows(command):
+    table = doc_table(f"## `nst-rt {command} ")
     params = [p for p in typer.main.get_command(app).commands[command].params
-              if p.param_type_name == "option" and p.name != "help" and p.name not in shared]
-    unmatched = dict(table)
+              if p.param_type_name == "option" and p.name != "help"]
+    assert len(table) == len(params)
     for param in params:
-        names = set(param.opts) | set(param.secondary_opts)
-        rows = [row for row in table if names & set(re.split(r"[ ,/]+", row))]
-        assert len(rows) == 1, (param.opts, rows)
-        row = rows[0]
-        unmatched.pop(row, None)
-        assert same_default(table[row], help_default(param)), (row, table[row], help_default(param))
-    assert not unmatched, f"README rows for options the command does not have: {list(unmatched)}"
+        names = [f"{o}" for o in (*param.opts, *param.secondary_opts)]
+        rows = [row for row in table if set(re.split(r"[ ,]+", row)) == set(names)]
+        assert len(rows) == 1, (names, list(table))
+        assert same_default(table[rows[0]], help_default(param)), (rows[0], table[rows[0]], help_default(param))
+
+
+def test_the_command_reference_is_what_the_script_writes():
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "cli_reference.py"), "--check"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def _anchor(heading: str) -> str:
+    text = re.sub(r"[^\w\- ]", "", heading.lstrip("#").strip().lower())
+    return text.replace(" ", "-")
+
+
+def test_every_relative_link_resolves():
+    pages = {ROOT / "README.md": README, **{ROOT / "docs" / name: text for name, text in DOCS.items()}}
+    anchors = {path.resolve(): {_anchor(h) for h in re.findall(r"^#+ .*$", text, re.M)} for path, text in pages.items()}
+    broken = []
+    for path, text in pages.items():
+        prose = re.sub(r"^```.*?^```", "", text, flags=re.M | re.S)
+        for target in re.findall(r"\]\(([^)\s]+)\)", prose):
+            if re.match(r"[a-z]+:", target):
+                continue
+            file, _, fragment = target.partition("#")
+            resolved = (path.parent / file).resolve() if file else path.resolve()
+            if not resolved.exists() or (fragment and fragment not in anchors.get(resolved, set())):
+                broken.append(f"{path.name}: {target}")
+    assert broken == []
+
+
+def test_the_readme_reads_in_five_minutes():
+    assert len(README.splitlines()) <= 250
