@@ -167,19 +167,3 @@ def test_progress_display_draws_frames_and_iterations():
     display.close()
     text = stream.getvalue()
     assert "frames" in text and "2/4" in text and "frame 2" in text and "temporal 0.5" in text
-
-
-def test_readme_table_lists_the_video_options_with_the_defaults_help_shows():
-    import typer.main
-
-    from test_readme import help_default, readme_table, same_default
-
-    table = readme_table("### `nst-rt video")
-    shared = {*SHARED, "overwrite", "quiet"}  # documented with stylize's options
-    own = [p for p in typer.main.get_command(cli.app).commands["video"].params
-           if p.param_type_name == "option" and p.name not in shared]
-    assert len(table) == len(own) and own
-    for param in own:
-        rows = [row for row in table if set(param.opts) & set(row.replace(",", " ").split())]
-        assert len(rows) == 1, (param.opts, list(table))
-        assert same_default(table[rows[0]], help_default(param)), (rows[0], help_default(param))

@@ -93,3 +93,15 @@ def test_no_module_is_over_300_lines():
     long = {p.relative_to(ROOT).as_posix(): n for folder in ("nst_rt", "export") for p in (ROOT / folder).rglob("*.py")
             if (n := len(p.read_text().splitlines())) > 300}
     assert long == {}
+
+
+@pytest.mark.parametrize("module", ["nst_rt.pipeline.options", "nst_rt.cli"])
+def test_the_defaults_and_the_cli_start_without_heavy_imports(module):
+    # `nst-rt --version` and `--help` pay only for what they import: Options and the command declarations
+    # must not pull in numpy, Pillow, ONNX Runtime or the pipeline (the startup time is in docs/performance.md).
+    code = (f"import sys, {module}\n"
+            "heavy = {'numpy', 'PIL', 'onnxruntime', 'av', 'cv2', 'ray', 'torch'}\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & heavy), "
+            "'nst_rt.pipeline.stylizer' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["[]", "False"]

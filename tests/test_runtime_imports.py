@@ -12,7 +12,7 @@ RUNTIME_SCRIPT = r"""
 import json, sys
 models_dir = sys.argv[1]
 import nst_rt, nst_rt.network.session, nst_rt.objective.whole, nst_rt.io.images, nst_rt.io.image_load, nst_rt.io.image_save, nst_rt.io.layout
-import nst_rt.optimize
+import nst_rt.optimize, nst_rt.optimize._lbfgs, nst_rt.optimize._adam
 import numpy as np
 from nst_rt.network.model import load_model
 from nst_rt.network.session import Network

@@ -17,10 +17,8 @@ from pathlib import Path
 from ..io import image_load, image_save
 from ..errors import OptionError
 from ..pipeline.options import Options
-from .items import DONE, FAILED, SKIPPED, Item, ItemResult, run_local  # noqa: F401 (DONE: read by callers)
+from .items import DEFAULT_FORMAT, DONE, ENGINES, FAILED, SKIPPED, Item, ItemResult, run_local  # noqa: F401
 
-ENGINES = ("local", "ray")
-DEFAULT_FORMAT = "png"
 
 
 @dataclass

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import NstError
-from ..io import image_save
 from ..pipeline.options import Options
-from ..pipeline.stylizer import Stylizer
 from ..system.interrupts import signals_held
 
+ENGINES = ("local", "ray")
+DEFAULT_FORMAT = "png"
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"
 
 
@@ -37,9 +37,11 @@ class ItemResult:
     seconds: float = 0.0
 
 
-def stylize_one(stylizer: Stylizer, item: Item, styles: Sequence, overwrite: bool,
+def stylize_one(stylizer, item: Item, styles: Sequence, overwrite: bool,
                 report: Callable[[ItemResult], None]) -> None:
     """Stylize and save one input, reporting the outcome; an interrupted run is not saved (a rerun redoes it)."""
+    from ..io import image_save
+
     started = time.perf_counter()
     try:
         result = stylizer.run(item.input, styles)
@@ -54,6 +56,8 @@ def stylize_one(stylizer: Stylizer, item: Item, styles: Sequence, overwrite: boo
 
 def run_local(todo: Sequence[Item], styles: Sequence, options: Options, overwrite: bool,
               report: Callable[[ItemResult], None]) -> None:
+    from ..pipeline.stylizer import Stylizer  # here: the CLI reads this module's names at startup
+
     stylizer = Stylizer(options)
     for item in todo:
         stylize_one(stylizer, item, styles, overwrite, report)

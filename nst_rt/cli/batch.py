@@ -7,10 +7,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..batching.api import DEFAULT_FORMAT, DONE, ENGINES, FAILED, SKIPPED
+from ..batching.items import DEFAULT_FORMAT, DONE, ENGINES, FAILED, SKIPPED
 from .common import choices, fail, notice, say, with_stylization_options
 from ..errors import NstError
-from ..io.image_save import SAVE_SUFFIXES
+from ..io.formats import SAVE_SUFFIXES
 from ..system.interrupts import stop_signals
 from ..pipeline.options import Options
 

@@ -14,13 +14,12 @@ import typer
 from .. import __version__
 from .app import app
 from .batch import batch
-from ..pipeline.checkpoint import DEFAULT_EVERY
 from .common import choices, fail, notice, notices, say, with_stylization_options
 from ..errors import NstError, OptionError
 from ..system.interrupts import stop_signals
 from ..model_format import ARCHITECTURES, DEFAULT_PREPROCESS, POOLINGS, PREPROCESSES
 from ..network.models_dir import DEFAULT_MODEL, EXPORT_DESTINATION, SEARCH_ORDER
-from ..pipeline.options import Options
+from ..pipeline.options import CHECKPOINT_EVERY, Options
 
 GIF_FRAMES = 40  # frames of --gif, evenly spaced over the whole run, the start image and the result included
 
@@ -70,7 +69,7 @@ def stylize(
              "from the start image to the result [default: none].", show_default=False)] = None,
     checkpoint_every: Annotated[float, typer.Option(
         metavar="SECONDS", help="Save the run's state to OUTPUT.ckpt every SECONDS, for --resume after a kill or "
-                                "a stop; deleted when the run completes. 0 saves none.")] = DEFAULT_EVERY,
+                                "a stop; deleted when the run completes. 0 saves none.")] = CHECKPOINT_EVERY,
     resume: Annotated[bool, typer.Option(help="Continue from OUTPUT.ckpt (refused if its inputs, options or model "
                                               "differ); without one, start from the beginning.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display or summary.")] = False,

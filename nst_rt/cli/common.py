@@ -19,7 +19,7 @@ import typer
 
 from ..errors import MemoryNotice, NstError, OptionError
 from ..network.models_dir import SEARCH_ORDER
-from ..network.session import PROVIDERS
+from ..network.providers import PROVIDERS
 from ..pipeline.options import INITS, OPTIMIZERS, Options
 from ..network.precision import PRECISIONS
 from ..pipeline.schedule import COARSER_ITERATIONS, COARSEST, MAX_ITERATIONS_FACTOR

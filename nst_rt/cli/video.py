@@ -16,8 +16,8 @@ from .common import fail, notice, say, with_stylization_options
 from ..errors import NstError
 from ..system.interrupts import stop_signals
 from ..pipeline.options import Options
-from ..video.codec import SUFFIXES
-from ..video.stylize import VideoOptions  # numpy only: PyAV and OpenCV are imported when a run starts
+from ..video.containers import SUFFIXES
+from ..video.options import VideoOptions
 
 VIDEO_DEFAULTS = VideoOptions()
 

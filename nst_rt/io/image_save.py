@@ -24,18 +24,7 @@ from .images import resize_to, to_uint8
 
 __all__ = ["check_output_path", "save_image", "save_gif", "SAVE_SUFFIXES"]
 
-# Output suffix -> (Pillow format name, save options).
-_SAVE_FORMATS: dict[str, tuple[str, dict]] = {
-    ".png": ("PNG", {}),
-    ".jpg": ("JPEG", {"quality": 95}),
-    ".jpeg": ("JPEG", {"quality": 95}),
-    ".webp": ("WEBP", {"quality": 95}),
-    ".bmp": ("BMP", {}),
-    ".tif": ("TIFF", {}),
-    ".tiff": ("TIFF", {}),
-}
-_GIF_FORMATS = {".gif": ("GIF", {})}
-SAVE_SUFFIXES = tuple(sorted(_SAVE_FORMATS))
+from .formats import _GIF_FORMATS, _SAVE_FORMATS, SAVE_SUFFIXES  # noqa: E402,F401 (SAVE_SUFFIXES: public)
 
 # What os.link reports on file systems without hard links (FAT, exFAT, some network and FUSE mounts).
 _NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK}

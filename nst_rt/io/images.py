@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-from PIL import Image
 
 from ..errors import ImageError, OptionError
+from .sizes import longest_side_size  # noqa: F401 (part of this module's API)
 
 __all__ = ["longest_side_size", "resize_longest", "resize_to", "to_uint8", "original_colors"]
 
@@ -24,15 +24,6 @@ def check_float_image(image, what: str = "image") -> np.ndarray:
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ImageError(f"{what} is empty (shape {arr.shape})")
     return arr.astype(np.float32, copy=False)
-
-
-def longest_side_size(height: int, width: int, longest: int) -> tuple[int, int]:
-    """(h, w) after scaling so the longest side is ``longest`` pixels, keeping the aspect ratio."""
-    if isinstance(longest, bool) or not isinstance(longest, (int, np.integer)) or longest < 1:
-        raise OptionError(f"image size must be a positive whole number of pixels, not {longest!r}")
-    scale = int(longest) / max(height, width)
-    # Round half up (not Python's round-half-even) so sizes are predictable.
-    return max(1, int(height * scale + 0.5)), max(1, int(width * scale + 0.5))
 
 
 def resize_longest(image: np.ndarray, longest: int) -> np.ndarray:
@@ -52,6 +43,8 @@ def resize_to(image: np.ndarray, size: Sequence[int]) -> np.ndarray:
         raise OptionError(f"resize size must be positive, not {(new_h, new_w)}")
     if image.shape[:2] == (new_h, new_w):
         return np.array(image, dtype=np.float32)
+    from PIL import Image  # here: the schedule reads this module's size arithmetic at CLI startup
+
     # One mode-"F" (32-bit float) image per channel: resizing in uint8 would
     # quantize every scale of a coarse-to-fine run to 8 bits.
     channels = [

@@ -20,8 +20,8 @@ from ..errors import ModelError, OptionError, ProviderError
 from .model import ModelInfo, import_onnxruntime
 from ..model_format import GRAD_OUTPUT, IMAGE_INPUT, MIN_SIZE, cotangent_name, layer_depth
 from .precision import OPENVINO_HINT, choose_precision
+from .providers import PROVIDERS  # noqa: F401 (part of this module's API)
 
-PROVIDERS = ("auto", "cpu", "cuda", "openvino")
 CUDA = "CUDAExecutionProvider"
 OPENVINO = "OpenVINOExecutionProvider"
 CPU = "CPUExecutionProvider"

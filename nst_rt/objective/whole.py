@@ -33,10 +33,9 @@ import numpy as np
 
 from . import losses
 from ..errors import OptionError
+from .defaults import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, check_weight  # noqa: F401 (re-exported)
 from ..io.layout import to_nchw
 
-DEFAULT_CONTENT_LAYERS = ("relu4_2",)
-DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 
 def _check_layers(kind: str, layers: Sequence[str], valid: list[str]) -> list[str]:
@@ -58,13 +57,6 @@ def _check_weights(name: str, weights: Sequence[float] | None, count: int, what:
     if not np.all(np.isfinite(weights)) or np.any(weights < 0):
         raise OptionError(f"{name} must be finite and non-negative, got {', '.join(map(str, weights))}")
     return weights
-
-
-def check_weight(name: str, value: float) -> float:
-    value = float(value)
-    if not np.isfinite(value) or value < 0:
-        raise OptionError(f"{name} must be a finite number >= 0, got {value}")
-    return value
 
 
 class Objective:

@@ -127,35 +127,20 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from numbers import Integral, Real
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from ..errors import OptionError
-from . import _adam, _lbfgs
-from ._box import _Box
-from ._common import OptimizeResult, _Objective
+
+if TYPE_CHECKING:
+    from ._common import OptimizeResult
+# The reasons and the defaults are plain Python, imported by Options at CLI startup; the numpy parts of the
+# optimiser are imported when minimize first runs.
+from ._reasons import (CALLBACK_STOP, EVALUATION_LIMIT, GRADIENT_VANISHED, ITERATION_LIMIT,  # noqa: F401
+                       LINE_SEARCH_FAILED, LOSS_STALLED, NON_FINITE)
 
 __all__ = ["OptimizeResult", "minimize", "METHODS", "DEFAULTS"]
 
-METHODS = ("lbfgs", "adam")
-_LBFGS_DEFAULTS: dict[str, Any] = {
-    "maxiter": 1000,
-    "maxfun": 15000,
-    "maxcor": 100,
-    "ftol": 2.220446049250313e-09,
-    "gtol": 1e-5,
-    "maxls": 20,
-}
-_ADAM_DEFAULTS: dict[str, Any] = {
-    "lr": 0.02,
-    "beta1": 0.9,
-    "beta2": 0.999,
-    "eps": 1e-8,
-    "maxiter": 1000,
-}
-# Each method's options and their defaults, by method: the pipeline takes its own defaults from here.
-DEFAULTS = {"lbfgs": _LBFGS_DEFAULTS, "adam": _ADAM_DEFAULTS}
+from ._defaults import _ADAM_DEFAULTS, _LBFGS_DEFAULTS, DEFAULTS, METHODS  # noqa: E402,F401
 
 # --------------------------------------------------------------------------- #
 # Public entry point
@@ -220,6 +205,12 @@ def minimize(
     method = method.lower()
     if callback is not None and not callable(callback):
         raise OptionError("callback must be callable or None")
+
+    import numpy as np
+
+    from . import _adam, _lbfgs
+    from ._box import _Box
+    from ._common import _Objective
 
     x = np.array(x0, dtype=np.float64).reshape(-1)  # our own float64 copy
     shape = np.shape(x0)
@@ -298,3 +289,9 @@ def _real(name: str, value: Any, *, lo: float, lo_open: bool = False) -> float:
     return value
 
 
+def __getattr__(name: str):
+    if name == "OptimizeResult":  # numpy's: imported on first use
+        from ._common import OptimizeResult
+
+        return OptimizeResult
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,18 +10,8 @@ import numpy as np
 
 from ..errors import OptionError
 
-# Status codes and messages, worded like SciPy's L-BFGS-B.
-_MSG_PGTOL = "CONVERGENCE: NORM OF PROJECTED GRADIENT <= PGTOL"
-_MSG_FTOL = "CONVERGENCE: REL_REDUCTION_OF_F <= FACTR*EPSMCH"
-_MSG_MAXITER = "STOP: TOTAL NO. OF ITERATIONS REACHED LIMIT"
-_MSG_MAXFUN = "STOP: TOTAL NO. OF f AND g EVALUATIONS EXCEEDS LIMIT"
-_MSG_LINESEARCH = "ABNORMAL_TERMINATION_IN_LNSRCH: the line search found no lower point"
-_MSG_NONFINITE = (
-    "ABNORMAL: NON-FINITE VALUES: the objective or gradient was nan/inf along the "
-    "search direction and no lower finite point was found"
-)
-_MSG_NONFINITE_X0 = "ABNORMAL: NON-FINITE VALUES: the objective or gradient is nan/inf at x0"
-_MSG_CALLBACK = "`callback` raised `StopIteration`"
+from ._reasons import (_MSG_CALLBACK, _MSG_FTOL, _MSG_LINESEARCH, _MSG_MAXFUN, _MSG_MAXITER,  # noqa: F401
+                       _MSG_NONFINITE, _MSG_NONFINITE_X0, _MSG_PGTOL, REASONS)
 
 
 class OptimizeResult(dict):
@@ -30,7 +20,8 @@ class OptimizeResult(dict):
     Keys: ``x`` (in ``x0``'s shape, float64), ``fun``, ``jac``, ``nit``,
     ``nfev``, ``status`` (0 converged, 1 iteration/evaluation limit,
     2 line-search failure or non-finite values, 99 callback stop),
-    ``message`` and ``success`` (``status == 0``).
+    ``message``, ``reason`` (one of ``REASONS``' codes: why it ended, for code to test) and ``success``
+    (``status == 0``).
     """
 
     def __getattr__(self, name: str) -> Any:
@@ -182,6 +173,7 @@ def _result(obj: _Objective, x: np.ndarray, f: float, g: np.ndarray, nit: int, s
         nfev=obj.nfev,
         status=status,
         message=message,
+        reason=REASONS[message],
         success=status == 0,
     )
 

@@ -29,7 +29,7 @@ import numpy as np
 from ..errors import CheckpointError, OptionError
 from ..io.atomic import create_temp
 
-DEFAULT_EVERY = 60.0  # seconds between checkpoints
+from .options import CHECKPOINT_EVERY as DEFAULT_EVERY  # noqa: E402
 # ... and at least this many times the last write's duration apart, so that writing takes at most ~5% of a run
 # (a 512 px L-BFGS checkpoint is 640 MB: seconds to write; at 4096 px it would be 64 times that).
 WRITE_SHARE = 0.05

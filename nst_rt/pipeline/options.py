@@ -3,20 +3,21 @@ video commands and the Python API derive theirs from."""
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from ..errors import OptionError
 from ..network.models_dir import DEFAULT_MODEL
-from ..objective.whole import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, check_weight
+from ..objective.defaults import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, check_weight
 from ..optimize import DEFAULTS as OPTIMIZER_DEFAULTS
 from ..optimize import METHODS as OPTIMIZERS
 from ..model_format import check_tile
 
 INITS = ("content", "noise", "style")
+CHECKPOINT_EVERY = 60.0  # seconds between checkpoints of a run (--checkpoint-every)
 # Words other programs use for an --init keyword: named in the error, not accepted silently.
 INIT_HINTS = {"random": "; neural-style's 'random' is 'noise' here",
               "image": "; neural-style's 'image' is 'content' here"}
@@ -59,15 +60,15 @@ class Options:
         if self.scales is not None:
             positive_ints["scales"] = self.scales
         for name, value in positive_ints.items():
-            if not isinstance(value, (int, np.integer)) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
                 raise OptionError(f"{name.replace('_', '-')} must be a whole number >= 1, got {value!r}")
         for name in ("content_weight", "style_weight", "tv_weight"):
             check_weight(name.replace("_", " "), getattr(self, name))
-        if not (np.isfinite(self.style_scale) and self.style_scale > 0):
+        if not (math.isfinite(self.style_scale) and self.style_scale > 0):
             raise OptionError(f"style scale must be > 0, got {self.style_scale}")
         if not 0.0 <= self.noise_ratio <= 1.0:
             raise OptionError(f"noise ratio must be between 0 and 1, got {self.noise_ratio}")
-        if not (np.isfinite(self.learning_rate) and self.learning_rate > 0):
+        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
             raise OptionError(f"learning rate must be > 0, got {self.learning_rate}")
         if self.tile != 0:
             check_tile(self.tile)

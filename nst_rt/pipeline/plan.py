@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..io.images import longest_side_size
+from ..io.sizes import longest_side_size
 from ..objective.tiled import exact_halo
 from . import memory
 from .schedule import style_size

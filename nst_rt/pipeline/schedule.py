@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import OptionError
-from ..io.images import longest_side_size
+from ..io.sizes import longest_side_size
 from ..model_format import MIN_SIZE
 
 COARSEST = 128  # the auto schedule's smallest scale is the smallest halving of --size at least this large

@@ -62,19 +62,18 @@ class Result:
 
 def stop_reason(result) -> str:
     """The optimiser's reason for ending before its iteration limit, in a user's words."""
-    message = str(result.message)
-    upper = message.upper()
-    if "PROJECTED GRADIENT" in upper:
-        return "the gradient vanished (no pixel can lower the loss further)"
-    if "REL_REDUCTION" in upper:
-        return "the loss stopped decreasing"
-    if "EVALUATIONS" in upper:
-        return f"the optimiser used up its budget of loss evaluations ({int(result.nfev)}) in its line searches"
-    if "LNSRCH" in upper or "LINE SEARCH" in upper:
-        return "the line search found no lower point, so the optimiser cannot make progress from here"
-    if "NON-FINITE" in upper:
-        return "the loss or its gradient became nan or infinite"
-    return message
+    from .. import optimize
+
+    words = {
+        optimize.GRADIENT_VANISHED: "the gradient vanished (no pixel can lower the loss further)",
+        optimize.LOSS_STALLED: "the loss stopped decreasing",
+        optimize.EVALUATION_LIMIT: "the optimiser used up its budget of loss evaluations "
+                                   f"({int(result.nfev)}) in its line searches",
+        optimize.LINE_SEARCH_FAILED: "the line search found no lower point, so the optimiser cannot make "
+                                     "progress from here",
+        optimize.NON_FINITE: "the loss or its gradient became nan or infinite",
+    }
+    return words.get(result.reason, str(result.message))
 
 
 class Stylizer:

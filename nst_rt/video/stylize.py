@@ -27,29 +27,11 @@ from ..pipeline.stylizer import Progress, Stylizer
 from . import codec, require
 from .flow import FlowEstimator, consistency_mask, inside, warp
 from .frames import FrameStore, file_digest, frames_dir
+from .options import VideoOptions  # noqa: F401 (part of this module's API)
 from .temporal import TemporalObjective
 
 # Options that change how fast a run is, not the pixels it makes: a resumed run may change them.
 NOT_IN_FINGERPRINT = ("models_dir", "provider", "threads")
-
-
-@dataclass
-class VideoOptions:
-    """The settings of a video run on top of the picture's :class:`Options`."""
-
-    temporal_weight: float = 100.0  # of the temporal loss, relative to the frame's loss at its start
-    frame_iterations: int | None = None  # iterations of every frame after the first; None: half of iterations
-    keep_frames: bool = False  # keep OUTPUT.frames/ after the video is written
-
-    def later_iterations(self, iterations: int) -> int:
-        return self.frame_iterations if self.frame_iterations is not None else max(1, (iterations + 1) // 2)
-
-    def validated(self) -> VideoOptions:
-        check_weight("temporal weight", self.temporal_weight)
-        if self.frame_iterations is not None and (
-                not isinstance(self.frame_iterations, (int, np.integer)) or self.frame_iterations < 1):
-            raise OptionError(f"frame-iterations must be a whole number >= 1, got {self.frame_iterations!r}")
-        return self
 
 
 @dataclass
