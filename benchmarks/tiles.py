@@ -38,7 +38,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CONTENT = ROOT / "examples" / "content" / "astronaut.png"
 STYLE = ROOT / "examples" / "style" / "starry_night.jpg"
 HALOS = (0, 16, 32, 48, 64, 80, 96)
-SETTINGS = dict(content_weight=1.0, style_weight=10.0, tv_weight=10.0, normalize=True)  # options.Options' defaults
+_DEFAULTS = nst_rt.Options()  # the loss weights of a default run, read from their one home
+SETTINGS = {name: getattr(_DEFAULTS, name) for name in ("content_weight", "style_weight", "tv_weight", "normalize")}
 
 
 def halo_table(models: list[tuple[str, Path]], sizes: list[int], tile: int, threads: int | None) -> None:

@@ -1,9 +1,9 @@
 """Which arithmetic the OpenVINO execution provider runs in: fp32, or bf16 where the CPU has it.
 
-bf16 halves the width of every multiply; on CPUs with AMX it runs the convolutions about three times
-faster, and the image gradient differs from fp32 by a few percent (relative L2) while the result looks
-the same. With AVX512_BF16 alone (no AMX) OpenVINO's bf16 pass measured 1.6x slower than the CPU
-provider's fp32 (README, "OpenVINO"), so ``auto`` asks for AMX. The CPU and CUDA providers run fp32 only.
+bf16 halves the width of every multiply; on CPUs with AMX it runs the convolutions faster, and the image
+gradient differs from fp32 by a few percent (relative L2) while the result looks the same. With AVX512_BF16
+alone (no AMX) OpenVINO's bf16 pass measured slower than the CPU provider's fp32 on one Intel CPU (the
+figures are in docs/openvino.md), so ``auto`` asks for AMX. The CPU and CUDA providers run fp32 only.
 """
 
 from __future__ import annotations
