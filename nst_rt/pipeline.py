@@ -125,7 +125,8 @@ class Stylizer:
         # Check sizes and memory on the shapes alone: a huge --size must be refused before it is allocated.
         stages = schedule.stages_for(o.size, o.iterations, o.scales, o.style_scale, content_full, styles_full)
         sizes = [stage.size for stage in stages]
-        plans = plan_scales(self.network, self.model.architecture, o, content_full, styles_full, sizes)
+        plans = plan_scales(self.network, self.model.architecture, o, content_full, styles_full, sizes,
+                            [stage.iterations for stage in stages])
         for note in dict.fromkeys(p.note for p in plans if p.note):
             warnings.warn(note, MemoryNotice, stacklevel=2)
 

@@ -237,18 +237,21 @@ class TiledObjective(Objective):
         _zero_outside(out, *_core(tile, d))
 
 
-def plan_scales(network, architecture: str, options, content, styles, sizes) -> list:
+def plan_scales(network, architecture: str, options, content, styles, sizes, iterations=None) -> list:
     """Each scale's memory plan (whole or in tiles, and the L-BFGS history), from the shapes alone, so a huge
-    --size is refused before anything is allocated."""
+    --size is refused before anything is allocated. ``iterations``: each scale's, for the history L-BFGS can
+    use there (one pair per iteration at most); without them the whole --history is planned for."""
     from .images import longest_side_size
+    from .optimize import pairs_kept
     from .schedule import style_size
 
     o = options
-    history = o.history if o.optimizer == "lbfgs" else 0
+    iterations = list(iterations) if iterations is not None else [o.history] * len(sizes)
+    histories = [pairs_kept(o.history, its) if o.optimizer == "lbfgs" else 0 for its in iterations]
     used = [l for l in (*o.content_layers, *o.style_layers) if l in network.layers]
     halo = exact_halo(architecture, used) if used else 0
     plans = []
-    for longest in reversed(sizes):  # the full size first: a refusal names the size asked for
+    for longest, history in reversed(list(zip(sizes, histories))):  # the full size first: a refusal names it
         shape = longest_side_size(*content.shape[:2], longest)
         style_shapes = [longest_side_size(*s.shape[:2], style_size(longest, o.style_scale)) for s in styles]
         plans.append(memory.plan(network, *shape, history, style_shapes, tile=o.tile, halo=halo,

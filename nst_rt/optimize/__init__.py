@@ -134,9 +134,9 @@ import numpy as np
 from ..errors import OptionError
 from . import _adam, _lbfgs
 from ._box import _Box
-from ._common import OptimizeResult, _Objective
+from ._common import OptimizeResult, _Objective, pairs_kept
 
-__all__ = ["OptimizeResult", "minimize", "METHODS", "DEFAULTS"]
+__all__ = ["OptimizeResult", "minimize", "METHODS", "DEFAULTS", "pairs_kept"]
 
 METHODS = ("lbfgs", "adam")
 _LBFGS_DEFAULTS: dict[str, Any] = {

@@ -147,6 +147,11 @@ def _size(shape: tuple[int, ...]) -> int:
     return int(np.prod(shape, dtype=np.int64))
 
 
+def pairs_kept(maxcor: int, maxiter: int) -> int:
+    """The L-BFGS pairs a run of ``maxiter`` iterations keeps with ``maxcor``: one per iteration at most."""
+    return max(0, min(int(maxcor), int(maxiter)))
+
+
 def _check_state(state: Any, method: str, shape: tuple[int, ...], m: int = 0) -> dict[str, Any]:
     """Check a saved state (also as loaded back by ``np.load``) against this run; return it as numbers and arrays."""
     if not isinstance(state, Mapping):
