@@ -63,6 +63,11 @@ class Resumed:
     def iteration(self) -> int:
         return int(np.asarray(self.state["nit"])) if self.state is not None else 0
 
+    def close(self) -> None:
+        """Close the checkpoint file the state is read from (the optimiser has taken what it needs)."""
+        if isinstance(self.state, _Prefixed):
+            self.state.close()
+
 
 FROM_THE_START = Resumed(1, 0, 0, {}, None)  # what a run without a checkpoint to continue from does
 
@@ -255,6 +260,9 @@ class _Prefixed(Mapping):
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._names)
+
+    def close(self) -> None:
+        self._npz.close()
 
     def __len__(self) -> int:
         return len(self._names)

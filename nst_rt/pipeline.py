@@ -127,11 +127,15 @@ class Stylizer:
         sizes = [stage.size for stage in stages]
         plans = plan_scales(self.network, self.model.architecture, o, content_full, styles_full, sizes,
                             [stage.iterations for stage in stages])
-        for note in dict.fromkeys(p.note for p in plans if p.note):
-            warnings.warn(note, MemoryNotice, stacklevel=2)
 
         resumed = checkpoint.begin(o, self.model.metadata, content_full, styles_full, init_full) if checkpoint \
             else FROM_THE_START
+        if resumed.state is not None and o.optimizer == "lbfgs":  # the history the run used, whatever fits now
+            plans = plan_scales(self.network, self.model.architecture, o, content_full, styles_full, sizes,
+                                [stage.iterations for stage in stages],
+                                kept=(resumed.scale, int(np.asarray(resumed.state["maxcor"]))))
+        for note in dict.fromkeys(p.note for p in plans if p.note):
+            warnings.warn(note, MemoryNotice, stacklevel=2)
         started = time.perf_counter()
         rng = np.random.default_rng(o.seed)
         x = None
@@ -180,6 +184,7 @@ class Stylizer:
                                   callback=self._on_iteration(scale, stages, objective, last, progress,
                                                               total_evaluations, started, content_full, checkpoint))
             except KeyboardInterrupt:
+                resumed.close()
                 if last["x"] is None:  # stopped before there was any image to return
                     raise
                 interrupted = True
@@ -187,6 +192,7 @@ class Stylizer:
                 total_evaluations += objective.evaluations if objective is not None else 0
                 x = last["x"]
                 break
+            resumed.close()  # the optimiser holds what it read from the checkpoint (a no-op after that scale)
             x = result.x
             last.update(loss=float(result.fun), terms=terms_of(objective, result))
             total_iterations += int(result.nit)
