@@ -28,6 +28,7 @@ import numpy as np
 
 from .errors import CheckpointError, OptionError
 from .image_save import create_temp
+from .npz_stream import Stored
 
 DEFAULT_EVERY = 60.0  # seconds between checkpoints
 # ... and at least this many times the last write's duration apart, so that writing takes at most ~5% of a run
@@ -41,6 +42,7 @@ NOT_FINGERPRINTED = ("model", "models_dir", "provider", "precision", "threads", 
 # Model metadata that records where a model came from, not what it computes.
 MODEL_PROVENANCE = ("exporter_version", "weights_source", "opset")
 _STATE = "opt_"  # prefix of the optimiser's arrays in the file
+STREAMED = ("s", "y")  # the L-BFGS pairs: read straight into the optimiser's ring, never whole into memory first
 
 
 def path_for(output) -> Path:
@@ -253,9 +255,11 @@ class _Prefixed(Mapping):
         self._npz, self._prefix = npz, prefix
         self._names = [name[len(prefix):] for name in npz.files if name.startswith(prefix)]
 
-    def __getitem__(self, name: str) -> np.ndarray:
+    def __getitem__(self, name: str):
         if name not in self._names:
             raise KeyError(name)
+        if name in STREAMED:
+            return Stored(self._npz, self._prefix + name)
         return self._npz[self._prefix + name]
 
     def __iter__(self) -> Iterator[str]:

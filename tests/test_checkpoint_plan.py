@@ -98,3 +98,45 @@ def test_the_checkpoint_file_is_closed_once_read(setting, tmp_path, monkeypatch)
     monkeypatch.setattr(np, "load", lambda *a, **k: opened.append(real_load(*a, **k)) or opened[-1])
     stylizer.run(content, content[::-1], checkpoint=every_iteration(path, resume=True))
     assert opened and all(npz.fid is None for npz in opened if hasattr(npz, "fid"))
+
+
+def test_resume_reads_the_pairs_straight_into_the_ring(tmp_path):
+    """The peak of numpy's allocations while resuming is that of a run that filled its history itself, not that
+    plus a second copy of the pairs."""
+    import tracemalloc
+
+    from nst_rt.checkpoint import _Prefixed
+    from nst_rt.optimize import minimize
+
+    n, pairs = 1 << 20, 6
+    scale = np.linspace(1.0, 3.0, n)
+
+    def fun(x):
+        return float(0.5 * np.dot(scale * x, x)), scale * x
+
+    states = []
+
+    def keep(state):
+        if state.nit == pairs:
+            states.append(state.state())
+
+    x0 = np.ones(n)
+    options = {"maxiter": pairs + 1, "maxcor": pairs, "gtol": 0.0, "ftol": 0.0}
+    minimize(fun, x0, jac=True, method="lbfgs", options=options, callback=keep)
+    assert int(states[0]["count"]) == pairs
+    path = tmp_path / "state.npz"
+    np.savez(path, **{"opt_" + k: v for k, v in states[0].items()})
+    ring = 2 * pairs * n * 4
+
+    def peak_resuming(state):
+        tracemalloc.start()
+        resumed = minimize(fun, x0, jac=True, method="lbfgs", options=options, resume=state)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert resumed.nit == pairs + 1
+        return peak
+
+    in_memory = peak_resuming(states[0])  # the pairs already held: only the ring and the vectors count
+    with np.load(path) as saved:
+        from_file = peak_resuming(_Prefixed(saved, "opt_"))
+    assert from_file < in_memory + ring // 4, (from_file / ring, in_memory / ring)
