@@ -22,13 +22,51 @@ from nst_rt.pipeline.checkpoint import path_for
 from nst_rt.cli import app
 from synthetic import gradient, noise
 
-KILLS = 16  # at most; fewer when the run finishes first
-# Each kill lands after a seeded number of checkpoint writes (0: during start-up) plus a seeded delay, so the
-# kills fall at random points of the run (inside a write too) however fast or loaded the machine is.
+KILLS = 16
+# Each kill lands at a seeded checkpoint write of its process (0: the first), at a seeded moment of that write:
+# before it starts, with the temporary file whole but not yet renamed, or after the rename. The process waits
+# at every such moment until the test lets it go on or kills it, so every kill lands where it was aimed however
+# fast or loaded the machine is; a checkpoint is written after every iteration (48 in all), not spaced by time.
 WRITES_BEFORE_KILL = (0, 3)
-EXTRA_DELAY = (0.0, 0.05)  # seconds
-HANG_GUARD = 120  # seconds: a process that neither writes nor ends is a hang, not a slow machine
+MOMENTS = ("before", "inside", "after")
+HANG_GUARD = 120  # seconds: a process that neither reaches a write nor ends is a hang, not a slow machine
 RUN = ["--size", "48", "--scales", "2", "--iterations", "16", "--threads", "1"]  # 32 + 16 iterations
+EVERY_ITERATION = ["--checkpoint-every", "1e-9"]
+GATE = """
+import os, runpy, sys
+from nst_rt import checkpoint
+reached, go_on = int(sys.argv.pop(1)), int(sys.argv.pop(1))
+
+def gate(moment):
+    os.write(reached, moment.encode() + b"\\n")
+    if os.read(go_on, 1) != b"c":
+        os._exit(99)  # the test went away
+
+real_create, real_replace, real_sync = checkpoint.create_temp, os.replace, checkpoint._fsync_directory
+
+def create_temp(path):
+    gate("before")
+    return real_create(path)
+
+def replace(src, dst, *args, **kwargs):
+    if os.fspath(dst).endswith(checkpoint.SUFFIX):
+        gate("inside")
+    return real_replace(src, dst, *args, **kwargs)
+
+def fsync_directory(directory):
+    real_sync(directory)
+    gate("after")
+
+real_init = checkpoint.Checkpoint.__init__
+
+def init(self, *args, **kwargs):  # a write after every iteration: no spacing by the time writes take
+    real_init(self, *args, **dict(kwargs, write_share=None))
+
+checkpoint.create_temp, checkpoint._fsync_directory, os.replace = create_temp, fsync_directory, replace
+checkpoint.Checkpoint.__init__ = init
+sys.argv[0] = "nst-rt"
+runpy.run_module("nst_rt", run_name="__main__")
+"""
 
 
 @pytest.fixture
@@ -62,24 +100,42 @@ def whole_image(path, sizes=((48, 32),)) -> None:
         assert image.size in sizes
 
 
-def stamp(path):
+def start_gated(directory, run_args, output, *extra):
+    """A stylize process that stops at each moment of each checkpoint write until told to go on."""
+    runner = directory / "gated.py"
+    runner.write_text(GATE)
+    reached_r, reached_w = os.pipe()
+    go_on_r, go_on_w = os.pipe()
+    env = {k: v for k, v in os.environ.items() if k != "NST_RT_MODELS"}
+    argv = [sys.executable, str(runner), str(reached_w), str(go_on_r), *command(run_args, output, *extra)[3:]]
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               pass_fds=(reached_w, go_on_r))
+    os.close(reached_w)
+    os.close(go_on_r)
+    return process, os.fdopen(reached_r, "rb", buffering=0), go_on_w
+
+
+def kill_at(process, reached, go_on, write: int, moment: str) -> bool:
+    """Let ``process`` run to ``moment`` of its checkpoint write number ``write`` and SIGKILL it there; False if
+    it ended first."""
+    writes, deadline = 0, time.monotonic() + HANG_GUARD
     try:
-        stat = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return stat.st_mtime_ns, stat.st_ino
-
-
-def wait_for_writes(process, path, writes: int) -> None:
-    """Return once ``path`` has been replaced ``writes`` times since now, or the process has ended."""
-    seen, last = 0, stamp(path)
-    deadline = time.monotonic() + HANG_GUARD
-    while seen < writes and process.poll() is None:
-        assert time.monotonic() < deadline, "the run neither wrote a checkpoint nor ended"
-        current = stamp(path)
-        if current != last and current is not None:
-            seen, last = seen + 1, current
-        time.sleep(0.002)
+        while True:
+            line = b""
+            while not line.endswith(b"\n"):
+                assert time.monotonic() < deadline, "the run neither reached a checkpoint write nor ended"
+                byte = reached.read(1)
+                if not byte:
+                    return False  # the process ended
+                line += byte
+            if writes == write and line.strip().decode() == moment:
+                process.send_signal(signal.SIGKILL)
+                return True
+            writes += line.strip() == b"after"
+            os.write(go_on, b"c")
+    finally:
+        reached.close()
+        os.close(go_on)
 
 
 def checkpoint_position(path) -> tuple[int, int]:
@@ -97,12 +153,9 @@ def test_sigkill_at_random_moments_loses_nothing_and_resume_completes(run_files)
     rng = random.Random(16)
     positions, kills = [(0, 0)], 0
     for round_ in range(KILLS):
-        process = start(run_args, output, "--checkpoint-every", "0.01", *(["--resume"] if round_ else []))
-        wait_for_writes(process, checkpoint, rng.randint(*WRITES_BEFORE_KILL))
-        time.sleep(rng.uniform(*EXTRA_DELAY))
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL)
-            kills += 1
+        process, reached, go_on = start_gated(directory, run_args, output, *EVERY_ITERATION,
+                                              *(["--resume"] if round_ else []))
+        kills += kill_at(process, reached, go_on, rng.randint(*WRITES_BEFORE_KILL), rng.choice(MOMENTS))
         _, stderr = process.communicate()
         assert process.returncode in (0, -signal.SIGKILL), stderr
         if output.exists():
@@ -111,9 +164,9 @@ def test_sigkill_at_random_moments_loses_nothing_and_resume_completes(run_files)
             positions.append(checkpoint_position(checkpoint))
             assert positions[-1] >= positions[-2]  # a later process never replaced it with an earlier state
         if output.exists() and not checkpoint.exists():
-            break  # finished (a kill after the result was written and the checkpoint deleted counts too)
+            break  # finished
 
-    assert kills >= KILLS // 2, kills  # the run outlasted most kills: they landed during it
+    assert kills == KILLS, kills  # every kill landed where it was aimed, on any machine
     assert len(set(positions)) > 2, positions  # work was saved and resumed more than once
     if checkpoint.exists() or not output.exists():
         done = subprocess.run(command(run_args, output, "--resume"), capture_output=True, text=True, timeout=300)

@@ -1,6 +1,10 @@
-"""CUDA execution provider checks: run with `python -m pytest -m gpu` on a machine with onnxruntime-gpu and a GPU.
+"""The device path of ``Network`` (CUDA), and the same test bodies on the CPU provider.
 
-Skipped where onnxruntime offers no CUDA provider or the provider cannot start.
+Each test runs three ways: ``cpu`` (the host path), ``cpu-device-path`` (the CPU provider driven through the
+code written for a device: outputs allocated by the session, inputs copied at bind time, activations read back
+with ``OrtValue.numpy()``), and ``cuda`` (marked ``gpu``: run with `python -m pytest -m gpu` on a machine with
+onnxruntime-gpu; skipped where onnxruntime offers no CUDA provider or the provider cannot start). The first two
+run in every test session, so an error in the bodies cannot hide until a GPU runs them.
 """
 
 from __future__ import annotations
@@ -16,43 +20,99 @@ from nst_rt.pipeline.stylizer import Stylizer
 
 from synthetic import gradient, noise
 
-pytestmark = [pytest.mark.gpu,
-              pytest.mark.skipif("CUDAExecutionProvider" not in ort.get_available_providers(),
-                                 reason="onnxruntime offers no CUDA provider here")]
+NO_CUDA = "CUDAExecutionProvider" not in ort.get_available_providers()
+WAYS = ["cpu", "cpu-device-path",
+        pytest.param("cuda", marks=[pytest.mark.gpu,
+                                    pytest.mark.skipif(NO_CUDA, reason="onnxruntime offers no CUDA provider here")])]
+WEIGHTS = dict(content_weight=1.0, style_weight=1e6, tv_weight=1e-3, normalize=False)
 
 
-@pytest.fixture(scope="module")
-def cuda_network(vgg19):
+def network_for(model, way: str) -> Network:
     try:
-        return Network(vgg19, "cuda")
+        network = Network(model, "cuda" if way == "cuda" else "cpu")
     except ProviderError as exc:
         pytest.skip(str(exc))
+    if way == "cpu-device-path":
+        network.shares_host_memory = False  # take the device path's bindings on the CPU provider
+    return network
 
 
-def test_cuda_takes_the_device_path(cuda_network):
-    assert cuda_network.device == "cuda" and not cuda_network.shares_host_memory
+@pytest.mark.parametrize("way", WAYS)
+def test_the_path_taken(vgg19, way):
+    network = network_for(vgg19, way)
+    assert network.device == ("cuda" if way == "cuda" else "cpu")
+    assert network.shares_host_memory == (way == "cpu")
 
 
-def test_cuda_gradient_matches_cpu(vgg19, cuda_network):
+@pytest.mark.parametrize("way", WAYS)
+def test_gradient_matches_a_fresh_cpu_network_at_every_step(vgg19, way):
     content, style = gradient(48, 64), noise(48, 48)
     x = np.random.default_rng(5).random((1, 3, 48, 64))
-    results = []
-    for network in (Network(vgg19, "cpu"), cuda_network):
-        objective = Objective(network, content, [style])
-        # Several steps on different images: every step must see its own image and cotangents.
-        for step in range(3):
-            loss, grad = objective(np.clip(x + 0.05 * step, 0, 1))
-        results.append((loss, grad.copy()))
-    (cpu_loss, cpu_grad), (cuda_loss, cuda_grad) = results
-    assert np.linalg.norm(cuda_grad - cpu_grad) / np.linalg.norm(cpu_grad) < 1e-4
-    assert abs(cuda_loss - cpu_loss) / abs(cpu_loss) < 1e-4
+    objective = Objective(network_for(vgg19, way), content, [style], **WEIGHTS)
+    # Several steps on different images: every step must see its own image and cotangents.
+    for step in range(3):
+        image = np.clip(x + 0.05 * step, 0, 1)
+        loss, grad = objective(image)
+        grad = grad.copy()
+        expected_loss, expected_grad = Objective(Network(vgg19, "cpu"), content, [style], **WEIGHTS)(image)
+        assert np.linalg.norm(grad - expected_grad) / np.linalg.norm(expected_grad) < 1e-4
+        assert abs(loss - expected_loss) / abs(expected_loss) < 1e-4
 
 
-def test_cuda_stylization_loss_falls(models_dir, isolated):
-    stylizer = Stylizer(size=64, iterations=20, models_dir=models_dir(), provider="cuda")
+@pytest.mark.parametrize("way", WAYS)
+def test_cotangents_of_layers_no_longer_used_are_zeroed_on_the_device(vgg19, way):
+    network = network_for(vgg19, way)
+    content, style, x = gradient(48, 64), noise(48, 48), np.random.default_rng(6).random((1, 3, 48, 64))
+    many = Objective(network, content, [style], **WEIGHTS)
+    few = Objective(network, content, [style], style_layers=("relu1_1",), **WEIGHTS)
+    many(x)
+    loss, grad = few(x)
+    expected_loss, expected_grad = Objective(Network(vgg19, "cpu"), content, [style], style_layers=("relu1_1",),
+                                             **WEIGHTS)(x)
+    assert np.linalg.norm(grad - expected_grad) / np.linalg.norm(expected_grad) < 1e-4
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_stylization_loss_falls(models_dir, isolated, way, monkeypatch):
+    if way == "cpu-device-path":
+        real_init = Network.__init__
+
+        def init(self, *args, **kwargs):
+            real_init(self, *args, **kwargs)
+            self.shares_host_memory = False
+
+        monkeypatch.setattr(Network, "__init__", init)
+    provider = "cuda" if way == "cuda" else "cpu"
+    stylizer = Stylizer(size=64, iterations=20, models_dir=models_dir(), provider=provider)
     losses = []
-    result = stylizer.run(gradient(), noise(), progress=lambda p: losses.append(p.loss))
+    try:
+        result = stylizer.run(gradient(), noise(), progress=lambda p: losses.append(p.loss))
+    except ProviderError as exc:
+        pytest.skip(str(exc))
     losses = [loss for loss in losses if np.isfinite(loss)]  # the start frame carries no loss yet
-    assert stylizer.network.device == "cuda"
+    assert stylizer.network.device == provider
+    assert stylizer.network.shares_host_memory == (way == "cpu")
     assert len(losses) >= 2 and result.iterations >= 10
     assert result.loss < losses[0]
+
+
+def test_device_path_follows_io_binding_semantics(vgg19, monkeypatch):
+    """Device memory comes from the sessions (no OrtValue allocated outside them), and every run whose inputs
+    were written first synchronises them."""
+    from onnxruntime.capi.onnxruntime_inference_collection import IOBinding
+
+    calls = []
+    real_sync = IOBinding.synchronize_inputs
+    monkeypatch.setattr(IOBinding, "synchronize_inputs", lambda self: (calls.append("sync"), real_sync(self))[1])
+
+    def outside_the_session(*args, **kwargs):
+        raise AssertionError("a device buffer allocated outside the sessions' arenas")
+
+    monkeypatch.setattr(ort.OrtValue, "ortvalue_from_shape_and_type", staticmethod(outside_the_session))
+    network = network_for(vgg19, "cpu-device-path")
+    objective = Objective(network, gradient(48, 64), [noise(48, 48)], **WEIGHTS)
+    x = np.random.default_rng(7).random((1, 3, 48, 64))
+    calls.clear()  # the targets' runs bind nothing
+    for step in range(2):
+        objective(np.clip(x + 0.1 * step, 0, 1))
+    assert calls == ["sync"] * 4  # forward and backward of each step

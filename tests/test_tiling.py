@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from nst_rt.pipeline import memory
+from nst_rt.pipeline import plan as tiling
 from nst_rt.errors import MemoryLimitError, MemoryNotice, OptionError
 from nst_rt.network.model import load_model
 from nst_rt.model_format import model_name
@@ -228,15 +229,40 @@ def test_a_shrunk_history_is_announced_before_the_run(models, monkeypatch):
     real = nst_rt.optimize.minimize
     monkeypatch.setattr(nst_rt.optimize, "minimize",
                         lambda fun, x0, **kw: histories.append(kw["options"]["maxcor"]) or real(fun, x0, **kw))
-    stylizer = Stylizer(models_dir=models, size=192, iterations=1, history=20, **SHALLOW)
+    stylizer = Stylizer(models_dir=models, size=192, scales=1, iterations=8, history=20, **SHALLOW)
     have = memory.tiled_estimate_bytes(stylizer.network, 48, 192, 5, 64, 16, ["relu2_2"])
     monkeypatch.setattr(memory, "TILE_SIZES", (64,))
     monkeypatch.setattr(memory, "SHRINK_TILE", 64)
     monkeypatch.setattr(memory, "available_bytes", lambda: have)
     content = np.random.default_rng(0).random((48, 192, 3), dtype=np.float32)
-    with pytest.warns(MemoryNotice, match="from 20 to 5 pairs at 192x48"):
+    # 8 iterations keep at most 8 pairs of the 20 asked for: the note says what was shrunk from that
+    with pytest.warns(MemoryNotice, match="from 8 to 5 pairs at 192x48"):
         stylizer.run(content, content[::-1])
     assert histories == [5]
+
+
+def test_the_plan_counts_only_the_pairs_the_iterations_can_use(models, monkeypatch):
+    """A short run keeps one pair per iteration: the plan makes room for those, not the whole --history, so it
+    needs no shrink note and gets larger tiles."""
+    import nst_rt.optimize
+
+    histories = []
+    real = nst_rt.optimize.minimize
+    monkeypatch.setattr(nst_rt.optimize, "minimize",
+                        lambda fun, x0, **kw: histories.append(kw["options"]["maxcor"]) or real(fun, x0, **kw))
+    stylizer = Stylizer(models_dir=models, size=192, scales=1, iterations=2, history=20, **SHALLOW)
+    have = memory.tiled_estimate_bytes(stylizer.network, 48, 192, 2, 64, 16, ["relu2_2"])
+    assert memory.tiled_estimate_bytes(stylizer.network, 48, 192, 20, 64, 16, ["relu2_2"]) > have  # all 20 do not
+    monkeypatch.setattr(memory, "TILE_SIZES", (64, 32))
+    monkeypatch.setattr(memory, "SHRINK_TILE", 32)
+    monkeypatch.setattr(memory, "available_bytes", lambda: have)
+    content = np.random.default_rng(0).random((48, 192, 3), dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MemoryNotice)  # nothing is shrunk: no note
+        stylizer.run(content, content[::-1])
+    assert histories == [2]
+    plans = tiling.plan_scales(stylizer.network, stylizer.model.architecture, stylizer.options, content, [content], [192], [2])
+    assert plans[0].tile == 64 and plans[0].history == 2 and not plans[0].note
 
 
 def test_the_progress_display_shows_the_tile():

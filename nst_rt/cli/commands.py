@@ -16,7 +16,7 @@ from .app import app
 from .batch import batch
 from .common import choices, fail, notice, notices, say, with_stylization_options
 from ..errors import NstError, OptionError
-from ..system.interrupts import stop_signals
+from ..system.interrupts import signals_held, stop_signals
 from ..model_format import ARCHITECTURES, DEFAULT_PREPROCESS, POOLINGS, PREPROCESSES
 from ..network.models_dir import DEFAULT_MODEL, EXPORT_DESTINATION, SEARCH_ORDER
 from ..pipeline.options import CHECKPOINT_EVERY, Options
@@ -126,22 +126,30 @@ def stylize(
                         gif_frames.append((step, images.to_uint8(image)))
 
             result = stylizer.run(content, styles, progress=on_progress, checkpoint=saves, on_tile=bar.tile)
+            stopped_while_saving = False
             bar.close({scale: "stopped early" for scale in result.stopped_early})
             if result.interrupted and result.iterations == 0:
                 raise notice(f"{stop.what} before the first iteration finished; nothing was saved", stop.exit_code)
-            image_save.save_image(result.image, output, overwrite=overwrite)
-            if gif is not None:
-                # The result ends the GIF, in place of a frame of the same step (Adam returns its best point).
-                frames_out = [frame for step, frame in gif_frames if step != last_step[0]]
-                image_save.save_gif([*frames_out, images.to_uint8(result.image)], gif, overwrite=overwrite)
-            if not result.interrupted:
-                saves.remove()
+            try:
+                with signals_held():  # a stop during the saves is delivered once they are whole
+                    image_save.save_image(result.image, output, overwrite=overwrite)
+                    if gif is not None:
+                        # The result ends the GIF, in place of a frame of the same step (Adam returns its best point).
+                        frames_out = [frame for step, frame in gif_frames if step != last_step[0]]
+                        image_save.save_gif([*frames_out, images.to_uint8(result.image)], gif, overwrite=overwrite)
+                    if not result.interrupted:
+                        saves.remove()
+            except KeyboardInterrupt:
+                stopped_while_saving = True
         except NstError as exc:
             bar.close()
             raise fail(str(exc)) from None
         except KeyboardInterrupt:
             bar.close()
             raise notice(f"{stop.what}; nothing was saved", stop.exit_code) from None
+    if stopped_while_saving and not result.interrupted:
+        raise notice(f"{stop.what} after the run finished; wrote {output} ({result.iterations} iterations)",
+                     stop.exit_code)
     if result.interrupted:
         at = saves.position()
         later = f"; --resume continues from {saves.path} ({f'scale {at[0]}, ' if len(stages) > 1 else ''}" \

@@ -1,12 +1,15 @@
 """ONNX Runtime sessions for the two graphs, and the buffers that carry data between them.
 
 One optimisation step is: features run (image -> activations), numpy losses (activations ->
-cotangents), VJP run (activations + cotangents -> image gradient). ``Network.bind`` preallocates every
-buffer once per image size and binds them to both sessions. On the host (CPU and OpenVINO providers)
+cotangents), VJP run (activations + cotangents -> image gradient). ``Network.bind`` preallocates the
+buffers once per image size and binds them to both sessions. On the host (CPU and OpenVINO providers)
 each step copies nothing: the features graph writes its activations straight into numpy arrays that the
-losses read and the VJP graph reads back. On CUDA every buffer is an OrtValue on the device: each step
-uploads the image and the changed cotangents, the activations stay on the device for the VJP, and only
-the layers the losses use are copied to the host.
+losses read and the VJP graph reads back. On CUDA the device memory comes from the sessions' own arenas
+(ONNX Runtime's IO binding): a host input is copied to the device when it is bound (``bind_cpu_input``),
+so each step rebinds the image and the changed cotangents; the activations are outputs bound to the device,
+handed to the VJP as they are, and only the layers the losses use are read back (``OrtValue.numpy()``
+already returns a fresh host array); the gradient is an output bound to a host array, which ONNX Runtime
+fills at the end of the run.
 """
 
 from __future__ import annotations
@@ -64,12 +67,12 @@ class _Bound:
     height: int
     width: int
     image: np.ndarray  # host copy of the image (shared with ORT on the host path)
-    activations: dict  # layer -> host array (host path: written by ORT; device path: copied from the device)
+    activations: dict  # layer -> host array (host path: written by ORT; device path: read back from the device)
     cotangents: dict  # layer -> host array the losses write into (zeros for layers no loss uses)
     grad: np.ndarray
     features_binding: object
     vjp_binding: object
-    device: dict | None  # device path: graph input/output name -> OrtValue on the device; None on the host path
+    device: dict | None  # device path: layer -> activation OrtValue on the device (after a forward); None on the host
 
 
 class Network:
@@ -144,18 +147,23 @@ class Network:
         host.update({n: np.empty(s, np.float32) for n, s in shapes.items()})
         host.update({cotangent_name(n): np.zeros(s, np.float32) for n, s in shapes.items()})
         if self.shares_host_memory:
-            device = None
             values = {name: ort_value(array) for name, array in host.items()}
+            device = None
         else:
-            device = {name: ort_value(array, self.device, self.device_id) for name, array in host.items()}
-            values = device
+            values = {GRAD_OUTPUT: ort_value(host[GRAD_OUTPUT])}  # the device result is copied into it by Run
+            device = {}
         features_binding = self.features_session.io_binding()
         vjp_binding = self.vjp_session.io_binding()
-        features_binding.bind_ortvalue_input(IMAGE_INPUT, values[IMAGE_INPUT])
+        if device is None:
+            features_binding.bind_ortvalue_input(IMAGE_INPUT, values[IMAGE_INPUT])
         for n in self.layers:
-            features_binding.bind_ortvalue_output(n, values[n])
-            vjp_binding.bind_ortvalue_input(n, values[n])  # activations stay where the features graph wrote them
-            vjp_binding.bind_ortvalue_input(cotangent_name(n), values[cotangent_name(n)])
+            if device is None:
+                features_binding.bind_ortvalue_output(n, values[n])
+                vjp_binding.bind_ortvalue_input(n, values[n])  # activations stay where the features graph wrote them
+                vjp_binding.bind_ortvalue_input(cotangent_name(n), values[cotangent_name(n)])
+            else:  # allocated by the session's arena on the first run; the VJP gets them after each forward
+                features_binding.bind_output(n, self.device, self.device_id)
+                vjp_binding.bind_cpu_input(cotangent_name(n), host[cotangent_name(n)])  # copied now: zeros
         vjp_binding.bind_ortvalue_output(GRAD_OUTPUT, values[GRAD_OUTPUT])
         self._bound = _Bound(height, width, host[IMAGE_INPUT], {n: host[n] for n in self.layers},
                              {n: host[cotangent_name(n)] for n in self.layers}, host[GRAD_OUTPUT],
@@ -170,12 +178,16 @@ class Network:
         bound = self.bind(image.shape[2], image.shape[3])
         np.copyto(bound.image, image, casting="same_kind")
         if bound.device is not None:
-            bound.device[IMAGE_INPUT].update_inplace(bound.image)
+            bound.features_binding.bind_cpu_input(IMAGE_INPUT, bound.image)  # the copy to the device is made here
+            bound.features_binding.synchronize_inputs()
         self.features_session.run_with_iobinding(bound.features_binding)
         if bound.device is not None:
             bound.features_binding.synchronize_outputs()
+            bound.device.update(zip(self.layers, bound.features_binding.get_outputs()))
+            for n in self.layers:
+                bound.vjp_binding.bind_ortvalue_input(n, bound.device[n])
             for n in self.layers if layers is None else layers:
-                np.copyto(bound.activations[n], bound.device[n].numpy())
+                bound.activations[n] = bound.device[n].numpy()  # already a fresh host array: no second copy
         return bound.activations
 
     def cotangents(self, used: set[str]) -> dict[str, np.ndarray]:
@@ -195,12 +207,12 @@ class Network:
             raise RuntimeError("call forward() before backward()")
         if bound.device is not None:
             for layer in self._stale:
-                bound.device[cotangent_name(layer)].update_inplace(bound.cotangents[layer])
+                bound.vjp_binding.bind_cpu_input(cotangent_name(layer), bound.cotangents[layer])
             self._stale = set()
+            bound.vjp_binding.synchronize_inputs()
         self.vjp_session.run_with_iobinding(bound.vjp_binding)
         if bound.device is not None:
             bound.vjp_binding.synchronize_outputs()
-            np.copyto(bound.grad, bound.device[GRAD_OUTPUT].numpy())
         return bound.grad
 
 
@@ -224,14 +236,9 @@ def provider_settings(provider: str, device_id: int = 0, precision: str = "fp32"
     }
 
 
-def ort_value(array: np.ndarray, device: str | None = None, device_id: int = 0):
-    """An OrtValue for ``array``: without a device it shares the array's memory; on one it is a separate copy."""
-    ort = import_onnxruntime()
-    if device is None:
-        return ort.OrtValue.ortvalue_from_numpy(array)
-    value = ort.OrtValue.ortvalue_from_shape_and_type(list(array.shape), np.float32, device, device_id)
-    value.update_inplace(array)
-    return value
+def ort_value(array: np.ndarray):
+    """An OrtValue that shares ``array``'s host memory."""
+    return import_onnxruntime().OrtValue.ortvalue_from_numpy(array)
 
 
 def check_image_size(height: int, width: int) -> None:

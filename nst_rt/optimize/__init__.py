@@ -138,9 +138,9 @@ if TYPE_CHECKING:
 from ._reasons import (CALLBACK_STOP, EVALUATION_LIMIT, GRADIENT_VANISHED, ITERATION_LIMIT,  # noqa: F401
                        LINE_SEARCH_FAILED, LOSS_STALLED, NON_FINITE)
 
-__all__ = ["OptimizeResult", "minimize", "METHODS", "DEFAULTS"]
+__all__ = ["OptimizeResult", "minimize", "METHODS", "DEFAULTS", "pairs_kept"]
 
-from ._defaults import _ADAM_DEFAULTS, _LBFGS_DEFAULTS, DEFAULTS, METHODS  # noqa: E402,F401
+from ._defaults import _ADAM_DEFAULTS, _LBFGS_DEFAULTS, DEFAULTS, METHODS, pairs_kept  # noqa: E402,F401
 
 # --------------------------------------------------------------------------- #
 # Public entry point

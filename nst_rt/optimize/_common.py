@@ -10,6 +10,7 @@ import numpy as np
 
 from ..errors import OptionError
 
+from ._defaults import pairs_kept  # noqa: F401
 from ._reasons import (_MSG_CALLBACK, _MSG_FTOL, _MSG_LINESEARCH, _MSG_MAXFUN, _MSG_MAXITER,  # noqa: F401
                        _MSG_NONFINITE, _MSG_NONFINITE_X0, _MSG_PGTOL, REASONS)
 
@@ -154,7 +155,7 @@ def _check_state(state: Any, method: str, shape: tuple[int, ...], m: int = 0) ->
                               f"{m}; resume with the same maxcor and maxiter")
         k = out.get("count", 0)
         for name, want in _STATE_ARRAYS[method](shape, m, k).items():
-            arr = np.asarray(state[name])
+            arr = state[name] if hasattr(state[name], "read_into") else np.asarray(state[name])  # read later
             if arr.shape != tuple(want):
                 raise OptionError(f"resume: state array {name!r} has shape {arr.shape}, this run needs {tuple(want)}")
             out[name] = arr

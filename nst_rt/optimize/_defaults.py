@@ -22,3 +22,8 @@ _ADAM_DEFAULTS: dict[str, Any] = {
 }
 # Each method's options and their defaults, by method: the pipeline takes its own defaults from here.
 DEFAULTS = {"lbfgs": _LBFGS_DEFAULTS, "adam": _ADAM_DEFAULTS}
+
+
+def pairs_kept(maxcor: int, maxiter: int) -> int:
+    """The L-BFGS pairs a run of ``maxiter`` iterations keeps with ``maxcor``: one per iteration at most."""
+    return max(0, min(int(maxcor), int(maxiter)))

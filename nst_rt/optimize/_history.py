@@ -159,7 +159,11 @@ class _History:
         """Load what :meth:`state` returned (shapes already checked by the caller)."""
         k = self.count = int(state["count"])
         self.head, self.gamma = int(state["head"]), float(state["gamma"])
-        self.s[:k], self.y[:k] = state["s"], state["y"]
+        for name, ring in (("s", self.s), ("y", self.y)):
+            if hasattr(state[name], "read_into"):  # straight from a file into the ring: no whole copy first
+                state[name].read_into(ring[:k])
+            else:
+                ring[:k] = state[name]
         self.sy[:k, :k], self.yy[:k, :k], self.rho[:k] = state["sy"], state["yy"], state["rho"]
 
 

@@ -10,6 +10,7 @@ import numpy as np
 from . import _history
 from ._box import _Box
 from ._common import (
+    pairs_kept,
     _MSG_CALLBACK,
     _MSG_FTOL,
     _MSG_LINESEARCH,
@@ -41,7 +42,7 @@ def lbfgs(obj: _Objective, x: np.ndarray, box: _Box | None, opts: dict[str, Any]
            resume: dict[str, Any] | None = None) -> OptimizeResult:
     maxiter, maxfun, gtol, ftol = opts["maxiter"], opts["maxfun"], opts["gtol"], opts["ftol"]
     n = x.size
-    history = _history._History(min(opts["maxcor"], maxiter), n, _history.PAIR_DTYPE)
+    history = _history._History(pairs_kept(opts["maxcor"], maxiter), n, _history.PAIR_DTYPE)
 
     def pg_max(x_: np.ndarray, g_: np.ndarray) -> float:
         return box.projected_gradient_max(x_, g_) if box is not None else float(np.abs(g_).max())

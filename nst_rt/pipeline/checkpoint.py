@@ -28,6 +28,7 @@ import numpy as np
 
 from ..errors import CheckpointError, OptionError
 from ..io.atomic import create_temp
+from ..io.npz_stream import Stored
 
 from .options import CHECKPOINT_EVERY as DEFAULT_EVERY  # noqa: E402
 # ... and at least this many times the last write's duration apart, so that writing takes at most ~5% of a run
@@ -41,6 +42,7 @@ NOT_FINGERPRINTED = ("model", "models_dir", "provider", "precision", "threads", 
 # Model metadata that records where a model came from, not what it computes.
 MODEL_PROVENANCE = ("exporter_version", "weights_source", "opset")
 _STATE = "opt_"  # prefix of the optimiser's arrays in the file
+STREAMED = ("s", "y")  # the L-BFGS pairs: read straight into the optimiser's ring, never whole into memory first
 
 
 def path_for(output) -> Path:
@@ -62,6 +64,11 @@ class Resumed:
     @property
     def iteration(self) -> int:
         return int(np.asarray(self.state["nit"])) if self.state is not None else 0
+
+    def close(self) -> None:
+        """Close the checkpoint file the state is read from (the optimiser has taken what it needs)."""
+        if isinstance(self.state, _Prefixed):
+            self.state.close()
 
 
 FROM_THE_START = Resumed(1, 0, 0, {}, None)  # what a run without a checkpoint to continue from does
@@ -248,13 +255,18 @@ class _Prefixed(Mapping):
         self._npz, self._prefix = npz, prefix
         self._names = [name[len(prefix):] for name in npz.files if name.startswith(prefix)]
 
-    def __getitem__(self, name: str) -> np.ndarray:
+    def __getitem__(self, name: str):
         if name not in self._names:
             raise KeyError(name)
+        if name in STREAMED:
+            return Stored(self._npz, self._prefix + name)
         return self._npz[self._prefix + name]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._names)
+
+    def close(self) -> None:
+        self._npz.close()
 
     def __len__(self) -> int:
         return len(self._names)

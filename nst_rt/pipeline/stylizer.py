@@ -126,12 +126,17 @@ class Stylizer:
         # Check sizes and memory on the shapes alone: a huge --size must be refused before it is allocated.
         stages = schedule.stages_for(o.size, o.iterations, o.scales, o.style_scale, content_full, styles_full)
         sizes = [stage.size for stage in stages]
-        plans = plan_scales(self.network, self.model.architecture, o, content_full, styles_full, sizes)
-        for note in dict.fromkeys(p.note for p in plans if p.note):
-            warnings.warn(note, MemoryNotice, stacklevel=2)
+        plans = plan_scales(self.network, self.model.architecture, o, content_full, styles_full, sizes,
+                            [stage.iterations for stage in stages])
 
         resumed = checkpoint.begin(o, self.model.metadata, content_full, styles_full, init_full) if checkpoint \
             else FROM_THE_START
+        if resumed.state is not None and o.optimizer == "lbfgs":  # the history the run used, whatever fits now
+            plans = plan_scales(self.network, self.model.architecture, o, content_full, styles_full, sizes,
+                                [stage.iterations for stage in stages],
+                                kept=(resumed.scale, int(np.asarray(resumed.state["maxcor"]))))
+        for note in dict.fromkeys(p.note for p in plans if p.note):
+            warnings.warn(note, MemoryNotice, stacklevel=2)
         started = time.perf_counter()
         rng = np.random.default_rng(o.seed)
         x = None
@@ -142,7 +147,7 @@ class Stylizer:
             longest, iterations = stage.size, stage.iterations
             if scale < resumed.scale:
                 continue  # finished before the checkpoint was written
-            objective = None
+            objective = result = None
             saved = resumed.state if scale == resumed.scale else None  # the optimiser's state to continue from
             try:
                 content_img = images.resize_longest(content_full, longest)
@@ -179,23 +184,35 @@ class Stylizer:
                                   options=self._optimizer_options(iterations, plan.history), resume=saved,
                                   callback=self._on_iteration(scale, stages, objective, last, progress,
                                                               total_evaluations, started, content_full, checkpoint))
+                resumed.close()  # the optimiser holds what it read from the checkpoint (a no-op after that scale)
+                x = result.x  # the scale is finished: from here on a stop keeps it
+                last.update(loss=float(result.fun), terms=terms_of(objective, result))
+                if int(result.nit) < iterations:
+                    stopped_early[scale] = (f"stopped after {int(result.nit)} of {iterations} iterations"
+                                            f"{f' at scale {scale}' if len(sizes) > 1 else ''}: {stop_reason(result)}")
             except KeyboardInterrupt:
+                resumed.close()
                 if last["x"] is None:  # stopped before there was any image to return
                     raise
                 interrupted = True
-                total_iterations += last["nit"]
-                total_evaluations += objective.evaluations if objective is not None else 0
-                x = last["x"]
+                if result is None:
+                    total_iterations += last["nit"]
+                    total_evaluations += objective.evaluations if objective is not None else 0
+                    x = last["x"]
+                else:  # stopped after the scale finished (e.g. while its terms were evaluated): keep it
+                    total_iterations += int(result.nit)
+                    total_evaluations += int(result.nfev)
+                    x = result.x
                 break
-            x = result.x
-            last.update(loss=float(result.fun), terms=terms_of(objective, result))
             total_iterations += int(result.nit)
             total_evaluations += int(result.nfev)
-            if int(result.nit) < iterations:
-                stopped_early[scale] = (f"stopped after {int(result.nit)} of {iterations} iterations"
-                                        f"{f' at scale {scale}' if len(sizes) > 1 else ''}: {stop_reason(result)}")
         message = "interrupted" if interrupted else "; ".join(stopped_early.values())
-        return Result(self._finish(x, content_full), last["loss"], last["terms"], total_iterations,
+        try:
+            image = self._finish(x, content_full)
+        except KeyboardInterrupt:  # the run's work is kept: finish again and report the stop
+            interrupted, message = True, "interrupted"
+            image = self._finish(x, content_full)
+        return Result(image, last["loss"], last["terms"], total_iterations,
                       total_evaluations, time.perf_counter() - started, interrupted, message, stopped_early)
 
     def _optimizer_options(self, iterations: int, history: int) -> dict:

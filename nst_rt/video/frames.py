@@ -1,7 +1,7 @@
 """Finished frames on disk, so that an interrupted video run resumes where it stopped.
 
 Beside the output ``OUT`` lives ``OUT.frames/``: one lossless PNG per finished frame (000000.png, ...),
-each written atomically, and ``run.json``, the fingerprint of the settings that made them. A later run with
+each written atomically, and ``run.json``, the fingerprint of the settings that made them (the directory appears with it, whole). A later run with
 the same fingerprint skips the frames already there; one with other settings is refused (or, with
 ``overwrite``, starts over), so frames of two different runs are never mixed in one video.
 """
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import secrets
 import shutil
 from pathlib import Path
 
@@ -53,8 +55,16 @@ class FrameStore:
                         f"pass --overwrite to start over, or remove it")
                 shutil.rmtree(self.directory)
         if not self.directory.exists():
-            self.directory.mkdir()
-            manifest.write_text(json.dumps(self.fingerprint, indent=1, sort_keys=True) + "\n")
+            # Made whole under a hidden name, manifest included, then renamed into place: a kill at any moment
+            # leaves no frames directory or one with its manifest, never one that the next run refuses.
+            staging = self.directory.with_name(f".{self.directory.name}.{secrets.token_hex(4)}.tmp")
+            staging.mkdir()  # mode 0o777 less the umask, as the directory would have had
+            try:
+                (staging / MANIFEST).write_text(json.dumps(self.fingerprint, indent=1, sort_keys=True) + "\n")
+                os.replace(staging, self.directory)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
 
     def _read(self, manifest: Path) -> dict:
         try:
