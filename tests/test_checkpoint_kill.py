@@ -34,7 +34,7 @@ RUN = ["--size", "48", "--scales", "2", "--iterations", "16", "--threads", "1"] 
 EVERY_ITERATION = ["--checkpoint-every", "1e-9"]
 GATE = """
 import os, runpy, sys
-from nst_rt import checkpoint
+from nst_rt.pipeline import checkpoint
 reached, go_on = int(sys.argv.pop(1)), int(sys.argv.pop(1))
 
 def gate(moment):

@@ -264,8 +264,8 @@ def test_blend_weights_default_to_equal_and_are_normalised(run):
 
 
 @pytest.mark.parametrize("weights, needle", [
-    ([1.0], "style blend weights has 1 values but there are 2 style images"),
-    ([1.0, 1.0, 1.0], "style blend weights has 3 values but there are 2 style images"),
+    ([1.0], "--style-blend-weights has 1 value but there are 2 style images"),
+    ([1.0, 1.0, 1.0], "--style-blend-weights has 3 values but there are 2 style images"),
     ([0.0, 0.0], "must not all be zero"),
     ([1.0, -1.0], "non-negative"),
 ])

@@ -76,7 +76,8 @@ def stylize(
 ) -> None:
     """Stylize CONTENT with one or more STYLES and write the result to OUTPUT."""
     from ..pipeline import checkpoint
-    from ..io import image_save, images
+    from ..io import image_load, image_save, images
+    from ..model_format import MIN_SIZE
     from ..pipeline.stylizer import Stylizer
     from .progress import ProgressDisplay
 
@@ -87,6 +88,10 @@ def stylize(
                 output = Path(f"{content.stem}_{styles[0].stem}.png")
             if save_every < 0:
                 raise OptionError(f"--save-every must be >= 0, got {save_every}")
+            # The inputs first: a misspelt style must not be reported as a clash with an existing output.
+            image_load.load_image(content, role="content image", min_side=MIN_SIZE)
+            for i, style in enumerate(styles):
+                image_load.load_image(style, role=f"style image {i + 1}", min_side=MIN_SIZE)
             saves = checkpoint.Checkpoint(checkpoint.path_for(output), checkpoint_every, resume=resume,
                                           overwrite=overwrite)
             # What the run being resumed wrote when it stopped is replaced; anything else only with --overwrite.

@@ -53,7 +53,7 @@ def _check_weights(name: str, weights: Sequence[float] | None, count: int, what:
         return np.ones(count)
     weights = np.asarray(list(weights), dtype=np.float64)
     if weights.shape != (count,):
-        raise OptionError(f"{name} has {weights.size} values but there are {count} {what}")
+        raise OptionError(f"{name} has {weights.size} value{'' if weights.size == 1 else 's'} but there {'is' if count == 1 else 'are'} {count} {what}")
     if not np.all(np.isfinite(weights)) or np.any(weights < 0):
         raise OptionError(f"{name} must be finite and non-negative, got {', '.join(map(str, weights))}")
     return weights
@@ -89,7 +89,8 @@ class Objective:
         self.tv_weight = check_weight("tv weight", tv_weight)
         if not styles and self.style_weight > 0:
             raise OptionError("no style image given")
-        blend = _check_weights("style blend weights", style_blend_weights, len(styles), "style images")
+        blend = _check_weights("--style-blend-weights", style_blend_weights, len(styles),
+                               "style image" if len(styles) == 1 else "style images")
         if styles and blend.sum() <= 0:
             raise OptionError("style blend weights must not all be zero")
         blend = blend / blend.sum() if styles else blend
