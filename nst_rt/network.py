@@ -33,6 +33,7 @@ NAMES = {CUDA: "cuda", OPENVINO: "openvino", CPU: "cpu"}
 EXTRAS = {CUDA: "gpu", OPENVINO: "openvino"}  # the nst-rt extra whose onnxruntime offers each provider
 # Until tests/test_gpu.py has passed on a GPU, the CUDA path is written to the documentation only.
 CUDA_STATUS = "not yet verified on a GPU"
+SLACK = 15  # px: the windows of a tiled image differ by less than the network's stride (16)
 BOUND_SETS = 8  # host path: bindings kept for this many image sizes (a tiled image has at most 4 window shapes)
 
 
@@ -157,8 +158,12 @@ class Network:
                                               for k, v in wanted.items()):
             # free the previous buffers first; cotangents start at zero (layers no loss uses stay so)
             self._bound, self._sets, self._flat, self._written, self._stale = None, {}, {}, set(), set()
+            # room for windows up to SLACK px larger (a tiled image's last row and column): they all fit
+            room = {n: activation_shape(n, self.channels[n], height + SLACK, width + SLACK) for n in self.layers}
+            room = {IMAGE_INPUT: (1, 3, height + SLACK, width + SLACK), GRAD_OUTPUT: (1, 3, height + SLACK,
+                    width + SLACK), **room, **{cotangent_name(n): r for n, r in room.items()}}
             self._flat = {k: (np.zeros if k == IMAGE_INPUT or k.startswith(cotangent_name("")) else np.empty)(
-                math.prod(v), np.float32) for k, v in wanted.items()}
+                math.prod(room[k] if self.shares_host_memory else v), np.float32) for k, v in wanted.items()}
         host = {k: self._flat[k][:math.prod(v)].reshape(v) for k, v in wanted.items()}
         self.bindings_made += 1
         if self.shares_host_memory:
