@@ -15,6 +15,7 @@ fills at the end of the run.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +33,8 @@ NAMES = {CUDA: "cuda", OPENVINO: "openvino", CPU: "cpu"}
 EXTRAS = {CUDA: "gpu", OPENVINO: "openvino"}  # the nst-rt extra whose onnxruntime offers each provider
 # Until tests/test_gpu.py has passed on a GPU, the CUDA path is written to the documentation only.
 CUDA_STATUS = "not yet verified on a GPU"
+SLACK = 15  # px: the windows of a tiled image differ by less than the network's stride (16)
+BOUND_SETS = 8  # host path: bindings kept for this many image sizes (a tiled image has at most 4 window shapes)
 
 
 def available_providers() -> list[str]:
@@ -126,6 +129,11 @@ class Network:
         if self.layers != model.layers or missing:
             raise ModelError(f"the graphs of {model.path} do not match their metadata; re-export it with --force")
         self._bound: _Bound | None = None
+        # Host path: the bound sets of the last few image sizes, views into one buffer per graph input/output
+        # large enough for the largest of them (tiles' windows differ by a few px: they share the memory).
+        self._sets: dict[tuple[int, int], _Bound] = {}
+        self._flat: dict[str, np.ndarray] = {}
+        self.bindings_made = 0
         self._written: set[str] = set()
         self._stale: set[str] = set()  # device path: cotangents changed on the host since they were uploaded
 
@@ -140,12 +148,24 @@ class Network:
         if self._bound and (self._bound.height, self._bound.width) == (height, width):
             return self._bound
         check_image_size(height, width)
-        self._bound, self._written, self._stale = None, set(), set()  # free the previous size's buffers first
+        if (height, width) in self._sets:
+            self._bound = self._sets[height, width]
+            return self._bound
         shapes = {n: activation_shape(n, self.channels[n], height, width) for n in self.layers}
-        host = {IMAGE_INPUT: np.zeros((1, 3, height, width), np.float32),
-                GRAD_OUTPUT: np.empty((1, 3, height, width), np.float32)}
-        host.update({n: np.empty(s, np.float32) for n, s in shapes.items()})
-        host.update({cotangent_name(n): np.zeros(s, np.float32) for n, s in shapes.items()})
+        wanted = {IMAGE_INPUT: (1, 3, height, width), GRAD_OUTPUT: (1, 3, height, width), **shapes,
+                  **{cotangent_name(n): s for n, s in shapes.items()}}
+        if not self.shares_host_memory or any(self._flat.get(k, np.empty(0)).size < math.prod(v)
+                                              for k, v in wanted.items()):
+            # free the previous buffers first; cotangents start at zero (layers no loss uses stay so)
+            self._bound, self._sets, self._flat, self._written, self._stale = None, {}, {}, set(), set()
+            # room for windows up to SLACK px larger (a tiled image's last row and column): they all fit
+            room = {n: activation_shape(n, self.channels[n], height + SLACK, width + SLACK) for n in self.layers}
+            room = {IMAGE_INPUT: (1, 3, height + SLACK, width + SLACK), GRAD_OUTPUT: (1, 3, height + SLACK,
+                    width + SLACK), **room, **{cotangent_name(n): r for n, r in room.items()}}
+            self._flat = {k: (np.zeros if k == IMAGE_INPUT or k.startswith(cotangent_name("")) else np.empty)(
+                math.prod(room[k] if self.shares_host_memory else v), np.float32) for k, v in wanted.items()}
+        host = {k: self._flat[k][:math.prod(v)].reshape(v) for k, v in wanted.items()}
+        self.bindings_made += 1
         if self.shares_host_memory:
             values = {name: ort_value(array) for name, array in host.items()}
             device = None
@@ -168,6 +188,10 @@ class Network:
         self._bound = _Bound(height, width, host[IMAGE_INPUT], {n: host[n] for n in self.layers},
                              {n: host[cotangent_name(n)] for n in self.layers}, host[GRAD_OUTPUT],
                              features_binding, vjp_binding, device)
+        if self.shares_host_memory:
+            if len(self._sets) >= BOUND_SETS:
+                self._sets.pop(next(iter(self._sets)))
+            self._sets[height, width] = self._bound
         return self._bound
 
     def forward(self, image: np.ndarray, layers=None) -> dict[str, np.ndarray]:
@@ -195,7 +219,8 @@ class Network:
         if self._bound is None:
             raise RuntimeError("call forward() before cotangents()")
         for layer in self._written - used:  # left over from an objective that used other layers
-            self._bound.cotangents[layer].fill(0)
+            # the whole buffer: the views of the other sizes bound share it
+            self._flat.get(cotangent_name(layer), self._bound.cotangents[layer]).fill(0)
         self._stale |= self._written | set(used)
         self._written = set(used)
         return self._bound.cotangents
