@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from nst_rt.model import load_model
-from nst_rt.network import Network
-from nst_rt.tiling import TiledObjective
+from nst_rt.network.model import load_model
+from nst_rt.network.session import Network
+from nst_rt.objective.tiled import TiledObjective
 
 SETTINGS = dict(content_layers=["relu2_2"], style_layers=["relu1_1", "relu2_1"], content_weight=1.0,
                 style_weight=1e3, tv_weight=0.0, normalize=False)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import onnxruntime as ort
 
-from nst_rt.network import Network
-from nst_rt.objective import Objective
-from nst_rt.tiling import TiledObjective, plan_tiles
+from nst_rt.network.session import Network
+from nst_rt.objective.whole import Objective
+from nst_rt.objective.tiled import TiledObjective, plan_tiles
 
 SETTINGS = dict(content_layers=["relu2_2"], style_layers=["relu1_1", "relu2_1"], content_weight=1.0,
                 style_weight=1e3, tv_weight=0.0, normalize=False)

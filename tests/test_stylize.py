@@ -382,9 +382,9 @@ def test_adam_uses_the_learning_rate_and_lowers_the_loss(run, minimize_calls, ob
 
 
 def test_lbfgs_is_the_default_and_uses_the_history(run, minimize_calls):
-    run(iterations=2, history=7)
+    run(iterations=9, history=7)
     assert minimize_calls[0]["method"] == "lbfgs"
-    assert minimize_calls[0]["options"]["maxiter"] == 2
+    assert minimize_calls[0]["options"]["maxiter"] == 9
     assert minimize_calls[0]["options"]["maxcor"] == 7
 
 

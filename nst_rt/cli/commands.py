@@ -88,7 +88,8 @@ def stylize(
                 output = Path(f"{content.stem}_{styles[0].stem}.png")
             if save_every < 0:
                 raise OptionError(f"--save-every must be >= 0, got {save_every}")
-            # The inputs first: a misspelt style must not be reported as a clash with an existing output.
+            stylizer = Stylizer(options)  # the model, then the inputs, then the outputs: a misspelt style
+            # must not be reported as a clash with an existing output.
             image_load.load_image(content, role="content image", min_side=MIN_SIZE)
             for i, style in enumerate(styles):
                 image_load.load_image(style, role=f"style image {i + 1}", min_side=MIN_SIZE)
@@ -102,7 +103,6 @@ def stylize(
                 image_save.check_output_path(gif, overwrite=overwrite, gif=True, what="--gif")
             if resume and not saves.exists:
                 say(f"nst-rt: no checkpoint {saves.path}; starting from the beginning", quiet)
-            stylizer = Stylizer(options)
             wanted_steps: set[int] = set()
             gif_frames: list[tuple[int, object]] = []  # (step of the run, 8-bit image)
             last_step = [-1]

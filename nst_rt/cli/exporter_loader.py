@@ -19,7 +19,7 @@ from ..errors import MissingDependencyError
 
 PACKAGE = "nst_rt.export"
 INSTALL_HINT = "pip install 'nst-rt[export,cpu]' (from a clone: pip install -e '.[export,cpu]')"
-CHECKOUT_ROOT = Path(__file__).resolve().parent.parent
+CHECKOUT_ROOT = Path(__file__).resolve().parents[2]  # nst_rt/cli/ -> the checkout
 
 
 def _checkout_export_dir() -> Path | None:
