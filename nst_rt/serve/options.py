@@ -38,7 +38,8 @@ def _default(field):
 
 
 def describe(models: list[str]) -> list[dict]:
-    """GET /api/options: every field a client may set, with its type, default and choices."""
+    """GET /api/options: every field a client may set, with its type, default and choices (``models[0]`` is the
+    server's model)."""
     out = []
     for field in fields(Options):
         if field.name in SERVER_ONLY:
@@ -48,6 +49,8 @@ def describe(models: list[str]) -> list[dict]:
         choices = models if field.name == "model" else CHOICES.get(field.name)
         if choices:
             entry["choices"] = list(choices)
+        if field.name == "model" and models:
+            entry["default"] = models[0]  # the server's --model, not the library's
         out.append(entry)
     return out
 
