@@ -1,0 +1,68 @@
+"""``nst-rt serve``: a local web page with live preview, and its HTTP API (the ``web`` extra)."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .app import app
+from .common import fail, say
+from ..pipeline.options import Options
+
+DEFAULTS = Options()
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on; anything but loopback exposes the server.")]
+        = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    model: Annotated[str, typer.Option(help="The model runs use unless a job names another.")] = str(DEFAULTS.model),
+    models_dir: Annotated[Optional[Path], typer.Option(help="Where to look for exported models.")] = None,
+    results_dir: Annotated[Optional[Path], typer.Option(
+        help="Where results are kept [default: a temporary directory, removed at exit].", show_default=False)]
+        = None,
+    keep: Annotated[int, typer.Option(help="Finished results kept; the oldest are removed first.")] = 50,
+    max_upload_mb: Annotated[int, typer.Option(help="Largest request accepted, in MB (413 above).")] = 25,
+    open_browser: Annotated[bool, typer.Option("--open", help="Open the page in a browser.")] = False,
+) -> None:
+    """Serve a web page to stylize with live preview, and the HTTP API behind it (docs/serve.md)."""
+    try:
+        import uvicorn
+
+        from ..serve.app import create_app
+    except ImportError as exc:
+        raise fail(f"nst-rt serve needs the web extra ({exc.name} is missing): pip install 'nst-rt[web]'") from None
+    from ..errors import NstError
+
+    try:
+        base = Options(model=model, models_dir=models_dir).validated()
+        application = create_app(base, results_dir=results_dir, keep=keep, max_upload_mb=max_upload_mb)
+    except NstError as exc:
+        raise fail(str(exc)) from None
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        say(f"warning: listening on {host}, reachable beyond this machine; the API has no authentication", False)
+    jobs = application.state.jobs
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig, frame):  # Ctrl-C / SIGTERM: stop the run (its best image is saved) first
+            jobs.close()
+            super().handle_exit(sig, frame)
+
+    url = f"http://{host if ':' not in host else f'[{host}]'}:{port}/"
+    say(f"nst-rt serve on {url} (Ctrl-C stops)", False)
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(url)
+    Server(uvicorn.Config(application, host=host, port=port, log_level="warning",
+                          timeout_graceful_shutdown=5)).run()
+
+
+app.command("serve")(serve)

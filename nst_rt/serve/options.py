@@ -1,0 +1,93 @@
+"""The options a client may send, read from ``Options``' fields, and their checks.
+
+Names are the Python field names. Anything that would make the server open a client-given path is left
+out: ``models_dir``, ``init`` other than its keywords, ``model`` other than a name the server offers.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import MISSING, fields, replace
+
+from ..errors import OptionError
+from ..network.precision import PRECISIONS
+from ..network.providers import PROVIDERS
+from ..optimize import METHODS
+from ..pipeline.options import INITS, Options
+
+SERVER_ONLY = ("models_dir",)  # set by the server's command line, never by a client
+CHOICES = {"init": INITS, "optimizer": tuple(METHODS), "provider": PROVIDERS, "precision": PRECISIONS}
+
+
+def _kind(annotation: str) -> tuple[str, bool]:
+    """(int | float | bool | str | floats | strs, nullable) from a field's annotation string."""
+    nullable = "None" in annotation
+    base = annotation.replace("| None", "").strip()
+    if base.startswith("Sequence[str]"):
+        return "strs", nullable
+    if base.startswith("Sequence[float]"):
+        return "floats", nullable
+    if base in ("int", "float", "bool"):
+        return base, nullable
+    return "str", nullable
+
+
+def _default(field):
+    value = field.default if field.default is not MISSING else field.default_factory()
+    return list(value) if isinstance(value, tuple) else value
+
+
+def describe(models: list[str]) -> list[dict]:
+    """GET /api/options: every field a client may set, with its type, default and choices (``models[0]`` is the
+    server's model)."""
+    out = []
+    for field in fields(Options):
+        if field.name in SERVER_ONLY:
+            continue
+        kind, nullable = _kind(str(field.type))
+        entry = {"name": field.name, "type": kind, "nullable": nullable, "default": _default(field)}
+        choices = models if field.name == "model" else CHOICES.get(field.name)
+        if choices:
+            entry["choices"] = list(choices)
+        if field.name == "model" and models:
+            entry["default"] = models[0]  # the server's --model, not the library's
+        out.append(entry)
+    return out
+
+
+def _check_type(name: str, value, kind: str, nullable: bool):
+    if value is None and nullable:
+        return None
+    number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    ok = {"int": isinstance(value, int) and not isinstance(value, bool),
+          "float": number, "bool": isinstance(value, bool), "str": isinstance(value, str),
+          "strs": isinstance(value, list) and all(isinstance(v, str) for v in value),
+          "floats": isinstance(value, list) and all(isinstance(v, numbers.Real) and not isinstance(v, bool)
+                                                    for v in value)}[kind]
+    if not ok:
+        words = {"int": "a whole number", "float": "a number", "bool": "true or false", "str": "a string",
+                 "strs": "a list of strings", "floats": "a list of numbers"}[kind]
+        raise OptionError(f"option {name!r} must be {words}{' or null' if nullable else ''}, got {value!r}")
+    if kind == "float":
+        return float(value)
+    if kind in ("strs", "floats"):
+        return tuple(value)
+    return value
+
+
+def parse(raw, base: Options, models: list[str]) -> Options:
+    """The ``options`` JSON object of a job, over the server's ``base``; OptionError says what is wrong."""
+    if not isinstance(raw, dict):
+        raise OptionError("options must be a JSON object of Options fields, e.g. {\"size\": 256}")
+    known = {f.name: f for f in fields(Options) if f.name not in SERVER_ONLY}
+    changes = {}
+    for name, value in raw.items():
+        if name not in known:
+            raise OptionError(f"unknown option {name!r}; the options are: {', '.join(known)}")
+        kind, nullable = _kind(str(known[name].type))
+        value = _check_type(name, value, kind, nullable)
+        choices = models if name == "model" else CHOICES.get(name)
+        if choices and value not in choices:
+            raise OptionError(f"option {name!r} must be one of {', '.join(map(str, choices))}, got {value!r}")
+        changes[name] = value
+    return replace(base, **changes).validated()
