@@ -89,7 +89,7 @@ def run_whole(networks, args, models_dir) -> None:
     style = ROOT / "examples" / "style" / "starry_night.jpg"
     scorer, results = None, {}
     for c in CONFIGS:
-        stylizer = Stylizer(size=args.run_size, iterations=args.iterations, model="vgg19", models_dir=models_dir,
+        stylizer = Stylizer(size=args.run_size, iterations=args.iterations, model=args.arch, models_dir=models_dir,
                             provider=c[0])
         stylizer.network = networks[c]
         started = time.perf_counter()

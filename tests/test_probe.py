@@ -84,3 +84,21 @@ def test_no_probe_on_the_cpu_provider_whatever_the_flags(tmp_path, monkeypatch, 
     from nst_rt.network.session import Network
 
     assert Network(vgg19, "cpu").precision == "fp32"
+
+
+def test_info_shows_the_cached_decision_and_its_path_and_redoes_a_corrupt_one(models, tmp_path, monkeypatch):
+    import onnxruntime as ort
+    from cli_helpers import invoke
+
+    if "OpenVINOExecutionProvider" not in ort.get_available_providers():
+        pytest.skip("onnxruntime-openvino is not installed")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    path = tmp_path / "nst-rt" / "precision.json"
+    probe.store(probe.machine_key(), probe.decide(0.9, 0.3), path)
+    result = invoke("info", "--models-dir", models)
+    assert result.exit_code == 0 and "openvino provider, bf16" in result.output
+    assert str(path) in result.output and "3.00x" in result.output and "300 ms" in result.output
+    path.write_text("{corrupt")
+    result = invoke("info", "--models-dir", models)
+    assert result.exit_code == 0 and "probed now" in result.output
+    assert probe.load_cached(probe.machine_key(), path) is not None
