@@ -103,7 +103,9 @@ def run_whole(networks, args, models_dir) -> None:
 
             style_img = resize_longest(load_image(style), args.run_size)
             content_img = resize_longest(load_image(content), args.run_size)
-            scorer = Objective(cpu_net, content_img, [style_img])
+            o = stylizer.options
+            scorer = Objective(cpu_net, content_img, [style_img], content_weight=o.content_weight,
+                               style_weight=o.style_weight, tv_weight=o.tv_weight, normalize=o.normalize)
         loss, _ = scorer(image.transpose(2, 0, 1)[None].astype(np.float64))
         print(f"run {args.run_size} px {c[0]:8s} {c[1]}: {seconds:.1f} s, {result.evaluations} evaluations, "
               f"saved-image objective (fp32, CPU provider) {loss:.4g}")
