@@ -1,6 +1,6 @@
 """The OpenVINO execution provider against the CPU provider, side by side in one run (needs 'nst-rt[openvino]').
 
-    python benchmarks/openvino.py [--sizes 256 512] [--repeats 3] [--run-size 0] [--weights FILE]
+    python benchmarks/openvino.py [--sizes 256 512] [--repeats 3] [--run-size 0] [--weights FILE --arch vgg16]
 
 Per features+VJP pass (through nst_rt.network.session.Network, IO binding): CPU provider fp32, OpenVINO fp32,
 OpenVINO bf16, interleaved; the first pass at each size (OpenVINO compiles per input shape); the image
@@ -41,6 +41,7 @@ def main() -> None:
     parser.add_argument("--run-size", type=int, default=0)
     parser.add_argument("--iterations", type=int, default=100)
     parser.add_argument("--weights", type=Path)
+    parser.add_argument("--arch", default="vgg19", choices=["vgg16", "vgg19"], help="the weights' architecture")
     args = parser.parse_args()
     import onnxruntime
 
@@ -53,10 +54,10 @@ def main() -> None:
     print(f"CPU: {model_name}; bf16 flags: {', '.join(cpu_bf16_flags()) or 'none'}; "
           f"onnxruntime {onnxruntime.__version__} {onnxruntime.get_available_providers()}; {platform.python_version()}")
     with tempfile.TemporaryDirectory() as tmp:
-        export = ["nst-rt", "export", "vgg19", "--out", tmp]
+        export = ["nst-rt", "export", args.arch, "--out", tmp]
         export += ["--weights", str(args.weights)] if args.weights else ["--random-weights", "0"]
         subprocess.run(export, check=True, capture_output=True)
-        model = load_model("vgg19", tmp)
+        model = load_model(args.arch, tmp)
         networks = {c: Network(model, c[0], precision=c[1]) for c in CONFIGS}
         for size in args.sizes:
             x = np.random.default_rng(size).random((1, 3, size, size))
@@ -88,7 +89,7 @@ def run_whole(networks, args, models_dir) -> None:
     style = ROOT / "examples" / "style" / "starry_night.jpg"
     scorer, results = None, {}
     for c in CONFIGS:
-        stylizer = Stylizer(size=args.run_size, iterations=args.iterations, model="vgg19", models_dir=models_dir,
+        stylizer = Stylizer(size=args.run_size, iterations=args.iterations, model=args.arch, models_dir=models_dir,
                             provider=c[0])
         stylizer.network = networks[c]
         started = time.perf_counter()
@@ -102,7 +103,9 @@ def run_whole(networks, args, models_dir) -> None:
 
             style_img = resize_longest(load_image(style), args.run_size)
             content_img = resize_longest(load_image(content), args.run_size)
-            scorer = Objective(cpu_net, content_img, [style_img])
+            o = stylizer.options
+            scorer = Objective(cpu_net, content_img, [style_img], content_weight=o.content_weight,
+                               style_weight=o.style_weight, tv_weight=o.tv_weight, normalize=o.normalize)
         loss, _ = scorer(image.transpose(2, 0, 1)[None].astype(np.float64))
         print(f"run {args.run_size} px {c[0]:8s} {c[1]}: {seconds:.1f} s, {result.evaluations} evaluations, "
               f"saved-image objective (fp32, CPU provider) {loss:.4g}")

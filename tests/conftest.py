@@ -131,3 +131,9 @@ def evaluation_budget(monkeypatch):
 
     monkeypatch.setattr(nst_rt.optimize, "minimize", capped)
     return budget
+
+
+@pytest.fixture(autouse=True)
+def own_cache_dir(monkeypatch, tmp_path_factory):
+    """The precision probe's cache goes to a directory of the test session's own, not the caller's."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "user-cache"))

@@ -222,7 +222,9 @@ def export(
 
 @app.command()
 def info(models_dir: Annotated[Optional[Path], typer.Option(
-        help=f"Where to look for models first [default: {SEARCH_ORDER}].", show_default=False)] = None) -> None:
+        help=f"Where to look for models first [default: {SEARCH_ORDER}].", show_default=False)] = None,
+         probe: Annotated[bool, typer.Option("--probe", help="Time fp32 against bf16 on OpenVINO now and cache "
+                                             "the decision of --precision auto.")] = False) -> None:
     """Show the exported models found, their metadata, and the available execution providers."""
     from ..network.model import ModelInfo, list_models
     from ..network.models_dir import create_hint, search_dirs
@@ -240,9 +242,14 @@ def info(models_dir: Annotated[Optional[Path], typer.Option(
             typer.echo(f"CUDA provider: {CUDA_STATUS}")
             chosen = NAMES[choose_providers("auto")[0]]
             precision, why = choose_precision("auto", chosen)
+            found = list_models(models_dir)
+            if chosen == "openvino":
+                precision, why = _probed_precision(found, probe)
+            elif probe:
+                raise fail(f"--probe times bf16 on the OpenVINO provider, and this install has {chosen}; "
+                           f"install 'nst-rt[openvino]'")
             typer.echo(f"a run with the defaults uses: {chosen} provider, {precision} ({why})")
             typer.echo(f"model search path: {', '.join(str(d) for d in search_dirs(models_dir))}")
-            found = list_models(models_dir)
             if not found:
                 typer.echo(f"no exported models found; {create_hint(DEFAULT_MODEL, models_dir)}")
             for item in found:
@@ -257,3 +264,19 @@ def info(models_dir: Annotated[Optional[Path], typer.Option(
             raise fail(str(exc)) from None
         except KeyboardInterrupt:
             raise notice(stop.what, stop.exit_code) from None
+
+
+def _probed_precision(found: list, refresh: bool) -> tuple[str, str]:
+    """--precision auto on OpenVINO: the cached probe's decision (probing now when asked or when none is cached)."""
+    from ..network.model import ModelInfo
+    from ..network.probe import auto_precision, cache_path, describe, load_cached, machine_key, probe
+    from ..network.session import Network
+
+    cached = None if refresh else load_cached(machine_key())
+    if cached is not None:
+        return cached["precision"], f"{describe(cached)}; cached in {cache_path()}"
+    models = [m for m in found if isinstance(m, ModelInfo)]
+    if not models:
+        return "auto", f"not probed yet (no exported model to time); the first run probes and caches in {cache_path()}"
+    decision, _ = auto_precision(models[0], refresh=True, run_probe=lambda m, t: probe(m, t, network=Network))
+    return decision["precision"], f"{describe(decision)}; probed now on {models[0].name}, cached in {cache_path()}"

@@ -92,6 +92,11 @@ class Network:
         self.providers = choose_providers(provider)
         self.device_id = device_id
         self.precision, self.precision_reason = choose_precision(precision, NAMES[self.providers[0]])
+        if precision == "auto" and NAMES[self.providers[0]] == "openvino":
+            from .probe import auto_precision, describe, probe  # measured once per machine, then cached
+
+            decision, _ = auto_precision(model, threads, run_probe=lambda m, t: probe(m, t, network=Network))
+            self.precision, self.precision_reason = decision["precision"], describe(decision)
         options = ort.SessionOptions()
         options.log_severity_level = 3
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
