@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import json
 
 import pytest
@@ -65,7 +66,7 @@ def test_another_machine_key_is_not_reused(tmp_path):
 
 
 def test_cache_path_follows_xdg_cache_home(monkeypatch, tmp_path):
-    monkeypatch.setattr(probe.sys, "platform", "linux")
+    monkeypatch.setattr(sys, "platform", "linux")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert probe.cache_path() == tmp_path / "nst-rt" / "precision.json"
 

@@ -222,13 +222,19 @@ def test_a_run_tiles_where_the_whole_image_does_not_fit(models, monkeypatch):
     assert result.iterations == 6 and np.isfinite(result.loss) and result.image.shape == (48, 192, 3)
 
 
-def test_a_shrunk_history_is_announced_before_the_run(models, monkeypatch):
+@pytest.fixture
+def histories(monkeypatch) -> list:
+    """The L-BFGS history (maxcor) of every minimize call, in order."""
     import nst_rt.optimize
 
-    histories = []
+    seen = []
     real = nst_rt.optimize.minimize
     monkeypatch.setattr(nst_rt.optimize, "minimize",
-                        lambda fun, x0, **kw: histories.append(kw["options"]["maxcor"]) or real(fun, x0, **kw))
+                        lambda fun, x0, **kw: seen.append(kw["options"]["maxcor"]) or real(fun, x0, **kw))
+    return seen
+
+
+def test_a_shrunk_history_is_announced_before_the_run(models, monkeypatch, histories):
     stylizer = Stylizer(models_dir=models, size=192, scales=1, iterations=8, history=20, **SHALLOW)
     have = memory.tiled_estimate_bytes(stylizer.network, 48, 192, 5, 64, 16, ["relu2_2"])
     monkeypatch.setattr(memory, "TILE_SIZES", (64,))
@@ -241,15 +247,9 @@ def test_a_shrunk_history_is_announced_before_the_run(models, monkeypatch):
     assert histories == [5]
 
 
-def test_the_plan_counts_only_the_pairs_the_iterations_can_use(models, monkeypatch):
+def test_the_plan_counts_only_the_pairs_the_iterations_can_use(models, monkeypatch, histories):
     """A short run keeps one pair per iteration: the plan makes room for those, not the whole --history, so it
     needs no shrink note and gets larger tiles."""
-    import nst_rt.optimize
-
-    histories = []
-    real = nst_rt.optimize.minimize
-    monkeypatch.setattr(nst_rt.optimize, "minimize",
-                        lambda fun, x0, **kw: histories.append(kw["options"]["maxcor"]) or real(fun, x0, **kw))
     stylizer = Stylizer(models_dir=models, size=192, scales=1, iterations=2, history=20, **SHALLOW)
     have = memory.tiled_estimate_bytes(stylizer.network, 48, 192, 2, 64, 16, ["relu2_2"])
     assert memory.tiled_estimate_bytes(stylizer.network, 48, 192, 20, 64, 16, ["relu2_2"]) > have  # all 20 do not

@@ -17,10 +17,10 @@ the README and every message derive from it.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 from ..errors import ModelNotFoundError
+from ..system.user_dirs import user_dir
 from ..model_format import ARCHITECTURES, DEFAULT_POOLING, FEATURES_FILE, POOLINGS, VJP_FILE, model_name
 
 ENV_MODELS_DIR = "NST_RT_MODELS"
@@ -37,14 +37,7 @@ OFFLINE_HINT = f"offline: {OFFLINE_OPTIONS}"
 
 def user_models_dir() -> Path:
     """The per-user data directory for models (XDG on Linux and other Unix systems)."""
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
-    else:
-        xdg = os.environ.get("XDG_DATA_HOME", "")
-        base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".local" / "share"  # the spec ignores relative
-    return base / "nst-rt" / "models"
+    return user_dir("data") / "models"
 
 
 def absolute(path: str | os.PathLike) -> Path:

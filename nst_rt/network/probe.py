@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import sys
 import time
 from importlib import metadata
 from pathlib import Path
+
+from ..system.user_dirs import user_dir
 
 BF16_GAIN = 1.25  # bf16 must be this many times faster than fp32 to be chosen
 PROBE_SIZE = 160  # px, square
@@ -22,13 +23,7 @@ PROBE_REPEATS = 3  # timed passes per precision (after one warm-up), interleaved
 
 def cache_path() -> Path:
     """The decision cache: $XDG_CACHE_HOME/nst-rt/precision.json, or the platform's user cache directory."""
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Caches"
-    else:
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "nst-rt" / "precision.json"
+    return user_dir("cache") / "precision.json"
 
 
 def cpu_model(cpuinfo: str = "/proc/cpuinfo") -> str:
