@@ -96,6 +96,28 @@ def test_stylization_loss_falls(models_dir, isolated, way, monkeypatch):
     assert result.loss < losses[0]
 
 
+@pytest.mark.parametrize("way", WAYS)
+def test_tiles_of_several_window_shapes_reuse_the_host_buffers(vgg19, way):
+    """A non-square image whose last windows are larger (up to the stride) than the others: the gradient is the
+    host path's, and changing window shape allocates no new host buffers."""
+    from nst_rt.objective.tiled import TiledObjective
+
+    content, style = gradient(72, 104), noise(48, 48)
+    x = np.random.default_rng(8).random((1, 3, 72, 104))
+    network = network_for(vgg19, way)
+    objective = TiledObjective(network, content, [style], tile=32, halo=16, **WEIGHTS)
+    shapes = {(t.window[1] - t.window[0], t.window[3] - t.window[2]) for t in objective.tiles}
+    assert len(shapes) > 1  # the case in question: windows of more than one shape
+    objective(x)
+    buffers = {name: id(array) for name, array in network._flat.items()}
+    loss, grad = objective(np.clip(x + 0.05, 0, 1))
+    assert {name: id(array) for name, array in network._flat.items()} == buffers
+    expected_loss, expected_grad = TiledObjective(Network(vgg19, "cpu"), content, [style], tile=32, halo=16,
+                                                  **WEIGHTS)(np.clip(x + 0.05, 0, 1))
+    assert np.linalg.norm(grad - expected_grad) / np.linalg.norm(expected_grad) < 1e-5
+    assert abs(loss - expected_loss) <= 1e-6 * abs(expected_loss)
+
+
 def test_device_path_follows_io_binding_semantics(vgg19, monkeypatch):
     """Device memory comes from the sessions (no OrtValue allocated outside them), and every run whose inputs
     were written first synchronises them."""

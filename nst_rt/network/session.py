@@ -159,8 +159,10 @@ class Network:
         shapes = {n: activation_shape(n, self.channels[n], height, width) for n in self.layers}
         wanted = {IMAGE_INPUT: (1, 3, height, width), GRAD_OUTPUT: (1, 3, height, width), **shapes,
                   **{cotangent_name(n): s for n, s in shapes.items()}}
-        if not self.shares_host_memory or any(self._flat.get(k, np.empty(0)).size < math.prod(v)
-                                              for k, v in wanted.items()):
+        # The host buffers have room for the largest window of a tiled image, so a change of window shape
+        # reuses them (no allocation, no zero-fill). The host path also keeps each shape's bindings; the
+        # device path rebuilds its bindings (cheap) so that one shape's device activations live at a time.
+        if any(self._flat.get(k, np.empty(0)).size < math.prod(v) for k, v in wanted.items()):
             # free the previous buffers first; cotangents start at zero (layers no loss uses stay so)
             self._bound, self._sets, self._flat, self._written, self._stale = None, {}, {}, set(), set()
             # room for windows up to SLACK px larger (a tiled image's last row and column): they all fit
@@ -168,7 +170,7 @@ class Network:
             room = {IMAGE_INPUT: (1, 3, height + SLACK, width + SLACK), GRAD_OUTPUT: (1, 3, height + SLACK,
                     width + SLACK), **room, **{cotangent_name(n): r for n, r in room.items()}}
             self._flat = {k: (np.zeros if k == IMAGE_INPUT or k.startswith(cotangent_name("")) else np.empty)(
-                math.prod(room[k] if self.shares_host_memory else v), np.float32) for k, v in wanted.items()}
+                math.prod(room[k]), np.float32) for k in wanted}
         host = {k: self._flat[k][:math.prod(v)].reshape(v) for k, v in wanted.items()}
         self.bindings_made += 1
         if self.shares_host_memory:
@@ -188,7 +190,8 @@ class Network:
                 vjp_binding.bind_ortvalue_input(cotangent_name(n), values[cotangent_name(n)])
             else:  # allocated by the session's arena on the first run; the VJP gets them after each forward
                 features_binding.bind_output(n, self.device, self.device_id)
-                vjp_binding.bind_cpu_input(cotangent_name(n), host[cotangent_name(n)])  # copied now: zeros
+                vjp_binding.bind_cpu_input(cotangent_name(n), host[cotangent_name(n)])  # copied now; used ones again
+                # before each run (backward)
         vjp_binding.bind_ortvalue_output(GRAD_OUTPUT, values[GRAD_OUTPUT])
         self._bound = _Bound(height, width, host[IMAGE_INPUT], {n: host[n] for n in self.layers},
                              {n: host[cotangent_name(n)] for n in self.layers}, host[GRAD_OUTPUT],

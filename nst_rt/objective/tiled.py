@@ -30,7 +30,7 @@ from . import losses
 from ..errors import OptionError
 from ..model_format import STRIDE, check_tile, convs, layer_depth
 from ..network.session import activation_shape
-from .whole import Objective, point_key
+from .whole import Objective, _float64_buffer, point_key
 
 _CHUNK_ELEMENTS = 1 << 23  # the core's activations are copied out this much at a time for its Gram matrix
 
@@ -109,7 +109,7 @@ class TiledObjective(Objective):
     """:class:`nst_rt.objective.whole.Objective` evaluated in tiles of ``tile`` px (a multiple of :data:`STRIDE`)
     with ``halo`` px of context (default: :func:`exact_halo` of the layers in use). The targets are taken in
     tiles too. ``on_tile(pass_, index, count)`` is called before each tile of an evaluation's two passes.
-    The gradient is float64, a buffer reused by the next call.
+    The gradient is float64: ``out`` when given, else a buffer of this objective's reused by the next call.
     """
 
     def __init__(self, network, content, styles, *, tile: int, halo: int | None = None,
@@ -121,7 +121,7 @@ class TiledObjective(Objective):
         self.halo = self._halo_for(self.used_layers)
         self.tiles = plan_tiles(self.shape[2], self.shape[3], self.tile, self.halo)
         self.on_tile = on_tile
-        self._grad64 = np.empty(self.shape, np.float64)
+        self._grad64: np.ndarray | None = None  # the gradient's buffer when the caller gives none (made on first use)
         self._last_acts = None  # the activations of pass 1's last tile, still bound in the network
 
     def _halo_for(self, layers) -> int:
@@ -175,7 +175,7 @@ class TiledObjective(Objective):
         """C * H * W of ``layer`` for an image of ``shape``: a mean's denominator."""
         return int(np.prod(activation_shape(layer, self.network.channels[layer], shape[2], shape[3])))
 
-    def __call__(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+    def __call__(self, x: np.ndarray, out: np.ndarray | None = None) -> tuple[float, np.ndarray]:
         if x.shape != self.shape:
             raise OptionError(f"image shape {x.shape} does not match the objective's {self.shape}")
         content_sums = {l: 0.0 for l in self.content}
@@ -188,16 +188,18 @@ class TiledObjective(Objective):
             diff = (grams[l] / n).astype(np.float32) - self.style_targets[l]  # rounded as losses.style_loss does
             style += w * float(np.sum(np.square(diff, dtype=np.float64))) / diff.size
             factors[l] = diff * np.float32(4.0 * w / (diff.size * n))
-        grad = self._backward_tiles(x, factors)
+        if out is None:
+            out = self._grad64 = _float64_buffer(self._grad64, self.shape)
+        grad = self._backward_tiles(x, factors, out)
         tv = losses.tv_loss(np.asarray(x, dtype=np.float64), self.tv_weight, grad) if self.tv_weight > 0 else 0.0
         total = content + style + tv
         self._terms[point_key(total)] = {"content": content, "style": style, "tv": tv}
         self.evaluations += 1
         return total, grad
 
-    def _backward_tiles(self, x: np.ndarray, factors: dict) -> np.ndarray:
-        """Pass 2, in reverse order, so that pass 1's last tile, still in the network, is not run again."""
-        grad = self._grad64
+    def _backward_tiles(self, x: np.ndarray, factors: dict, grad: np.ndarray) -> np.ndarray:
+        """Pass 2 into ``grad``, in reverse order, so that pass 1's last tile, still in the network, is not run
+        again."""
         grad.fill(0.0)
         for index, tile in enumerate(self.tiles[::-1]):
             if self.on_tile is not None:

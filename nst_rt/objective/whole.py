@@ -120,8 +120,9 @@ class Objective:
                 self.style[l] = w
                 self.style_constant += w * (spread - _mean_square(blended))
         self.used_layers = set(self.content) | set(self.style)
-        # With tv on, the gradient is gathered in float64 here (one buffer, reused) so the tv part stays exact.
-        self._grad64 = np.empty(self.shape, np.float64) if self.tv_weight > 0 else None
+        # With tv on and no `out`, the gradient is gathered in float64 here (one buffer, made on first use and
+        # reused) so the tv part stays exact.
+        self._grad64: np.ndarray | None = None
         self._terms: dict[float | str, dict[str, float]] = {}  # per evaluated point, by its total
         self.evaluations = 0
 
@@ -153,7 +154,9 @@ class Objective:
         except KeyError:
             raise KeyError(f"no evaluated point has the total {value!r}") from None
 
-    def __call__(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+    def __call__(self, x: np.ndarray, out: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+        """``(loss, gradient)`` at ``x``. The gradient is written into ``out`` (float64, ``x``'s shape) when given,
+        else it is a buffer of this objective's that the next call reuses (float32 without tv)."""
         if x.shape != self.shape:
             raise OptionError(f"image shape {x.shape} does not match the objective's {self.shape}")
         acts = self.network.forward(x, self.used_layers)
@@ -170,15 +173,23 @@ class Objective:
                                            accumulate=layer in written)
         grad = self.network.backward()
         tv = 0.0
-        if self._grad64 is not None:
-            np.copyto(self._grad64, grad)
-            grad = self._grad64
+        if out is None and self.tv_weight > 0:
+            out = self._grad64 = _float64_buffer(self._grad64, self.shape)
+        if out is not None:
+            np.copyto(out, grad)
+            grad = out
+        if self.tv_weight > 0:
             tv = losses.tv_loss(np.asarray(x, dtype=np.float64), self.tv_weight, grad)
         total = content + style + tv
         # Keyed by the total the optimiser sees, so the terms of the point it accepts or returns can be found.
         self._terms[point_key(total)] = {"content": content, "style": style, "tv": tv}
         self.evaluations += 1
         return total, grad
+
+
+def _float64_buffer(buffer: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
+    """``buffer``, or a new float64 one of ``shape`` the first time."""
+    return np.empty(shape, np.float64) if buffer is None else buffer
 
 
 def point_key(total: float) -> float | str:

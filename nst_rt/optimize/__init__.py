@@ -72,9 +72,12 @@ Algorithms
     point evaluated.
 
 Numerics: the iterate, gradients and all scalars are float64 (only the stored
-pairs are float32). ``fun`` receives float64 arrays in ``x0``'s shape and may
-return a float32 gradient; it is upcast on arrival (one float64 copy per
-evaluation, which the optimiser then owns).
+pairs are float32). ``fun`` receives a read-only float64 view of the optimiser's
+point in ``x0``'s shape (copy it to keep it) and may return a float32
+gradient, upcast on arrival (one copy per evaluation). A ``fun`` with an ``out``
+keyword is called as ``fun(x, out=g)``, ``g`` a fresh float64 buffer: writing
+the gradient into it and returning ``(f, g)`` saves that copy. The callback's
+``jac`` is a read-only view too; its ``x`` a copy.
 A non-finite objective or gradient at a trial point counts as ``f = +inf``:
 the line search shrinks the step back toward the last good point instead of
 accepting it.

@@ -38,9 +38,12 @@ class _Box:
         """Variables on a bound whose gradient points out of the box."""
         return ((x <= self.lo) & (g > 0)) | ((x >= self.hi) & (g < 0))
 
-    def projected_gradient_max(self, x: np.ndarray, g: np.ndarray) -> float:
+    # The methods below that take `scratch` (a float64 vector of x's size whose contents they overwrite) make
+    # no image-sized temporaries: the driver lends them a vector it holds anyway and is not using just then.
+
+    def projected_gradient_max(self, x: np.ndarray, g: np.ndarray, scratch: np.ndarray) -> float:
         """``max |x - P(x - g)|``: SciPy's projected gradient norm."""
-        pg = np.subtract(x, g)
+        pg = np.subtract(x, g, out=scratch)
         self.project(pg, out=pg)
         np.subtract(x, pg, out=pg)
         return float(np.abs(pg, out=pg).max())
@@ -49,23 +52,26 @@ class _Box:
         """Zero components of ``d`` that would push a variable sitting on a bound further out."""
         np.copyto(d, 0.0, where=((x <= self.lo) & (d < 0)) | ((x >= self.hi) & (d > 0)))
 
-    def max_step(self, x: np.ndarray, d: np.ndarray) -> float:
+    def max_step(self, x: np.ndarray, d: np.ndarray, scratch: np.ndarray) -> float:
         """Largest ``t`` with ``x + t d`` inside the box (``inf`` if no bound is reached)."""
-        return self._steps_to_bounds(x, d, np.fmin)
+        return self._steps_to_bounds(x, d, np.fmin, scratch)
 
-    def max_step_all(self, x: np.ndarray, d: np.ndarray) -> float:
+    def max_step_all(self, x: np.ndarray, d: np.ndarray, scratch: np.ndarray) -> float:
         """Smallest ``t`` at which every moving variable of ``x + t d`` has reached its bound (``inf`` if one never does)."""
-        return self._steps_to_bounds(x, d, np.fmax)
+        return self._steps_to_bounds(x, d, np.fmax, scratch)
 
-    def _steps_to_bounds(self, x: np.ndarray, d: np.ndarray, reduce) -> float:
+    def _steps_to_bounds(self, x: np.ndarray, d: np.ndarray, reduce, scratch: np.ndarray) -> float:
         """``reduce`` (fmin or fmax) over the components of the step at which each reaches the bound ahead."""
-        # Per component: distance to the bound ahead divided by the speed |d|. Both are
-        # taken as absolute values so that d = -0.0 gives +inf, not -inf; 0/0 gives nan,
-        # which fmin and fmax skip.
-        dist = np.subtract(np.where(d < 0, self.lo, self.hi), x)
-        np.abs(dist, out=dist)
+        # Per component: the distance to the bound ahead over the speed, (bound - x) / d, which is >= 0 inside
+        # the box; its absolute value makes d = -0.0 give +inf, not -inf. 0/0 gives nan, which fmin and fmax
+        # skip.
+        dist = scratch
+        behind = d < 0
+        np.subtract(self.hi, x, out=dist)
+        np.subtract(self.lo, x, out=dist, where=behind)
         with np.errstate(divide="ignore", invalid="ignore"):
-            np.divide(dist, np.abs(d), out=dist)
+            np.divide(dist, d, out=dist)
+        np.abs(dist, out=dist)
         t = float(reduce.reduce(dist))
         return math.inf if math.isnan(t) else t
 

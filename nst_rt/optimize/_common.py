@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -50,7 +51,12 @@ class OptimizeResult(dict):
 
 
 class _Objective:
-    """Calls the user's function, counts evaluations and upcasts the gradient to float64."""
+    """Calls the user's function, counts evaluations and hands back a float64 gradient of its own.
+
+    ``fun`` sees a read-only view of the point (no copy per evaluation; copy it to keep it). When ``fun``
+    takes an ``out`` keyword it writes its float64 gradient straight into a fresh buffer of the optimiser's
+    (no copy); otherwise its gradient is copied, so the optimiser's state never aliases user memory.
+    """
 
     def __init__(self, fun: Callable[..., Any], jac: Any, shape: tuple[int, ...]) -> None:
         if jac is True:
@@ -64,18 +70,25 @@ class _Objective:
         self.size = int(np.prod(shape, dtype=np.int64))
         self.nfev = 0
         self.nonfinite = 0  # how many evaluations returned nan/inf
+        self._takes_out = self._jac is None and _takes_out(fun)
 
     def __call__(self, x: np.ndarray) -> tuple[float, np.ndarray, bool]:
         """Evaluate at flat float64 ``x``; return ``(f, g, finite)`` with a fresh float64 ``g``."""
         self.nfev += 1
-        xs = x.reshape(self.shape).copy()  # the caller may keep or modify its argument
-        if self._jac is None:
-            f_raw, g_raw = self._fun(xs)
-        else:
+        xs = x.reshape(self.shape).view()
+        xs.flags.writeable = False  # the optimiser's own vector: fun may read it, not change it
+        g = None
+        if self._jac is not None:
             f_raw = self._fun(xs)
-            g_raw = self._jac(xs.copy())
+            g_raw = self._jac(xs)
+        elif self._takes_out:
+            g = np.empty(self.shape)
+            f_raw, g_raw = self._fun(xs, out=g)
+        else:
+            f_raw, g_raw = self._fun(xs)
         f = float(np.asarray(f_raw, dtype=np.float64).reshape(()))
-        g = np.array(g_raw, dtype=np.float64)  # always a copy: state never aliases user memory
+        if g is None or g_raw is not g:
+            g = np.array(g_raw, dtype=np.float64)  # a copy: state never aliases user memory
         if g.size != self.size:
             raise OptionError(f"the gradient has {g.size} elements but x0 has {self.size}; fun must return (f, g)")
         g = g.reshape(-1)
@@ -85,9 +98,18 @@ class _Objective:
         return f, g, finite
 
 
+def _takes_out(fun: Callable[..., Any]) -> bool:
+    """Whether ``fun`` accepts an ``out`` keyword (for its gradient)."""
+    try:
+        return "out" in inspect.signature(fun).parameters
+    except (TypeError, ValueError):  # builtins and some C callables have no signature
+        return False
+
+
 
 class IntermediateResult(OptimizeResult):
-    """What ``callback`` receives after each iteration: ``x, fun, jac, nit, nfev`` (copies).
+    """What ``callback`` receives after each iteration: ``x, fun, jac, nit, nfev``. ``x`` is a copy; ``jac`` is
+    a read-only view of the optimiser's gradient, valid while the callback runs (copy it to keep it).
 
     ``state()`` returns the optimiser's full state at this iteration boundary, for
     ``minimize(..., resume=state)``. It copies the whole L-BFGS memory, so it is built
@@ -105,8 +127,9 @@ def _callback_stops(callback, obj: _Objective, x: np.ndarray, f: float, g: np.nd
     """Call ``callback`` with copies of the current point; True when it raised StopIteration."""
     if callback is None:
         return False
-    info = IntermediateResult(x=x.reshape(obj.shape).copy(), fun=f, jac=g.reshape(obj.shape).copy(), nit=nit,
-                              nfev=obj.nfev)
+    jac = g.reshape(obj.shape).view()
+    jac.flags.writeable = False  # a view, valid during the callback: the iterate is copied, the gradient not
+    info = IntermediateResult(x=x.reshape(obj.shape).copy(), fun=f, jac=jac, nit=nit, nfev=obj.nfev)
     info.__dict__["_state"] = state
     try:
         callback(info)
@@ -166,10 +189,11 @@ def _check_state(state: Any, method: str, shape: tuple[int, ...], m: int = 0) ->
 
 
 def _result(obj: _Objective, x: np.ndarray, f: float, g: np.ndarray, nit: int, status: int, message: str) -> OptimizeResult:
+    # The method's own x and g: it is done with them, and nothing else holds them (no copy at the end).
     return OptimizeResult(
-        x=x.reshape(obj.shape).copy(),
+        x=x.reshape(obj.shape),
         fun=f,
-        jac=g.reshape(obj.shape).copy(),
+        jac=g.reshape(obj.shape),
         nit=nit,
         nfev=obj.nfev,
         status=status,

@@ -38,18 +38,29 @@ def _trial_point(x: np.ndarray, t: float, d: np.ndarray, box: _Box | None, out: 
     return out
 
 
+def _abs_max(v: np.ndarray) -> float:
+    """``max |v|`` without an image-sized ``abs(v)``."""
+    return max(float(v.max()), -float(v.min()))
+
+
 def lbfgs(obj: _Objective, x: np.ndarray, box: _Box | None, opts: dict[str, Any], callback: Any,
            resume: dict[str, Any] | None = None) -> OptimizeResult:
     maxiter, maxfun, gtol, ftol = opts["maxiter"], opts["maxfun"], opts["gtol"], opts["ftol"]
     n = x.size
     history = _history._History(pairs_kept(opts["maxcor"], maxiter), n, _history.PAIR_DTYPE)
+    # The driver's vectors, made once. x_trial holds the line search's points, then the accepted one
+    # (swapped with x); between line searches it is free, and the box's tests use it as their scratch.
+    d = np.empty(n)
+    x_trial = np.empty(n)
 
     def pg_max(x_: np.ndarray, g_: np.ndarray) -> float:
-        return box.projected_gradient_max(x_, g_) if box is not None else float(np.abs(g_).max())
+        return box.projected_gradient_max(x_, g_, x_trial) if box is not None else _abs_max(g_)
 
     def stop_reason(f_old: float, f: float) -> tuple[int, str] | None:
         """The tests after an iteration, in SciPy's order: (status, message), or None to go on."""
-        if pg_max(x, g) <= gtol:
+        # With gtol 0 only an exactly zero projected gradient would stop here, and the next direction
+        # finds that too (no descent direction: the same message), so the pass over x and g is skipped.
+        if gtol > 0 and pg_max(x, g) <= gtol:
             return 0, _MSG_PGTOL
         if (f_old - f) <= ftol * max(abs(f_old), abs(f), 1.0):
             return 0, _MSG_FTOL
@@ -77,8 +88,6 @@ def lbfgs(obj: _Objective, x: np.ndarray, box: _Box | None, opts: dict[str, Any]
         if reason is not None:
             return _result(obj, x, f, g, nit, *reason)
 
-    d = np.empty(n)
-    x_trial = np.empty(n)  # the line search's points, then the accepted one (one image-sized vector fewer)
     active = box.active(x, g) if box is not None else None
 
     while True:
@@ -110,17 +119,17 @@ def lbfgs(obj: _Objective, x: np.ndarray, box: _Box | None, opts: dict[str, Any]
                 return math.inf, g_t, math.nan
             return f_t, g_t, float(np.dot(g_t, d))
 
-        t_break = box.max_step(x, d) if box is not None else math.inf
+        t_break = box.max_step(x, d, x_trial) if box is not None else math.inf
         if t0 <= t_break:
             t, f_t, g_t, evals = _strong_wolfe(
-                phi, t0, f, g, gtd, float(np.abs(d).max()), max_evals=budget, t_max=t_break,
-                xtol=1e-12 * max(1.0, float(np.abs(x).max())),
+                phi, t0, f, g, gtd, _abs_max(d), max_evals=budget, t_max=t_break,
+                xtol=1e-12 * max(1.0, _abs_max(x)),
             )
             if t == t_break and f_t < f and float(np.dot(g_t, d)) <= gtd:
                 # Stopped by the first bound with f still falling at least as steeply as at x
                 # (no positive curvature along d, so the pair would be skipped): go on along
                 # the projected path instead of taking this short step.
-                t, f_t, g_t = _extend_on_path(phi, t, f_t, budget - evals, box.max_step_all(x, d), g_t)
+                t, f_t, g_t = _extend_on_path(phi, t, f_t, budget - evals, box.max_step_all(x, d, x_trial), g_t)
         else:
             t, f_t, g_t, _ = _projected_armijo(phi, x, t0, f, g, d, box, x_trial, max_evals=budget)
 

@@ -68,9 +68,13 @@ class TemporalObjective:
             raise KeyError(f"no evaluated point has the total {value!r}") from None
         return {**self.objective.terms_at(inner), "temporal": temporal}
 
-    def __call__(self, x: np.ndarray) -> tuple[float, np.ndarray]:
-        value, grad = self.objective(x)
-        grad = np.array(grad, dtype=np.float64)  # never write into the wrapped objective's buffer
+    def __call__(self, x: np.ndarray, out: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+        """Like the wrapped objective's: the gradient goes into ``out`` (float64) when given."""
+        if out is None:
+            value, grad = self.objective(x)
+            grad = np.array(grad, dtype=np.float64)  # never write into the wrapped objective's buffer
+        else:
+            value, grad = self.objective(x, out=out)
         if self.scale is None:
             self.scale = abs(float(value))
         temporal = temporal_loss(x, self.target, self.mask, self.weight * self.scale, grad)
