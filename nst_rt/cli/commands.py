@@ -75,7 +75,7 @@ def stylize(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display or summary.")] = False,
 ) -> None:
     """Stylize CONTENT with one or more STYLES and write the result to OUTPUT."""
-    from ..pipeline import checkpoint
+    from ..pipeline import checkpoint, stopped
     from ..io import image_load, image_save, images
     from ..model_format import MIN_SIZE
     from ..pipeline.stylizer import Stylizer
@@ -95,14 +95,17 @@ def stylize(
                 image_load.load_image(style, role=f"style image {i + 1}", min_side=MIN_SIZE)
             saves = checkpoint.Checkpoint(checkpoint.path_for(output), checkpoint_every, resume=resume,
                                           overwrite=overwrite)
-            # What the run being resumed wrote when it stopped is replaced; anything else only with --overwrite.
-            overwrite = overwrite or saves.resuming
+            # What the run being resumed wrote when it stopped is replaced (its checkpoint, or the record of a
+            # stop before the first checkpoint, says which file that is); anything else only with --overwrite.
+            replaces_stopped = resume and not saves.exists and stopped.is_stopped_output(output)
+            overwrite = overwrite or saves.resuming or replaces_stopped
             # Check every path we will write before a long run, so a typo costs nothing.
             image_save.check_output_path(output, overwrite=overwrite, what="--output")
             if gif is not None:
                 image_save.check_output_path(gif, overwrite=overwrite, gif=True, what="--gif")
             if resume and not saves.exists:
-                say(f"nst-rt: no checkpoint {saves.path}; starting from the beginning", quiet)
+                again = f"; it replaces {output}, the best image of the stopped run" if replaces_stopped else ""
+                say(f"nst-rt: no checkpoint yet ({saves.path}): the run starts again{again}", quiet)
             wanted_steps: set[int] = set()
             gif_frames: list[tuple[int, object]] = []  # (step of the run, 8-bit image)
             last_step = [-1]
@@ -142,8 +145,11 @@ def stylize(
                         # The result ends the GIF, in place of a frame of the same step (Adam returns its best point).
                         frames_out = [frame for step, frame in gif_frames if step != last_step[0]]
                         image_save.save_gif([*frames_out, images.to_uint8(result.image)], gif, overwrite=overwrite)
-                    if not result.interrupted:
+                    if result.interrupted:
+                        stopped.record(output)
+                    else:
                         saves.remove()
+                        stopped.clear(output)
             except KeyboardInterrupt:
                 stopped_while_saving = True
         except NstError as exc:
