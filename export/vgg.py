@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from nst_rt.errors import ExportError
-from nst_rt.model_format import ARCHITECTURES, POOLINGS, PREPROCESSES, Conv, Pool, layer_table
+from nst_rt.model_format import ARCHITECTURES, POOLINGS, PREPROCESSES, RANDOM_WEIGHTS_SOURCE, Conv, Pool, layer_table
 from nst_rt.network.models_dir import OFFLINE_OPTIONS
 
 # The ImageNet weights torchvision publishes (the hash prefix in the name is checked on download).
@@ -56,7 +56,7 @@ def load_weights(arch: str, weights: Path | None = None,
     table = [layer for layer in layer_table(arch) if isinstance(layer, Conv)]
     if random_seed is not None:
         state = random_state_dict(arch, random_seed)
-        source = f"random weights (seed {random_seed})"
+        source = f"{RANDOM_WEIGHTS_SOURCE} (seed {random_seed})"
         digest = hashlib.sha256(b"".join(t.numpy().tobytes() for t in state.values())).hexdigest()
     elif weights is None:
         state, source, digest = _fetch_published(arch)

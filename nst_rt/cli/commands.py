@@ -237,7 +237,7 @@ def info(models_dir: Annotated[Optional[Path], typer.Option(
 
     with stop_signals() as stop:
         try:
-            from ..network.session import CUDA_STATUS, NAMES, available_providers, choose_providers
+            from ..network.session import CUDA, CUDA_STATUS, NAMES, available_providers, choose_providers
             from ..network.precision import choose_precision
 
             providers = available_providers()
@@ -245,7 +245,12 @@ def info(models_dir: Annotated[Optional[Path], typer.Option(
 
             typer.echo(f"nst-rt {__version__}, onnxruntime {onnxruntime.__version__}")
             typer.echo(f"execution providers: {', '.join(providers)}")
-            typer.echo(f"CUDA provider: {CUDA_STATUS}")
+            if CUDA in providers:
+                typer.echo(f"CUDA provider: installed ({CUDA_STATUS}: see docs/gpu.md)")
+            else:  # say what this machine has, not the GPU path's status
+                typer.echo(f"CUDA provider: not installed here (this onnxruntime runs on "
+                           f"{', '.join(NAMES.get(p, p) for p in providers if p in NAMES)}); for an NVIDIA GPU, "
+                           f"install the gpu extra")
             chosen = NAMES[choose_providers("auto")[0]]
             precision, why = choose_precision("auto", chosen)
             found = list_models(models_dir)
@@ -260,7 +265,9 @@ def info(models_dir: Annotated[Optional[Path], typer.Option(
                 typer.echo(f"no exported models found; {create_hint(DEFAULT_MODEL, models_dir)}")
             for item in found:
                 if isinstance(item, ModelInfo):
-                    typer.echo(f"\n{item.name}  ({item.path})")
+                    mark = ("  [random weights: for trying nst-rt out, not for pictures]" if item.random_weights
+                            else "")
+                    typer.echo(f"\n{item.name}  ({item.path}){mark}")
                     for key, value in sorted(item.metadata.items()):
                         typer.echo(f"  {key}: {value}")
                 else:

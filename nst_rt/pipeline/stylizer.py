@@ -18,10 +18,10 @@ import numpy as np
 from ..io import image_load, images, layout
 from . import schedule
 from .checkpoint import FROM_THE_START, terms_of
-from ..errors import ImageError, MemoryNotice, OptionError
+from ..errors import ImageError, MemoryNotice, OptionError, RandomWeightsNotice
 from ..model_format import MIN_SIZE
 from ..objective.whole import Objective
-from .options import INIT_HINTS, INITS, Options
+from .options import INIT_HINTS, INITS, Options, random_weights_note
 from ..objective.tiled import TiledObjective
 from .plan import plan_scales
 
@@ -87,6 +87,9 @@ class Stylizer:
         self.model = load_model(self.options.model, self.options.models_dir)
         self.network = Network(self.model, self.options.provider, self.options.threads,
                                precision=self.options.precision)
+        if self.model.random_weights and self.options.normalize:  # once per process, by the warnings filter
+            warnings.warn(random_weights_note(self.model.name, self.model.metadata["weights_source"]),
+                          RandomWeightsNotice, stacklevel=2)
 
     def derive(self, **overrides) -> Stylizer:
         """A Stylizer with some options changed that shares this one's loaded model and network."""
