@@ -85,3 +85,15 @@ def test_the_python_api_warns_with_the_settings_by_their_python_names(random_mod
         warnings.simplefilter("error", RandomWeightsNotice)
         nst_rt.stylize(content, style, models_dir=random_models, size=32, iterations=1, threads=1,
                        **RANDOM_WEIGHTS_SETTINGS)
+
+
+def test_the_readmes_offline_quick_start_uses_the_settings_a_run_names():
+    import re
+    from pathlib import Path
+
+    from nst_rt.pipeline.options import random_weights_note
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = re.search(r"<!-- offline-quick-start -->\n```\n(.*?)\n```", readme, re.S).group(1)
+    assert "nst-rt export vgg19 --random-weights 0 && nst-rt stylize " in block and FLAGS in block
+    assert FLAGS in random_weights_note("vgg19", "random weights (seed 0)")
