@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from .. import __version__
-from .app import app
+from .app import PlainArguments, app
 from .batch import batch
 from .common import choices, fail, notice, notices, say, with_stylization_options
 from ..errors import NstError, OptionError
@@ -49,7 +49,7 @@ def gif_steps(total: int, frames: int = GIF_FRAMES) -> set[int]:
     return {round(k * total / (count - 1)) for k in range(count)} if count > 1 else {0}
 
 
-@app.command()
+@app.command(cls=PlainArguments)
 @with_stylization_options
 def stylize(
     content: Annotated[Path, typer.Argument(help="The content image (any format Pillow reads).", show_default=False,
@@ -172,12 +172,12 @@ def stylize(
     say(summary + (f"; {result.message}" if result.message else ""), quiet)
 
 
-app.command()(batch)
+app.command(cls=PlainArguments)(batch)
 
 
-@app.command()
+@app.command(cls=PlainArguments)
 def export(
-    arch: Annotated[Arch, typer.Argument(help="The network to export.")],
+    arch: Annotated[Arch, typer.Argument(help=f"The network to export: {' or '.join(ARCHITECTURES)}.")],
     weights: Annotated[Optional[Path], typer.Option(
         help="A torchvision-format state dict to use instead of downloading torchvision's ImageNet weights "
              "(the offline path) [default: download].", show_default=False)] = None,

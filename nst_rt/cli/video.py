@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .app import app
+from .app import PlainArguments, app
 from .common import fail, notice, notices, say, with_stylization_options
 from ..errors import NstError
 from ..system.interrupts import stop_signals
@@ -80,4 +80,4 @@ def video(
         f"{result.seconds:.1f} s)", quiet)
 
 
-app.command("video")(video)
+app.command("video", cls=PlainArguments)(video)
