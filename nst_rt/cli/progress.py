@@ -1,7 +1,8 @@
 """The terminal progress display of a stylization: a rich progress bar on stderr, one task per scale.
 
 Each task shows the iteration count, the loss and its terms, the rate and the time left at that scale, and
-in a tiled run the tile being evaluated.
+in a tiled run the tile being evaluated. On a terminal narrower than about 110 columns the loss and its terms
+of the scale being run take a line of their own under the bars, whole.
 It is drawn only on a terminal: captured or redirected stderr gets no control codes, only the summary.
 """
 
@@ -40,6 +41,25 @@ class RemainingOrNoteColumn(ProgressColumn):
     def render(self, task) -> Text:
         note = task.fields.get("note")
         return Text(note) if note else self.remaining.render(task)
+
+
+# The loss and its terms at three significant figures: "loss 1.119 (content 0.819 style 3.46 tv 0.133)".
+TERMS_WIDTH = 48
+OTHER_COLUMNS = 62  # about what the other columns of a row take
+
+
+class _TermsBelow(Progress):
+    """A Progress that shows the current scale's loss terms on a line of their own, under the bars: a narrow
+    terminal has no room for them in the row."""
+
+    current = None
+
+    def get_renderables(self):
+        yield self.make_tasks_table(self.tasks)
+        task = next((t for t in self.tasks if t.id == self.current), None)
+        terms = task.fields.get("terms", "") if task is not None else ""
+        if terms:
+            yield Text(f"  {terms}", no_wrap=True, overflow="ellipsis")
 
 
 def format_terms(loss: float, terms: dict) -> str:
@@ -81,6 +101,8 @@ class ProgressDisplay:
         if self._current is not None and self._current != task:
             self._progress.update(self._current, tiles="")
         self._current = task
+        if isinstance(self._progress, _TermsBelow):
+            self._progress.current = task
         self._progress.update(task, completed=p.iteration, terms=format_terms(p.loss, p.terms))
 
     def _start(self, totals: list[int], first_scale: int = 1) -> None:
@@ -89,13 +111,12 @@ class ProgressDisplay:
         def fixed():
             return Column(no_wrap=True)
 
-        # The other columns take about 62 characters; on a narrow terminal the loss terms give way.
-        terms_width = max(8, self.console.width - 62)
-        self._progress = Progress(
+        # Where the row has no room for the loss terms, they go on a line of their own under the bars.
+        below = self.console.width - OTHER_COLUMNS < TERMS_WIDTH
+        terms = [] if below else [TextColumn("{task.fields[terms]}", table_column=Column(no_wrap=True))]
+        self._progress = (_TermsBelow if below else Progress)(
             TextColumn("{task.description}", table_column=fixed()), BarColumn(bar_width=16, table_column=fixed()),
-            MofNCompleteColumn(table_column=fixed()),
-            TextColumn("{task.fields[terms]}",
-                       table_column=Column(no_wrap=True, overflow="ellipsis", max_width=terms_width)),
+            MofNCompleteColumn(table_column=fixed()), *terms,
             RateColumn(table_column=fixed()), RemainingOrNoteColumn(), TextColumn("{task.fields[tiles]}"),
             console=self.console, refresh_per_second=4, speed_estimate_period=SPEED_WINDOW,
         )
