@@ -41,3 +41,14 @@ def test_at_80_columns_the_terms_take_a_line_under_the_bars_and_at_120_they_stay
     assert narrow[2].strip() == TERMS  # the scale being run
     wide = rendered(120)
     assert len(wide) == 2 and wide[1].startswith("scale 2/2") and TERMS in wide[1]
+
+
+def test_the_python_api_is_silent_by_default_and_draws_the_cli_bar_when_asked(models, capsys):
+    import nst_rt
+    from synthetic import gradient, noise
+
+    nst_rt.stylize(gradient(), noise(), models_dir=models, size=32, iterations=2, threads=1)
+    assert capsys.readouterr().err == ""
+    nst_rt.stylize(gradient(), noise(), models_dir=models, size=32, iterations=2, threads=1, scales=1, progress=True)
+    err = capsys.readouterr().err
+    assert "stylize" in err and "2/2" in err and "loss " in err, err

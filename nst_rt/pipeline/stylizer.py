@@ -270,10 +270,22 @@ class Stylizer:
         return image
 
 
-def stylize(content, style, **options):
+def stylize(content, style, *, progress: bool = False, **options):
     """Stylize ``content`` with ``style`` (one image or a list) and return a PIL RGB image.
 
     ``content`` and each style may be a path, a PIL image or a numpy array. Keyword options are the
-    fields of :class:`Options` (``size``, ``iterations``, ``style_weight``, ``model``, ...).
+    fields of :class:`Options` (``size``, ``iterations``, ``style_weight``, ``model``, ...). It runs silently;
+    ``progress=True`` draws the command line's progress bar on stderr (the loss, the rate, the time left).
     """
-    return Stylizer(**options).run(content, style).to_pil()
+    stylizer = Stylizer(**options)
+    if not progress:
+        return stylizer.run(content, style).to_pil()
+    from .display import ProgressDisplay
+
+    bar = ProgressDisplay(enabled=True)
+    try:
+        result = stylizer.run(content, style, progress=bar, on_tile=bar.tile)
+        bar.close({scale: "stopped early" for scale in result.stopped_early})
+    finally:
+        bar.close()
+    return result.to_pil()
