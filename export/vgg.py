@@ -25,11 +25,26 @@ WEIGHT_URLS = {
 }
 
 
+def _missing_ancestors(path: Path) -> list[Path]:
+    """``path`` and its ancestors that do not exist yet, deepest first."""
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
 def _fetch_published(arch: str) -> tuple[dict, str, str]:
     url = WEIGHT_URLS[arch]
+    created = _missing_ancestors(Path(torch.hub.get_dir()) / "checkpoints")  # torch.hub makes them first
     try:
         state = torch.hub.load_state_dict_from_url(url, progress=True, check_hash=True, map_location="cpu")
     except Exception as exc:  # URLError, HTTPError, hash mismatch, ...
+        for directory in created:  # a failed download leaves no empty cache directories behind
+            try:
+                directory.rmdir()
+            except OSError:  # not empty (something else wrote there meanwhile) or already gone
+                break
         raise ExportError(
             f"could not download the ImageNet {arch} weights from {url} ({type(exc).__name__}: {exc}); "
             f"without network access, pass {OFFLINE_OPTIONS}"

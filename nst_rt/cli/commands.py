@@ -200,7 +200,7 @@ def export(
 ) -> None:
     """Export ARCH to OUT/NAME/{features,vjp}.onnx, validated against torch (needs the export extra)."""
     from .exporter_loader import import_exporter
-    from ..network.models_dir import absolute, default_dirs, export_dir
+    from ..network.models_dir import absolute, default_dirs, export_dir, found_from
 
     with stop_signals() as stop:
         try:
@@ -218,7 +218,9 @@ def export(
             raise notice(f"{stop.what}; no model was written", stop.exit_code) from None
     for path in result.files:
         typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)", err=True)
-    typer.echo(f"exported {arch.value} ({pooling.value} pooling) to {result.path} in {result.seconds:.1f} s", err=True)
+    found = found_from(destination)
+    typer.echo(f"exported {arch.value} ({pooling.value} pooling) to {result.path} in {result.seconds:.1f} s"
+               f"{f'; {found}' if found else ''}", err=True)
     if destination not in default_dirs():  # not found by name unless the user says where
         typer.echo(f"use it with --models-dir {destination} --model {result.path.name}, or --model {result.path}",
                    err=True)

@@ -63,6 +63,17 @@ def export_dir() -> Path:
     return _env_dir() or (local if local.is_dir() else user_models_dir())
 
 
+def found_from(directory: Path) -> str:
+    """Where a model exported into ``directory`` is found by name, in a user's words ("" if only when pointed to)."""
+    if directory == _env_dir():
+        return f"found from any directory while ${ENV_MODELS_DIR} is set"
+    if directory == absolute(LOCAL_MODELS_DIR):
+        return f"found by runs from this directory (./{LOCAL_MODELS_DIR})"
+    if directory == user_models_dir():
+        return "the per-user model directory, found from any directory"
+    return ""
+
+
 def is_model_dir(path: Path) -> bool:
     """Does ``path`` look like one export (rather than a directory of exports)?"""
     return (path / FEATURES_FILE).exists() or (path / VJP_FILE).exists()
