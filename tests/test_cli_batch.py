@@ -82,6 +82,10 @@ def test_a_batch_with_other_settings_is_refused_in_one_line_not_skipped(tmp_path
                                                        "settings (") and "--overwrite" in lines[0] and "-o" in lines[0]
         assert ("--style" if "--style-weight" not in change else "--style-weight") in lines[0]
         assert {name: (out / name).read_bytes() for name in before} == before
+    other_inputs = save(noise(40, 40, seed=9), tmp_path / "more" / "c.png")  # one record for the whole directory
+    mixed = runner.invoke(app, ["batch", str(other_inputs), "-s", str(scream), "-o", str(out), "--models-dir",
+                                str(models), *FAST])
+    assert mixed.exit_code == 1 and "holds results made with other settings (--style)" in mixed.stderr
     redone = runner.invoke(app, ["batch", str(folder), "-s", str(scream), "-o", str(out), "--models-dir", str(models),
                                  *FAST, "--overwrite"])
     assert redone.exit_code == 0 and "2 inputs: 2 stylized, 0 skipped" in redone.stderr

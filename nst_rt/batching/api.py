@@ -141,7 +141,9 @@ def batch(inputs: Iterable[str | os.PathLike], styles, out_dir: str | os.PathLik
     started = time.perf_counter()
     todo, done = plan(inputs, out_dir, format, overwrite)
     # Skipping a result is right only if it was made with these settings.
-    record.check_and_record(Path(os.fspath(out_dir)), record.settings(styles, options), bool(done), overwrite)
+    out = Path(os.fspath(out_dir))
+    results = bool(done) or any(p.is_file() and not p.name.startswith(".") for p in out.iterdir())
+    record.check_and_record(out, record.settings(styles, options), results, overwrite)
     report = BatchReport(total=len(todo) + len(done))
 
     def report_one(result: ItemResult) -> None:

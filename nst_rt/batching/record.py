@@ -54,7 +54,9 @@ def _read(path: Path) -> dict | None:
 
 
 def check_and_record(out_dir: Path, current: dict, has_results: bool, overwrite: bool) -> None:
-    """Refuse results of other settings in ``out_dir`` (unless ``overwrite``); then record ``current`` there."""
+    """Refuse results of other settings in ``out_dir`` (unless ``overwrite``); then record ``current`` there.
+
+    ``has_results``: the directory holds results (of any input: a directory has one record for all of them)."""
     path = Path(out_dir) / RECORD
     stored = _read(path)
     if stored == current:
