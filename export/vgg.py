@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from nst_rt.errors import ExportError
-from nst_rt.model_format import ARCHITECTURES, POOLINGS, PREPROCESSES, Conv, Pool, layer_table
+from nst_rt.model_format import ARCHITECTURES, POOLINGS, PREPROCESSES, RANDOM_WEIGHTS_SOURCE, Conv, Pool, layer_table
 from nst_rt.network.models_dir import OFFLINE_OPTIONS
 
 # The ImageNet weights torchvision publishes (the hash prefix in the name is checked on download).
@@ -25,11 +25,26 @@ WEIGHT_URLS = {
 }
 
 
+def _missing_ancestors(path: Path) -> list[Path]:
+    """``path`` and its ancestors that do not exist yet, deepest first."""
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
 def _fetch_published(arch: str) -> tuple[dict, str, str]:
     url = WEIGHT_URLS[arch]
+    created = _missing_ancestors(Path(torch.hub.get_dir()) / "checkpoints")  # torch.hub makes them first
     try:
         state = torch.hub.load_state_dict_from_url(url, progress=True, check_hash=True, map_location="cpu")
     except Exception as exc:  # URLError, HTTPError, hash mismatch, ...
+        for directory in created:  # a failed download leaves no empty cache directories behind
+            try:
+                directory.rmdir()
+            except OSError:  # not empty (something else wrote there meanwhile) or already gone
+                break
         raise ExportError(
             f"could not download the ImageNet {arch} weights from {url} ({type(exc).__name__}: {exc}); "
             f"without network access, pass {OFFLINE_OPTIONS}"
@@ -56,7 +71,7 @@ def load_weights(arch: str, weights: Path | None = None,
     table = [layer for layer in layer_table(arch) if isinstance(layer, Conv)]
     if random_seed is not None:
         state = random_state_dict(arch, random_seed)
-        source = f"random weights (seed {random_seed})"
+        source = f"{RANDOM_WEIGHTS_SOURCE} (seed {random_seed})"
         digest = hashlib.sha256(b"".join(t.numpy().tobytes() for t in state.values())).hexdigest()
     elif weights is None:
         state, source, digest = _fetch_published(arch)

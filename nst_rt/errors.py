@@ -48,5 +48,9 @@ class ClusterError(NstError):
     """Ray could not be started or its cluster reached (``--engine ray``)."""
 
 
+class RandomWeightsNotice(UserWarning):
+    """The model has random weights: the message names the settings that keep the content recognisable."""
+
+
 class MemoryNotice(UserWarning):
     """A run was changed to fit in memory (e.g. a shorter L-BFGS history); the message says how."""

@@ -13,6 +13,8 @@ from functools import lru_cache
 from .errors import ModelError, OptionError
 
 FORMAT_VERSION = "1"
+# The start of the ``weights_source`` metadata of an export made with ``--random-weights SEED``.
+RANDOM_WEIGHTS_SOURCE = "random weights"
 FEATURES_FILE = "features.onnx"
 VJP_FILE = "vjp.onnx"
 IMAGE_INPUT = "image"

@@ -16,6 +16,7 @@ from nst_rt import batch
 
 from nst_rt.io import image_save
 from nst_rt.batching.api import DONE, FAILED, SKIPPED, collect_inputs, plan
+from nst_rt.batching.record import RECORD
 from nst_rt.errors import ImageError, OptionError
 from nst_rt.pipeline.stylizer import Stylizer
 from synthetic import gradient, noise, save, stripes
@@ -96,7 +97,7 @@ def test_a_broken_input_is_reported_and_the_batch_goes_on(tmp_path, photos, mode
     assert statuses(report) == {"a.png": DONE, "b.jpg": DONE, "broken.png": FAILED, "c.png": DONE}
     broken = report.failed[0]
     assert "broken.png" in broken.message and "not an image" in broken.message
-    assert sorted(os.listdir(tmp_path / "out")) == ["a.png", "b.png", "c.png"]  # nothing for the broken one
+    assert sorted(os.listdir(tmp_path / "out")) == [RECORD, "a.png", "b.png", "c.png"]  # nothing for the broken one
     assert seen == [("a.png", 1, 4), ("b.jpg", 2, 4), ("broken.png", 3, 4), ("c.png", 4, 4)]
     with Image.open(tmp_path / "out" / "c.png") as img:
         assert img.size == (24, 32)  # 36x48 content at a longest side of 32
@@ -149,7 +150,7 @@ def test_ctrl_c_during_a_run_stops_the_batch_and_leaves_that_input_for_the_rerun
     report = batch([folder], style, tmp_path / "out", models_dir=models, **FAST)
     assert report.interrupted and statuses(report) == {"a.png": DONE}
     assert report.remaining == 3
-    assert sorted(os.listdir(tmp_path / "out")) == ["a.png"]  # no temporary file, no half-done b
+    assert sorted(os.listdir(tmp_path / "out")) == [RECORD, "a.png"]  # no temporary file, no half-done b
 
 
 def test_a_stop_signal_during_a_save_lets_the_save_finish_first(tmp_path, photos, models, monkeypatch):
@@ -204,7 +205,7 @@ def test_ray_gives_the_same_bytes_and_failures_as_local(tmp_path, photos, models
     assert statuses(on_ray) == statuses(local) == {"a.png": DONE, "b.jpg": DONE, "broken.png": FAILED,
                                                    "c.png": DONE}
     assert "not an image" in on_ray.failed[0].message
-    assert sorted(os.listdir(tmp_path / "ray")) == ["a.png", "b.png", "c.png"]
+    assert sorted(os.listdir(tmp_path / "ray")) == [RECORD, "a.png", "b.png", "c.png"]
     for picture in ("a.png", "b.png", "c.png"):
         assert (tmp_path / "ray" / picture).read_bytes() == (tmp_path / "local" / picture).read_bytes()
     # a rerun on Ray skips what is there, as the local engine does

@@ -195,11 +195,47 @@ def test_the_cli_never_silently_drops_a_checkpoint(tmp_path, models):
 def test_resume_without_a_checkpoint_starts_from_the_beginning(tmp_path, models):
     result = stylize(tmp_path, models, "--resume")
     assert result.exit_code == 0, result.output
-    assert result.stderr.splitlines()[0] == (f"nst-rt: no checkpoint {path_for(tmp_path / 'out.png')}; starting "
-                                             "from the beginning")
+    assert result.stderr.splitlines()[0] == (f"nst-rt: no checkpoint yet ({path_for(tmp_path / 'out.png')}): the "
+                                             "run starts again")
     again = stylize(tmp_path, models, "--resume")  # finished: its output is not replaced without --overwrite
     assert again.exit_code == 1 and len(again.stderr.splitlines()) == 1 and "already exists; pass --overwrite" in \
         again.stderr
+
+
+def test_resume_after_a_stop_before_the_first_checkpoint_replaces_the_stopped_runs_output(tmp_path, models,
+                                                                                           monkeypatch):
+    from nst_rt.cli.progress import ProgressDisplay
+
+    def stop_at_iteration_2(self, p):  # Ctrl-C after a few seconds, long before the first checkpoint
+        if p.iteration == 2:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ProgressDisplay, "__call__", stop_at_iteration_2)
+        first = stylize(tmp_path, models)
+    assert first.exit_code == 130, first.output
+    assert (tmp_path / "out.png").exists() and not path_for(tmp_path / "out.png").exists()
+
+    again = stylize(tmp_path, models, "--resume")
+    assert again.exit_code == 0, again.output
+    assert again.stderr.splitlines()[0] == (f"nst-rt: no checkpoint yet ({path_for(tmp_path / 'out.png')}): the run "
+                                            f"starts again; it replaces {tmp_path / 'out.png'}, the best image of "
+                                            "the stopped run")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["content.png", "out.png", "style.png"]  # no record left
+    finished = stylize(tmp_path, models, "--resume")  # a finished run's output is only replaced with --overwrite
+    assert finished.exit_code == 1 and "already exists; pass --overwrite" in finished.stderr
+
+
+def test_resume_does_not_replace_a_file_that_the_stopped_run_did_not_write(tmp_path, models):
+    from nst_rt.pipeline import stopped
+
+    output = tmp_path / "out.png"
+    output.write_bytes(b"the stopped run's image")
+    stopped.record(output)
+    output.write_bytes(b"the user's own file, put there since")
+    result = stylize(tmp_path, models, "--resume")
+    assert result.exit_code == 1 and "already exists; pass --overwrite" in result.stderr
+    assert output.read_bytes() == b"the user's own file, put there since"
 
 
 def test_the_cli_refuses_a_checkpoint_of_other_options_in_one_line(tmp_path, models, stylizer):

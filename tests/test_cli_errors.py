@@ -256,3 +256,27 @@ def test_bad_input_is_one_line_and_writes_nothing(paths, models, monkeypatch, mi
     assert minimize_calls == []  # refused before any optimisation
     assert listing(paths.out) == before  # no output, no frames, no temporary files
     assert not paths.output.exists()
+
+
+def test_an_architecture_nst_rt_does_not_export_is_said_with_the_models_found_and_exportable(models):
+    from nst_rt.cli import app as cli_app
+
+    result = runner.invoke(cli_app, ["stylize", "a.png", "b.png", "--model", "vgg13", "--models-dir", str(models)])
+    assert result.exit_code == 1
+    line = result.stderr.strip()
+    assert "\n" not in line and "vgg13 is not an architecture nst-rt exports" in line, line
+    assert "models found: vgg19" in line and "vgg16, vgg16-max, vgg19, vgg19-max" in line
+    assert "--name vgg13" not in line  # an export of VGG-19 named vgg13 would mislabel it
+
+
+def test_help_shows_arguments_as_a_user_writes_them():
+    import re
+
+    from nst_rt.cli import app as cli_app
+
+    usages = {"stylize": "CONTENT STYLE...", "batch": "INPUT...", "video": "INPUT STYLE...", "export": "ARCH"}
+    for command, usage in usages.items():
+        text = runner.invoke(cli_app, [command, "--help"], env={"COLUMNS": "120"}).stdout
+        assert f"Usage: nst-rt {command} [OPTIONS] {usage}\n" in text, text[:200]
+        arguments = text.split("Arguments:", 1)[1].split("Options:", 1)[0]
+        assert not re.search(r"[{}]|<list|<path>", arguments), arguments

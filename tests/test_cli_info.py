@@ -267,3 +267,14 @@ def test_stylize_defaults_are_the_options_defaults():
             assert got == want, param.name
             compared += 1
     assert compared == len(vars(defaults))
+
+
+def test_info_says_what_this_machine_has_when_cuda_is_not_installed(models, monkeypatch):
+    import nst_rt.network.session as session
+
+    monkeypatch.setattr(session, "available_providers", lambda: ["CPUExecutionProvider"])
+    result = invoke("info", "--models-dir", models)
+    assert_ok(result)
+    assert "\nCUDA provider: not installed here (this onnxruntime runs on cpu); for an NVIDIA GPU, install the gpu " \
+           "extra\n" in result.stdout
+    assert "not yet verified" not in result.stdout

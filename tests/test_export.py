@@ -322,6 +322,18 @@ def test_default_weights_without_network(tmp_path, monkeypatch):
     assert not out.exists()
 
 
+def test_a_failed_download_leaves_no_empty_cache_directories(tmp_path, monkeypatch):
+    def unreachable(url, dst, *args, **kwargs):  # torch.hub has made its checkpoints directory by now
+        raise urllib.error.URLError("network is unreachable")
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "cache" / "torch"))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", unreachable)
+    (tmp_path / "cache").mkdir()
+    with pytest.raises(ExportError):
+        export_model("vgg19", tmp_path / "out")
+    assert list((tmp_path / "cache").iterdir()) == []  # no torch/hub/checkpoints, nothing else
+
+
 @pytest.mark.parametrize("opset", [exporter_module.MIN_OPSET - 1, onnx.defs.onnx_opset_version() + 1, 0])
 def test_opset_out_of_range(tmp_path, weights_file, opset):
     out = tmp_path / "out"

@@ -105,6 +105,8 @@ def test_export_without_out_writes_where_any_directory_finds_it(tmp_path, user_d
     result = runner.invoke(app, ["export", "vgg16", "--random-weights", "0"])
     assert result.exit_code == 0, result.output
     assert f"to {user_dir / 'vgg16'} in " in result.stderr
+    exported = [line for line in result.stderr.splitlines() if line.startswith("exported ")]
+    assert len(exported) == 1 and exported[0].endswith("; the per-user model directory, found from any directory")
     assert "--models-dir" not in result.stderr  # found by name: no hint needed
     (tmp_path / "other").mkdir()
     monkeypatch.chdir(tmp_path / "other")

@@ -17,6 +17,7 @@ from pathlib import Path
 from ..io import image_load, image_save
 from ..errors import OptionError
 from ..pipeline.options import Options
+from . import record
 from .items import DEFAULT_FORMAT, DONE, ENGINES, FAILED, SKIPPED, Item, ItemResult, run_local  # noqa: F401
 
 
@@ -118,7 +119,8 @@ def batch(inputs: Iterable[str | os.PathLike], styles, out_dir: str | os.PathLik
     """Stylize every input with ``styles`` into ``out_dir`` and return a report; never raises for one bad input.
 
     ``inputs`` are files, directories and glob patterns. Outputs are named after their inputs with the
-    ``format`` suffix; those already there are skipped unless ``overwrite``. Ctrl-C stops after the file being
+    ``format`` suffix; those already there are skipped unless ``overwrite`` (and refused if they were made with
+    other settings: see :mod:`nst_rt.batching.record`). Ctrl-C stops after the file being
     saved (the report says ``interrupted``). ``engine="ray"`` runs on Ray Data: a local Ray, or the cluster
     at ``address``, with ``actors`` workers. Options are an ``Options`` and/or its fields as keywords.
     """
@@ -138,22 +140,26 @@ def batch(inputs: Iterable[str | os.PathLike], styles, out_dir: str | os.PathLik
         image_load.load_image(style, role=f"style image {i + 1}")
     started = time.perf_counter()
     todo, done = plan(inputs, out_dir, format, overwrite)
+    # Skipping a result is right only if it was made with these settings.
+    out = Path(os.fspath(out_dir))
+    results = bool(done) or any(p.is_file() and not p.name.startswith(".") for p in out.iterdir())
+    record.check_and_record(out, record.settings(styles, options), results, overwrite)
     report = BatchReport(total=len(todo) + len(done))
 
-    def record(result: ItemResult) -> None:
+    def report_one(result: ItemResult) -> None:
         report.results.append(result)
         if progress is not None:
             progress(result, len(report.results), report.total)
 
     for item in done:
-        record(ItemResult(item.input, item.output, SKIPPED))
+        report_one(ItemResult(item.input, item.output, SKIPPED))
     try:
         if engine == "local":
-            run_local(todo, styles, options, overwrite, record)
+            run_local(todo, styles, options, overwrite, report_one)
         else:
             from .ray_engine import run_ray
 
-            run_ray(todo, styles, options, overwrite, record, address=address, actors=actors)
+            run_ray(todo, styles, options, overwrite, report_one, address=address, actors=actors)
     except KeyboardInterrupt:
         report.interrupted = True
     report.seconds = time.perf_counter() - started

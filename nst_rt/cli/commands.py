@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from .. import __version__
-from .app import app
+from .app import PlainArguments, app
 from .batch import batch
 from .common import choices, fail, notice, notices, say, with_stylization_options
 from ..errors import NstError, OptionError
@@ -49,7 +49,7 @@ def gif_steps(total: int, frames: int = GIF_FRAMES) -> set[int]:
     return {round(k * total / (count - 1)) for k in range(count)} if count > 1 else {0}
 
 
-@app.command()
+@app.command(cls=PlainArguments)
 @with_stylization_options
 def stylize(
     content: Annotated[Path, typer.Argument(help="The content image (any format Pillow reads).", show_default=False,
@@ -75,7 +75,7 @@ def stylize(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display or summary.")] = False,
 ) -> None:
     """Stylize CONTENT with one or more STYLES and write the result to OUTPUT."""
-    from ..pipeline import checkpoint
+    from ..pipeline import checkpoint, stopped
     from ..io import image_load, image_save, images
     from ..model_format import MIN_SIZE
     from ..pipeline.stylizer import Stylizer
@@ -95,14 +95,17 @@ def stylize(
                 image_load.load_image(style, role=f"style image {i + 1}", min_side=MIN_SIZE)
             saves = checkpoint.Checkpoint(checkpoint.path_for(output), checkpoint_every, resume=resume,
                                           overwrite=overwrite)
-            # What the run being resumed wrote when it stopped is replaced; anything else only with --overwrite.
-            overwrite = overwrite or saves.resuming
+            # What the run being resumed wrote when it stopped is replaced (its checkpoint, or the record of a
+            # stop before the first checkpoint, says which file that is); anything else only with --overwrite.
+            replaces_stopped = resume and not saves.exists and stopped.is_stopped_output(output)
+            overwrite = overwrite or saves.resuming or replaces_stopped
             # Check every path we will write before a long run, so a typo costs nothing.
             image_save.check_output_path(output, overwrite=overwrite, what="--output")
             if gif is not None:
                 image_save.check_output_path(gif, overwrite=overwrite, gif=True, what="--gif")
             if resume and not saves.exists:
-                say(f"nst-rt: no checkpoint {saves.path}; starting from the beginning", quiet)
+                again = f"; it replaces {output}, the best image of the stopped run" if replaces_stopped else ""
+                say(f"nst-rt: no checkpoint yet ({saves.path}): the run starts again{again}", quiet)
             wanted_steps: set[int] = set()
             gif_frames: list[tuple[int, object]] = []  # (step of the run, 8-bit image)
             last_step = [-1]
@@ -142,8 +145,11 @@ def stylize(
                         # The result ends the GIF, in place of a frame of the same step (Adam returns its best point).
                         frames_out = [frame for step, frame in gif_frames if step != last_step[0]]
                         image_save.save_gif([*frames_out, images.to_uint8(result.image)], gif, overwrite=overwrite)
-                    if not result.interrupted:
+                    if result.interrupted:
+                        stopped.record(output)
+                    else:
                         saves.remove()
+                        stopped.clear(output)
             except KeyboardInterrupt:
                 stopped_while_saving = True
         except NstError as exc:
@@ -166,12 +172,12 @@ def stylize(
     say(summary + (f"; {result.message}" if result.message else ""), quiet)
 
 
-app.command()(batch)
+app.command(cls=PlainArguments)(batch)
 
 
-@app.command()
+@app.command(cls=PlainArguments)
 def export(
-    arch: Annotated[Arch, typer.Argument(help="The network to export.")],
+    arch: Annotated[Arch, typer.Argument(help=f"The network to export: {' or '.join(ARCHITECTURES)}.")],
     weights: Annotated[Optional[Path], typer.Option(
         help="A torchvision-format state dict to use instead of downloading torchvision's ImageNet weights "
              "(the offline path) [default: download].", show_default=False)] = None,
@@ -194,7 +200,7 @@ def export(
 ) -> None:
     """Export ARCH to OUT/NAME/{features,vjp}.onnx, validated against torch (needs the export extra)."""
     from .exporter_loader import import_exporter
-    from ..network.models_dir import absolute, default_dirs, export_dir
+    from ..network.models_dir import absolute, default_dirs, export_dir, found_from
 
     with stop_signals() as stop:
         try:
@@ -212,7 +218,9 @@ def export(
             raise notice(f"{stop.what}; no model was written", stop.exit_code) from None
     for path in result.files:
         typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)", err=True)
-    typer.echo(f"exported {arch.value} ({pooling.value} pooling) to {result.path} in {result.seconds:.1f} s", err=True)
+    found = found_from(destination)
+    typer.echo(f"exported {arch.value} ({pooling.value} pooling) to {result.path} in {result.seconds:.1f} s"
+               f"{f'; {found}' if found else ''}", err=True)
     if destination not in default_dirs():  # not found by name unless the user says where
         typer.echo(f"use it with --models-dir {destination} --model {result.path.name}, or --model {result.path}",
                    err=True)
@@ -231,7 +239,7 @@ def info(models_dir: Annotated[Optional[Path], typer.Option(
 
     with stop_signals() as stop:
         try:
-            from ..network.session import CUDA_STATUS, NAMES, available_providers, choose_providers
+            from ..network.session import CUDA, CUDA_STATUS, NAMES, available_providers, choose_providers
             from ..network.precision import choose_precision
 
             providers = available_providers()
@@ -239,7 +247,12 @@ def info(models_dir: Annotated[Optional[Path], typer.Option(
 
             typer.echo(f"nst-rt {__version__}, onnxruntime {onnxruntime.__version__}")
             typer.echo(f"execution providers: {', '.join(providers)}")
-            typer.echo(f"CUDA provider: {CUDA_STATUS}")
+            if CUDA in providers:
+                typer.echo(f"CUDA provider: installed ({CUDA_STATUS}: see docs/gpu.md)")
+            else:  # say what this machine has, not the GPU path's status
+                typer.echo(f"CUDA provider: not installed here (this onnxruntime runs on "
+                           f"{', '.join(NAMES.get(p, p) for p in providers if p in NAMES)}); for an NVIDIA GPU, "
+                           f"install the gpu extra")
             chosen = NAMES[choose_providers("auto")[0]]
             precision, why = choose_precision("auto", chosen)
             found = list_models(models_dir)
@@ -254,7 +267,9 @@ def info(models_dir: Annotated[Optional[Path], typer.Option(
                 typer.echo(f"no exported models found; {create_hint(DEFAULT_MODEL, models_dir)}")
             for item in found:
                 if isinstance(item, ModelInfo):
-                    typer.echo(f"\n{item.name}  ({item.path})")
+                    mark = ("  [random weights: for trying nst-rt out, not for pictures]" if item.random_weights
+                            else "")
+                    typer.echo(f"\n{item.name}  ({item.path}){mark}")
                     for key, value in sorted(item.metadata.items()):
                         typer.echo(f"  {key}: {value}")
                 else:

@@ -17,7 +17,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import MemoryNotice, NstError, OptionError
+from ..errors import MemoryNotice, NstError, OptionError, RandomWeightsNotice
 from ..network.models_dir import SEARCH_ORDER
 from ..network.providers import PROVIDERS
 from ..pipeline.options import INITS, OPTIMIZERS, Options
@@ -56,14 +56,16 @@ def say(message: str, quiet: bool = False) -> None:
 
 @contextlib.contextmanager
 def notices(quiet: bool = False):
-    """Print the library's MemoryNotice warnings as one line each while the block runs (a notice says how a
-    run was changed to fit, so it comes before the long part, not after)."""
+    """Print the library's notices (MemoryNotice, RandomWeightsNotice) as one line each while the block runs (a
+    notice says how a run was changed to fit, or why its picture will disappoint, so it comes before the long
+    part, not after). A random-weights notice is said once, however many models are loaded."""
     with warnings.catch_warnings():
         warnings.simplefilter("always", MemoryNotice)
+        warnings.simplefilter("default", RandomWeightsNotice)
         previous = warnings.showwarning
 
         def show(message, category, *args, **kwargs):
-            if issubclass(category, MemoryNotice):
+            if issubclass(category, (MemoryNotice, RandomWeightsNotice)):
                 say(f"nst-rt: note: {message}", quiet)
             else:
                 previous(message, category, *args, **kwargs)

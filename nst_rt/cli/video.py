@@ -11,8 +11,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .app import app
-from .common import fail, notice, say, with_stylization_options
+from .app import PlainArguments, app
+from .common import fail, notice, notices, say, with_stylization_options
 from ..errors import NstError
 from ..system.interrupts import stop_signals
 from ..pipeline.options import Options
@@ -58,7 +58,7 @@ def video(
     display = VideoProgressDisplay(enabled=False if quiet else None)
     if output is None:
         output = Path(f"{source.stem}_{styles[0].stem}.mp4")
-    with stop_signals() as stop:
+    with stop_signals() as stop, notices(quiet):
         try:
             settings = VideoOptions(temporal_weight=temporal_weight, frame_iterations=frame_iterations,
                                     keep_frames=keep_frames)
@@ -80,4 +80,4 @@ def video(
         f"{result.seconds:.1f} s)", quiet)
 
 
-app.command("video")(video)
+app.command("video", cls=PlainArguments)(video)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import MissingDependencyError, ModelError, ModelNotFoundError
-from ..model_format import FEATURES_FILE, FORMAT_VERSION, REQUIRED_METADATA, VJP_FILE
+from ..model_format import FEATURES_FILE, FORMAT_VERSION, RANDOM_WEIGHTS_SOURCE, REQUIRED_METADATA, VJP_FILE
 from .models_dir import (DEFAULT_MODEL, ENV_MODELS_DIR, OFFLINE_HINT, absolute, create_hint, export_command,
                          export_dir, is_model_dir, not_found_message, search_dirs)
 
@@ -52,6 +52,11 @@ class ModelInfo:
     @property
     def cotangent_layers(self) -> list[str]:
         return self.metadata["cotangent_layers"].split(",")
+
+    @property
+    def random_weights(self) -> bool:
+        """Was it exported with ``--random-weights`` (for trying nst-rt out, not for pictures)?"""
+        return self.metadata.get("weights_source", "").startswith(RANDOM_WEIGHTS_SOURCE)
 
     @property
     def features_path(self) -> Path:

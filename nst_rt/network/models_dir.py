@@ -17,6 +17,7 @@ the README and every message derive from it.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from ..errors import ModelNotFoundError
@@ -60,6 +61,17 @@ def export_dir() -> Path:
     """Where ``nst-rt export`` writes without ``--out``."""
     local = absolute(LOCAL_MODELS_DIR)
     return _env_dir() or (local if local.is_dir() else user_models_dir())
+
+
+def found_from(directory: Path) -> str:
+    """Where a model exported into ``directory`` is found by name, in a user's words ("" if only when pointed to)."""
+    if directory == _env_dir():
+        return f"found from any directory while ${ENV_MODELS_DIR} is set"
+    if directory == absolute(LOCAL_MODELS_DIR):
+        return f"found by runs from this directory (./{LOCAL_MODELS_DIR})"
+    if directory == user_models_dir():
+        return "the per-user model directory, found from any directory"
+    return ""
 
 
 def is_model_dir(path: Path) -> bool:
@@ -114,4 +126,10 @@ def not_found_message(name: str, dirs: list[Path], models_dir_given: bool) -> st
     elsewhere = "" if models_dir_given else (f"if it was exported elsewhere, pass --models-dir DIR or set "
                                              f"${ENV_MODELS_DIR}=DIR; otherwise ")
     out = dirs[0] if models_dir_given else None
+    arch = name.split("-")[0]
+    if re.fullmatch(r"vgg\d+", arch) and arch not in ARCHITECTURES:  # e.g. vgg13: an export would mislabel it
+        found = sorted({p.name for d in dirs if d.is_dir() for p in d.iterdir() if p.is_dir() and is_model_dir(p)})
+        exportable = ", ".join(model_name(arch, pooling) for arch in ARCHITECTURES for pooling in POOLINGS)
+        return (f"no exported model {name!r} in {looked}, and {arch} is not an architecture nst-rt "
+                f"exports; models found: {', '.join(found) or 'none'}; `nst-rt export` writes {exportable}")
     return f"no exported model {name!r} in {looked}; {elsewhere}{create_hint(name, out)}"

@@ -23,6 +23,24 @@ INIT_HINTS = {"random": "; neural-style's 'random' is 'noise' here",
               "image": "; neural-style's 'image' is 'content' here"}
 
 
+# Random filters respond to colour and fine texture only: at the normalised defaults the style swamps the content
+# (the cat of examples/content/chelsea.png is lost), while the plain recipe at one scale keeps it recognisable
+# (looked at at 256 px, VGG-19 --random-weights 0). A run on such a model says so, naming these.
+RANDOM_WEIGHTS_SETTINGS = {"normalize": False, "style_weight": 1e6, "tv_weight": 0.0, "scales": 1}
+
+
+def random_weights_note(model_name: str, weights_source: str) -> str:
+    """One line: the model has random weights, and the settings that give a recognisable picture."""
+    def number(v) -> str:
+        return f"{v:g}".replace("e+0", "e").replace("e+", "e")
+
+    settings = RANDOM_WEIGHTS_SETTINGS.items()
+    flags = " ".join(f"--no-{k}" if v is False else f"--{k.replace('_', '-')} {number(v)}" for k, v in settings)
+    python = ", ".join(f"{k}={v if isinstance(v, bool) else number(v)}" for k, v in settings)
+    return (f"model {model_name} has {weights_source}, for trying nst-rt out: with normalised losses the content "
+            f"is lost; {flags} keep it recognisable (Python: {python})")
+
+
 @dataclass
 class Options:
     """Every setting of a stylization, with its default. The CLI exposes each one under the same name."""

@@ -18,10 +18,10 @@ import numpy as np
 from ..io import image_load, images, layout
 from . import schedule
 from .checkpoint import FROM_THE_START, terms_of
-from ..errors import ImageError, MemoryNotice, OptionError
+from ..errors import ImageError, MemoryNotice, OptionError, RandomWeightsNotice
 from ..model_format import MIN_SIZE
 from ..objective.whole import Objective
-from .options import INIT_HINTS, INITS, Options
+from .options import INIT_HINTS, INITS, Options, random_weights_note
 from ..objective.tiled import TiledObjective
 from .plan import plan_scales
 
@@ -87,6 +87,9 @@ class Stylizer:
         self.model = load_model(self.options.model, self.options.models_dir)
         self.network = Network(self.model, self.options.provider, self.options.threads,
                                precision=self.options.precision)
+        if self.model.random_weights and self.options.normalize:  # once per process, by the warnings filter
+            warnings.warn(random_weights_note(self.model.name, self.model.metadata["weights_source"]),
+                          RandomWeightsNotice, stacklevel=2)
 
     def derive(self, **overrides) -> Stylizer:
         """A Stylizer with some options changed that shares this one's loaded model and network."""
@@ -267,10 +270,22 @@ class Stylizer:
         return image
 
 
-def stylize(content, style, **options):
+def stylize(content, style, *, progress: bool = False, **options):
     """Stylize ``content`` with ``style`` (one image or a list) and return a PIL RGB image.
 
     ``content`` and each style may be a path, a PIL image or a numpy array. Keyword options are the
-    fields of :class:`Options` (``size``, ``iterations``, ``style_weight``, ``model``, ...).
+    fields of :class:`Options` (``size``, ``iterations``, ``style_weight``, ``model``, ...). It runs silently;
+    ``progress=True`` draws the command line's progress bar on stderr (the loss, the rate, the time left).
     """
-    return Stylizer(**options).run(content, style).to_pil()
+    stylizer = Stylizer(**options)
+    if not progress:
+        return stylizer.run(content, style).to_pil()
+    from .display import ProgressDisplay
+
+    bar = ProgressDisplay(enabled=True)
+    try:
+        result = stylizer.run(content, style, progress=bar, on_tile=bar.tile)
+        bar.close({scale: "stopped early" for scale in result.stopped_early})
+    finally:
+        bar.close()
+    return result.to_pil()
