@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..io import image_load, image_save
 from ..errors import OptionError
+from ..pipeline import masks
 from ..pipeline.options import Options
 from .items import DEFAULT_FORMAT, DONE, ENGINES, FAILED, SKIPPED, Item, ItemResult, run_local  # noqa: F401
 
@@ -136,6 +137,7 @@ def batch(inputs: Iterable[str | os.PathLike], styles, out_dir: str | os.PathLik
         raise OptionError("give at least one style image")
     for i, style in enumerate(styles):  # a bad style fails the batch before any work, not every input
         image_load.load_image(style, role=f"style image {i + 1}")
+    masks.load(options, len(styles))  # one mask set for every picture: a bad one fails the batch up front
     started = time.perf_counter()
     todo, done = plan(inputs, out_dir, format, overwrite)
     report = BatchReport(total=len(todo) + len(done))

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..batching.items import DEFAULT_FORMAT, DONE, ENGINES, FAILED, SKIPPED
-from .common import choices, fail, notice, say, with_stylization_options
+from .common import choices, fail, notice, notices, say, with_stylization_options
 from ..errors import NstError
 from ..io.formats import SAVE_SUFFIXES
 from ..system.interrupts import stop_signals
@@ -54,7 +54,7 @@ def batch(
     from .progress import BatchProgressDisplay
 
     display = BatchProgressDisplay(enabled=False if quiet else None)
-    with stop_signals() as stop:
+    with stop_signals() as stop, notices(quiet):
         try:
             report = batching.batch(inputs, styles, out_dir, format=format, overwrite=overwrite,
                                     engine=engine.value, address=address, actors=actors, options=options,
