@@ -66,15 +66,18 @@ def match_linear(source: np.ndarray, target: np.ndarray, method: str) -> np.ndar
 
 
 def match_histograms(source: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """``source`` with each channel's histogram matched to ``target``'s (quantile mapping), float64."""
+    """``source`` with each channel's histogram matched to ``target``'s: each value becomes the target's value at
+    its quantile (so an 8-bit target gives an 8-bit result), float64."""
     out = np.empty(np.shape(source), np.float64)
     for c in range(3):
         values, index, counts = np.unique(np.asarray(source[..., c]).ravel(), return_inverse=True,
                                           return_counts=True)
         ref_values, ref_counts = np.unique(np.asarray(target[..., c]).ravel(), return_counts=True)
-        quantiles = (np.cumsum(counts) - 0.5 * counts) / index.size
-        ref_quantiles = (np.cumsum(ref_counts) - 0.5 * ref_counts) / ref_counts.sum()
-        out[..., c] = np.interp(quantiles, ref_quantiles, ref_values)[index].reshape(out.shape[:-1])
+        quantiles = (np.cumsum(counts) - 0.5 * counts) / index.size  # each value's mid-quantile
+        ref_cdf = np.cumsum(ref_counts) / ref_counts.sum()
+        # The target's value at that quantile (its inverse CDF): the result takes only the target's values.
+        picked = ref_values[np.minimum(np.searchsorted(ref_cdf, quantiles), len(ref_values) - 1)]
+        out[..., c] = picked[index].reshape(out.shape[:-1])
     return out
 
 
