@@ -27,7 +27,8 @@ _PUBLIC = {
     "Network": "network.session", "load_model": "network.model", "minimize": "optimize",
 }
 _ERRORS = ("NstError", "OptionError", "ImageError", "ModelError", "ModelNotFoundError", "ProviderError",
-           "MissingDependencyError", "MemoryLimitError", "CheckpointError", "ClusterError", "ExportError", "MemoryNotice")
+           "MissingDependencyError", "MemoryLimitError", "CheckpointError", "ClusterError", "ExportError", "MemoryNotice",
+           "MaskNotice")
 
 __all__ = ["__version__", *_PUBLIC, *_ERRORS]
 

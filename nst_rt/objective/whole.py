@@ -21,6 +21,10 @@ blend of the targets' mean squares, so that the blended term keeps that meaning.
 weights content 1, style 1e6, tv 0, the default layers (relu4_2 content, relu1_1..relu5_1 style averaged)
 and one style image, this is the standard recipe.
 
+With ``style_masks`` (one (H, W) mask per style image) and ``content_mask``, the style and content terms of
+the masked layers are :mod:`nst_rt.objective.guided`'s instead: each style k against its own A_k, through a
+Gram matrix of the image's features weighted by mask k, with b_k normalised to average 1.
+
 Several style images cost no more than one: sum_k b_k mean((G - A_k)^2) equals mean((G - sum_k b_k A_k)^2)
 plus a constant, so the gradient uses the blended Gram matrix and the value adds the constant back.
 """
