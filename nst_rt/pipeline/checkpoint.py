@@ -229,10 +229,9 @@ def fingerprint(options, model_metadata: Mapping[str, str], content: np.ndarray,
     images = {"content image": content, **{f"style image {i + 1}": s for i, s in enumerate(styles)}}
     if init is not None:
         images["init image"] = init
-    if masks is not None and masks.styles is not None:
-        images.update({f"style mask {i + 1}": m for i, m in enumerate(masks.styles)})
-    if masks is not None and masks.content is not None:
-        images["content mask"] = masks.content
+    if masks is not None:
+        images.update({f"style mask {i + 1}": m for i, m in enumerate(masks.styles or [])})
+        images.update({"content mask": masks.content} if masks.content is not None else {})
     for name, image in images.items():
         image = np.ascontiguousarray(image)
         digest = hashlib.sha256(f"{image.dtype.str}{image.shape}".encode())
