@@ -28,7 +28,7 @@ _PUBLIC = {
 }
 _ERRORS = ("NstError", "OptionError", "ImageError", "ModelError", "ModelNotFoundError", "ProviderError",
            "MissingDependencyError", "MemoryLimitError", "CheckpointError", "ClusterError", "ExportError", "MemoryNotice",
-           "RandomWeightsNotice")
+           "RandomWeightsNotice", "MaskNotice")
 
 __all__ = ["__version__", *_PUBLIC, *_ERRORS]
 

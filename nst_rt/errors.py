@@ -54,3 +54,7 @@ class RandomWeightsNotice(UserWarning):
 
 class MemoryNotice(UserWarning):
     """A run was changed to fit in memory (e.g. a shorter L-BFGS history); the message says how."""
+
+
+class MaskNotice(UserWarning):
+    """Said once before a run whose style masks leave a region uncovered (only content and tv act there)."""

@@ -79,6 +79,9 @@ def test_errors(client):
     assert "size must be a whole number" in post(client, {"size": -1}).json()["error"]
     assert post(client, {"init": "/etc/passwd"}).status_code == 400
     assert post(client, {"models_dir": "/tmp"}).status_code == 400
+    for name, value in [("style_masks", ["/etc/passwd", "/etc/passwd"]), ("content_mask", "/etc/passwd")]:
+        refused = post(client, {name: value})  # the server never opens a client-given path
+        assert refused.status_code == 400 and "never opens a path" in refused.json()["error"], name
     big = post(client, content=b"x" * (2 * 1024 * 1024))
     assert big.status_code == 413
     for method, path in [("GET", ""), ("GET", "/events"), ("GET", "/preview"), ("GET", "/result"), ("DELETE", "")]:
@@ -107,6 +110,8 @@ def test_options_from_options_dataclass(client):
     assert described["size"] == {"name": "size", "type": "int", "nullable": False, "default": 512}
     assert described["optimizer"]["choices"] == ["lbfgs", "adam"] or "lbfgs" in described["optimizer"]["choices"]
     assert "models_dir" not in described
+    assert "style_masks" not in described and "content_mask" not in described
+    assert described["color_transfer"]["choices"] == ["none", "pca", "chol", "sym", "histogram"]
 
 
 def test_page_served(client):

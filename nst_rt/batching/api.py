@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..io import image_load, image_save
 from ..errors import OptionError
+from ..pipeline import masks
 from ..pipeline.options import Options
 from . import record
 from .items import DEFAULT_FORMAT, DONE, ENGINES, FAILED, SKIPPED, Item, ItemResult, run_local  # noqa: F401
@@ -138,6 +139,7 @@ def batch(inputs: Iterable[str | os.PathLike], styles, out_dir: str | os.PathLik
         raise OptionError("give at least one style image")
     for i, style in enumerate(styles):  # a bad style fails the batch before any work, not every input
         image_load.load_image(style, role=f"style image {i + 1}")
+    masks.load(options, len(styles))  # one mask set for every picture: a bad one fails the batch up front
     started = time.perf_counter()
     todo, done = plan(inputs, out_dir, format, overwrite)
     # Skipping a result is right only if it was made with these settings.

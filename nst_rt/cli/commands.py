@@ -75,7 +75,7 @@ def stylize(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display or summary.")] = False,
 ) -> None:
     """Stylize CONTENT with one or more STYLES and write the result to OUTPUT."""
-    from ..pipeline import checkpoint, stopped
+    from ..pipeline import checkpoint, masks, stopped
     from ..io import image_load, image_save, images
     from ..model_format import MIN_SIZE
     from ..pipeline.stylizer import Stylizer
@@ -93,6 +93,7 @@ def stylize(
             image_load.load_image(content, role="content image", min_side=MIN_SIZE)
             for i, style in enumerate(styles):
                 image_load.load_image(style, role=f"style image {i + 1}", min_side=MIN_SIZE)
+            masks.load(options, len(styles))  # a bad mask is refused before any work, as a bad image is
             saves = checkpoint.Checkpoint(checkpoint.path_for(output), checkpoint_every, resume=resume,
                                           overwrite=overwrite)
             # What the run being resumed wrote when it stopped is replaced (its checkpoint, or the record of a

@@ -17,10 +17,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import MemoryNotice, NstError, OptionError, RandomWeightsNotice
+from ..errors import MaskNotice, MemoryNotice, NstError, OptionError, RandomWeightsNotice
 from ..network.models_dir import SEARCH_ORDER
 from ..network.providers import PROVIDERS
-from ..pipeline.options import INITS, OPTIMIZERS, Options
+from ..pipeline.options import COLOR_TRANSFERS, INITS, OPTIMIZERS, ORIGINAL_COLORS_MODES, Options
 from ..network.precision import PRECISIONS
 from ..pipeline.schedule import COARSER_ITERATIONS, COARSEST, MAX_ITERATIONS_FACTOR
 from ..model_format import STRIDE
@@ -36,6 +36,8 @@ def choices(name: str, values) -> type[Enum]:
 OptimizerName = choices("OptimizerName", OPTIMIZERS)
 Provider = choices("Provider", PROVIDERS)
 Precision = choices("Precision", PRECISIONS)
+ColorTransfer = choices("ColorTransfer", COLOR_TRANSFERS)
+OriginalColorsMode = choices("OriginalColorsMode", ORIGINAL_COLORS_MODES)
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -56,16 +58,23 @@ def say(message: str, quiet: bool = False) -> None:
 
 @contextlib.contextmanager
 def notices(quiet: bool = False):
-    """Print the library's notices (MemoryNotice, RandomWeightsNotice) as one line each while the block runs (a
-    notice says how a run was changed to fit, or why its picture will disappoint, so it comes before the long
-    part, not after). A random-weights notice is said once, however many models are loaded."""
+    """Print the library's notices (MemoryNotice, MaskNotice, RandomWeightsNotice) as one line each while the
+    block runs (a notice says how a run was changed to fit, that masks leave a region unstyled, or why its
+    picture will disappoint, so it comes before the long part, not after). A mask or random-weights notice is
+    said once, however many pictures or models a command runs."""
     with warnings.catch_warnings():
         warnings.simplefilter("always", MemoryNotice)
-        warnings.simplefilter("default", RandomWeightsNotice)
+        warnings.simplefilter("always", MaskNotice)
+        warnings.simplefilter("always", RandomWeightsNotice)
         previous = warnings.showwarning
+        said = set()
 
         def show(message, category, *args, **kwargs):
-            if issubclass(category, (MemoryNotice, RandomWeightsNotice)):
+            if issubclass(category, (MaskNotice, RandomWeightsNotice)):
+                if category not in said:
+                    say(f"nst-rt: note: {message}", quiet)
+                said.add(category)
+            elif issubclass(category, MemoryNotice):
                 say(f"nst-rt: note: {message}", quiet)
             else:
                 previous(message, category, *args, **kwargs)
@@ -131,8 +140,26 @@ def stylization_options(
         = DEFAULTS.history,
     bounds: Annotated[bool, typer.Option(help="Keep pixels in [0,1] while optimising (--no-bounds clamps only "
                                               "when saving).")] = DEFAULTS.bounds,
-    original_colors: Annotated[bool, typer.Option(help="Keep the content's colours; transfer luminance only.")]
+    original_colors: Annotated[bool, typer.Option(
+        help="After the run, give the result the content's colours (how: --original-colors-mode); the style's "
+             "brush strokes and contrast stay. See also --color-transfer, which acts before the run.")]
         = DEFAULTS.original_colors,
+    original_colors_mode: Annotated[OriginalColorsMode, typer.Option(
+        help="How --original-colors works: ycbcr keeps the result's luminance and the content's chroma, lab its "
+             "L* and the content's a*b*, histogram matches each channel's histogram to the content's.")]
+        = OriginalColorsMode(DEFAULTS.original_colors_mode),
+    color_transfer: Annotated[ColorTransfer, typer.Option(
+        help="Before the run, recolour the style images to the content's colours: pca, chol, sym match mean and "
+             "colour covariance (eigendecomposition, Cholesky, symmetric square root), histogram each channel's "
+             "histogram. The style is then learnt in the content's palette; --original-colors instead recolours "
+             "the result afterwards. The two compose.")] = ColorTransfer(DEFAULTS.color_transfer),
+    style_masks: Annotated[Optional[list[Path]], typer.Option(
+        "--style-mask", help="A greyscale mask per style image, in the styles' order (repeat the option): white where that "
+             "style acts, black where not, grey in proportion. Where no mask is white only content and tv act "
+             "[default: every style everywhere].", show_default=False, metavar="FILE")] = None,
+    content_mask: Annotated[Optional[Path], typer.Option(
+        help="A greyscale mask that weights the content term per region (white: full weight) [default: none].",
+        show_default=False, metavar="FILE")] = DEFAULTS.content_mask,
     scales: Annotated[Optional[int], typer.Option(
         help="Coarse-to-fine: optimise at SIZE/2^(N-1), ..., SIZE, each start upsampled from the last result; 1 "
              f"runs at SIZE only [default: halvings of SIZE down to {COARSEST} px or more].", show_default=False)]
@@ -155,7 +182,8 @@ def stylization_options(
         init=init, noise_ratio=noise_ratio, seed=seed, optimizer=optimizer.value, learning_rate=learning_rate,
         history=history, bounds=bounds, original_colors=original_colors, scales=scales, model=model,
         models_dir=models_dir, provider=provider.value, precision=precision.value, threads=threads,
-        normalize=normalize, tile=tile,
+        normalize=normalize, tile=tile, original_colors_mode=original_colors_mode.value,
+        color_transfer=color_transfer.value, style_masks=style_masks or None, content_mask=content_mask,
     ).validated()
 
 

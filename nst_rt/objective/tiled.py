@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import losses
+from . import guided, losses
 from ..errors import OptionError
 from ..model_format import STRIDE, check_tile, convs, layer_depth
 from ..network.session import activation_shape
@@ -155,19 +155,33 @@ class TiledObjective(Objective):
         sums = self._gram_sums(image, tiles, layers)
         return {l: (s / self._positions(l, image.shape)).astype(np.float32) for l, s in sums.items()}
 
-    def _gram_sums(self, image, tiles, layers, content: dict | None = None) -> dict:
+    def _gram_sums(self, image, tiles, layers, content: dict | None = None, guided_grams: bool = False) -> dict:
         """Pass 1: the unnormalised Gram matrices of ``layers`` over the cores; into ``content`` (a dict by
-        layer), the content's sums of squared differences over the cores."""
+        layer), the content's sums of squared differences over the cores. With ``guided_grams``, a masked
+        layer's sum is a list: one per style image, its mask applied."""
         content = {} if content is None else content
         sums = {l: 0.0 for l in layers}
+        masked = self.style_masked if guided_grams else {}
         for tile, acts in self._run_tiles(image, tiles, set(layers) | set(content)):
             for l in layers:
-                sums[l] = sums[l] + _core_gram_sum(acts[l], *_core(tile, layer_depth(l)))
+                d = layer_depth(l)
+                if l in masked:  # one sum per style image, each of the positions weighted by its mask
+                    r0, r1, c0, c1 = (v >> d for v in tile.core)
+                    parts = guided.core_sums(acts[l], *_core(tile, d), [t.mask[r0:r1, c0:c1] for t in masked[l]],
+                                             _CHUNK_ELEMENTS)
+                    sums[l] = parts if isinstance(sums[l], float) else [a + b for a, b in zip(sums[l], parts)]
+                else:
+                    sums[l] = sums[l] + _core_gram_sum(acts[l], *_core(tile, d))
             for l in content:
                 d = layer_depth(l)
                 r0, r1, c0, c1 = (v >> d for v in tile.core)
                 diff = (acts[l][(..., *_core(tile, d))] - self.content_targets[l][..., r0:r1, c0:c1]).ravel()
-                content[l] += float(np.dot(diff, diff))
+                if l in self.content_masked:
+                    mask = self.content_masked[l].mask[r0:r1, c0:c1]
+                    weighted = (diff.reshape(-1, *mask.shape) * mask).ravel()
+                    content[l] += float(np.dot(weighted, diff))
+                else:
+                    content[l] += float(np.dot(diff, diff))
             self._last_acts = acts
         return sums
 
@@ -179,11 +193,21 @@ class TiledObjective(Objective):
         if x.shape != self.shape:
             raise OptionError(f"image shape {x.shape} does not match the objective's {self.shape}")
         content_sums = {l: 0.0 for l in self.content}
-        grams = self._gram_sums(x, self.tiles, list(self.style), content_sums)
-        content = sum(w * content_sums[l] / self._positions(l, self.shape) for l, w in self.content.items())
+        grams = self._gram_sums(x, self.tiles, list(self.style), content_sums, guided_grams=True)
+        content = sum(self.content_masked[l].weight * content_sums[l] / self.content_masked[l].denominator
+                      if l in self.content_masked else w * content_sums[l] / self._positions(l, self.shape)
+                      for l, w in self.content.items())
         style = self.style_constant if self.style else 0.0
         factors = {}  # layer -> the C x C matrix that maps a tile's activations to their style cotangent
         for l, w in self.style.items():
+            if l in self.style_masked:  # a (matrix, mask) per style image
+                factors[l] = []
+                for term, total in zip(self.style_masked[l], grams[l]):
+                    diff = (total / term.denominator).astype(np.float32) - term.target
+                    style += term.weight * float(np.sum(np.square(diff, dtype=np.float64))) / diff.size
+                    factors[l].append((diff * np.float32(4.0 * term.weight / (diff.size * term.denominator)),
+                                       term.mask))
+                continue
             n = self._positions(l, self.shape)
             diff = (grams[l] / n).astype(np.float32) - self.style_targets[l]  # rounded as losses.style_loss does
             style += w * float(np.sum(np.square(diff, dtype=np.float64))) / diff.size
@@ -218,13 +242,23 @@ class TiledObjective(Objective):
     def _tile_cotangent(self, tile: Tile, layer: str, acts: np.ndarray, factor, out: np.ndarray) -> None:
         """dL/d(activations) of one tile: the style and content terms' over the core, zero in the halo."""
         c, d = acts.shape[1], layer_depth(layer)
-        if factor is not None:
+        r0, c0 = tile.window[0] >> d, tile.window[2] >> d
+        window = (slice(r0, r0 + acts.shape[2]), slice(c0, c0 + acts.shape[3]))
+        if isinstance(factor, list):  # masked styles: sum_k M_k (F m_k^2), over the window's positions
+            out.fill(0.0)
+            for matrix, mask in factor:
+                m = np.square(mask[window]).reshape(1, -1)
+                out.reshape(c, -1)[...] += matrix @ (acts.reshape(c, -1) * m)
+        elif factor is not None:
             np.matmul(factor, acts.reshape(c, -1), out=out.reshape(c, -1))
         else:
             out.fill(0.0)
         if layer in self.content:
-            r0, c0 = tile.window[0] >> d, tile.window[2] >> d
-            diff = acts - self.content_targets[layer][..., r0:r0 + acts.shape[2], c0:c0 + acts.shape[3]]
-            diff *= np.float32(2.0 * self.content[layer] / self._positions(layer, self.shape))
+            diff = acts - self.content_targets[layer][(..., *window)]
+            if layer in self.content_masked:
+                term = self.content_masked[layer]
+                diff *= term.mask[window] * np.float32(2.0 * term.weight / term.denominator)
+            else:
+                diff *= np.float32(2.0 * self.content[layer] / self._positions(layer, self.shape))
             out += diff
         _zero_outside(out, *_core(tile, d))

@@ -21,6 +21,10 @@ blend of the targets' mean squares, so that the blended term keeps that meaning.
 weights content 1, style 1e6, tv 0, the default layers (relu4_2 content, relu1_1..relu5_1 style averaged)
 and one style image, this is the standard recipe.
 
+With ``style_masks`` (one (H, W) mask per style image) and ``content_mask``, the style and content terms of
+the masked layers are :mod:`nst_rt.objective.guided`'s instead: each style k against its own A_k, through a
+Gram matrix of the image's features weighted by mask k, with b_k normalised to average 1.
+
 Several style images cost no more than one: sum_k b_k mean((G - A_k)^2) equals mean((G - sum_k b_k A_k)^2)
 plus a constant, so the gradient uses the blended Gram matrix and the value adds the constant back.
 """
@@ -31,8 +35,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import losses
+from . import guided, losses
 from ..errors import OptionError
+from ..model_format import layer_depth
 from .defaults import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, check_weight  # noqa: F401 (re-exported)
 from ..io.layout import to_nchw
 
@@ -79,7 +84,8 @@ class Objective:
                  style_layers: Sequence[str] = DEFAULT_STYLE_LAYERS,
                  style_blend_weights: Sequence[float] | None = None,
                  content_layer_weights: Sequence[float] | None = None,
-                 style_layer_weights: Sequence[float] | None = None):
+                 style_layer_weights: Sequence[float] | None = None,
+                 style_masks: Sequence[np.ndarray] | None = None, content_mask: np.ndarray | None = None):
         self.network = network
         self.normalize = bool(normalize)
         self.content_layers = _check_layers("content", content_layers, network.layers)
@@ -94,6 +100,8 @@ class Objective:
         if styles and blend.sum() <= 0:
             raise OptionError("style blend weights must not all be zero")
         blend = blend / blend.sum() if styles else blend
+        if style_masks is not None:  # each style acts in its own region: the weights average 1, not sum to 1
+            blend = blend * len(styles)
         content_scale = self.content_weight * _check_weights(
             "content layer weights", content_layer_weights, len(self.content_layers), "content layers")
         style_scale = self.style_weight * _check_weights(
@@ -105,13 +113,24 @@ class Objective:
 
         content_nchw = to_nchw(content)
         self.shape = content_nchw.shape
+        style_masks = _check_masks(style_masks, len(styles), self.shape, "style")
+        content_mask = _check_masks(None if content_mask is None else [content_mask], 1, self.shape, "content")
         self.content_targets = self._target_features(content_nchw, list(content_scales))
         self.content = {l: w / self._normaliser("content", l, _mean_square(self.content_targets[l]))
                         for l, w in content_scales.items()}
-        self.style, self.style_targets, self.style_constant = {}, {}, 0.0
+        # Masked terms, by layer (empty without masks): see nst_rt.objective.guided.
+        self.content_masked = {l: _masked(w, self.content_targets[l], content_mask[0], l)
+                               for l, w in self.content.items()} if content_mask else {}
+        self.style, self.style_targets, self.style_constant, self.style_masked = {}, {}, 0.0, {}
         if style_scales:
             grams = [self._target_grams(to_nchw(s), list(style_scales)) for s in styles]
             for l, w in style_scales.items():
+                if style_masks:
+                    self.style[l] = w
+                    self.style_masked[l] = [
+                        _masked(w * b / self._normaliser("style", l, _mean_square(g[l])), g[l], m, l)
+                        for b, g, m in zip(blend, grams, style_masks) if b > 0]
+                    continue
                 blended = sum(np.float32(b) * g[l] for b, g in zip(blend, grams))
                 self.style_targets[l] = blended.astype(np.float32)
                 # sum_k b_k mean(A_k^2): the normaliser, and with mean(Abar^2) what the blended target leaves out.
@@ -164,13 +183,20 @@ class Objective:
         written: set[str] = set()
         style = self.style_constant if self.style else 0.0
         for layer, weight in self.style.items():
-            style += losses.style_loss(acts[layer], self.style_targets[layer], weight, cotangents[layer],
-                                       accumulate=False)
+            if layer in self.style_masked:
+                style += guided.style_loss(acts[layer], self.style_masked[layer], cotangents[layer], accumulate=False)
+            else:
+                style += losses.style_loss(acts[layer], self.style_targets[layer], weight, cotangents[layer],
+                                           accumulate=False)
             written.add(layer)
         content = 0.0
         for layer, weight in self.content.items():
-            content += losses.content_loss(acts[layer], self.content_targets[layer], weight, cotangents[layer],
-                                           accumulate=layer in written)
+            if layer in self.content_masked:
+                content += guided.content_loss(acts[layer], self.content_masked[layer], cotangents[layer],
+                                               accumulate=layer in written)
+            else:
+                content += losses.content_loss(acts[layer], self.content_targets[layer], weight, cotangents[layer],
+                                               accumulate=layer in written)
         grad = self.network.backward()
         tv = 0.0
         if out is None and self.tv_weight > 0:
@@ -195,6 +221,30 @@ def _float64_buffer(buffer: np.ndarray | None, shape: tuple[int, ...]) -> np.nda
 def point_key(total: float) -> float | str:
     """The dict key of an evaluated point's total (NaN made findable)."""
     return total if total == total else "nan"  # NaN != NaN: a dict could never find it again
+
+
+def _check_masks(masks, count: int, shape, kind: str) -> list[np.ndarray] | None:
+    """The masks as (H, W) float32 arrays in [0, 1] at the image's size, one per image of ``kind``."""
+    if masks is None:
+        return None
+    masks = [np.asarray(m, dtype=np.float32) for m in masks]
+    if len(masks) != count:
+        raise OptionError(f"{len(masks)} {kind} mask{'' if len(masks) == 1 else 's'} for {count} {kind} "
+                          f"image{'' if count == 1 else 's'}; give one mask per {kind} image")
+    for m in masks:
+        if m.shape != tuple(shape[2:]):
+            raise OptionError(f"a {kind} mask is {m.shape[1]}x{m.shape[0]} px, the image {shape[3]}x{shape[2]}")
+        if not (np.all(np.isfinite(m)) and m.min() >= 0 and m.max() <= 1):
+            raise OptionError(f"a {kind} mask must hold values in [0, 1]")
+    return masks
+
+
+def _masked(weight: float, target: np.ndarray, mask: np.ndarray, layer: str) -> guided.MaskedTerm:
+    """The masked term of ``layer`` (its mask pooled to the layer); a mask that vanishes there weighs 0."""
+    pooled = guided.pool(mask, layer_depth(layer))
+    total = float(np.sum(pooled, dtype=np.float64))
+    channels = target.shape[-3] if target.ndim == 4 else target.shape[0]
+    return guided.MaskedTerm(weight if total > 0 else 0.0, target, pooled, channels * total if total > 0 else 1.0)
 
 
 def _mean_square(array: np.ndarray) -> float:

@@ -39,6 +39,7 @@ FORMAT = 1
 # Options that say where and how fast a run computes, not what: a run may resume with other values (on
 # another provider the last bits of the result may differ; see the README).
 NOT_FINGERPRINTED = ("model", "models_dir", "provider", "precision", "threads", "tile")
+MASKS = ("style_masks", "content_mask")  # fingerprinted by their pixels, not their paths
 # Model metadata that records where a model came from, not what it computes.
 MODEL_PROVENANCE = ("exporter_version", "weights_source", "opset")
 _STATE = "opt_"  # prefix of the optimiser's arrays in the file
@@ -114,9 +115,10 @@ class Checkpoint:
         """Whether the run will continue from a checkpoint (if it matches: :meth:`begin` decides)."""
         return self.resume and self.exists
 
-    def begin(self, options, model_metadata: Mapping[str, str], content: np.ndarray, styles, init) -> Resumed:
+    def begin(self, options, model_metadata: Mapping[str, str], content: np.ndarray, styles, init,
+              masks=None) -> Resumed:
         """Fingerprint this run; return where it continues from (``FROM_THE_START`` without a checkpoint)."""
-        self._fingerprint = fingerprint(options, model_metadata, content, styles, init)
+        self._fingerprint = fingerprint(options, model_metadata, content, styles, init, masks)
         self._last = time.monotonic()
         if not self.resume:
             if self.exists and self.overwrite:
@@ -211,11 +213,15 @@ def terms_of(objective, result) -> dict:
         return objective.terms_at(result.fun)
 
 
-def fingerprint(options, model_metadata: Mapping[str, str], content: np.ndarray, styles, init) -> dict[str, str]:
-    """What a run's result depends on, as ``{name: text}``: options by their CLI names, images and model hashed."""
+def fingerprint(options, model_metadata: Mapping[str, str], content: np.ndarray, styles, init,
+                masks=None) -> dict[str, str]:
+    """What a run's result depends on, as ``{name: text}``: options by their CLI names, images (masks among
+    them: ``masks``, an :class:`nst_rt.pipeline.masks.Masks`) and model hashed."""
     prints = {}
     for field in dataclasses.fields(options):
-        if field.name not in NOT_FINGERPRINTED:
+        if field.name in MASKS:  # by their pixels, below: a moved mask file is the same mask
+            prints["--" + field.name.replace("_", "-")] = json.dumps(getattr(options, field.name) is not None)
+        elif field.name not in NOT_FINGERPRINTED:
             value = "an image" if field.name == "init" and init is not None else getattr(options, field.name)
             prints["--" + field.name.replace("_", "-")] = json.dumps(value, default=_plain)
     model = {key: value for key, value in sorted(model_metadata.items()) if key not in MODEL_PROVENANCE}
@@ -223,6 +229,9 @@ def fingerprint(options, model_metadata: Mapping[str, str], content: np.ndarray,
     images = {"content image": content, **{f"style image {i + 1}": s for i, s in enumerate(styles)}}
     if init is not None:
         images["init image"] = init
+    if masks is not None:
+        images.update({f"style mask {i + 1}": m for i, m in enumerate(masks.styles or [])})
+        images.update({"content mask": masks.content} if masks.content is not None else {})
     for name, image in images.items():
         image = np.ascontiguousarray(image)
         digest = hashlib.sha256(f"{image.dtype.str}{image.shape}".encode())

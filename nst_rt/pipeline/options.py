@@ -17,6 +17,9 @@ from ..optimize import METHODS as OPTIMIZERS
 from ..model_format import check_tile
 
 INITS = ("content", "noise", "style")
+# Colour choices (their one home; nst_rt.io.colors implements them).
+COLOR_TRANSFERS = ("none", "pca", "chol", "sym", "histogram")
+ORIGINAL_COLORS_MODES = ("ycbcr", "lab", "histogram")
 CHECKPOINT_EVERY = 60.0  # seconds between checkpoints of a run (--checkpoint-every)
 # Words other programs use for an --init keyword: named in the error, not accepted silently.
 INIT_HINTS = {"random": "; neural-style's 'random' is 'noise' here",
@@ -64,7 +67,15 @@ class Options:
     learning_rate: float = OPTIMIZER_DEFAULTS["adam"]["lr"]  # Adam's step size in [0, 1] pixel units
     history: int = OPTIMIZER_DEFAULTS["lbfgs"]["maxcor"]  # L-BFGS memory (pairs of vectors)
     bounds: bool = True  # keep pixels in [0, 1] during optimisation (else they are clamped when saved)
+    # After the run: the result takes the content's colours, by original_colors_mode (ycbcr: luminance only).
     original_colors: bool = False
+    original_colors_mode: str = "ycbcr"
+    # Before the run: the style images recoloured to the content's colour statistics (see nst_rt.io.colors).
+    color_transfer: str = "none"
+    # One greyscale mask per style image (a path, or an image or array as for the images), white where the style
+    # acts; a content mask weights the content term per region (see nst_rt.objective.guided).
+    style_masks: Sequence[str | os.PathLike] | None = None
+    content_mask: str | os.PathLike | None = None
     scales: int | None = None  # coarse-to-fine: optimise at size / 2^(scales-1), ..., size; None: from the size
     model: str | os.PathLike = DEFAULT_MODEL
     models_dir: str | os.PathLike | None = None
@@ -90,6 +101,16 @@ class Options:
             raise OptionError(f"learning rate must be > 0, got {self.learning_rate}")
         if self.tile != 0:
             check_tile(self.tile)
+        if self.color_transfer not in COLOR_TRANSFERS:
+            raise OptionError(f"unknown colour transfer {self.color_transfer!r}; choose one of "
+                              f"{', '.join(COLOR_TRANSFERS)}")
+        if self.original_colors_mode not in ORIGINAL_COLORS_MODES:
+            raise OptionError(f"unknown original-colors mode {self.original_colors_mode!r}; choose one of "
+                              f"{', '.join(ORIGINAL_COLORS_MODES)}")
+        if isinstance(self.style_masks, (str, os.PathLike)):
+            raise OptionError("style masks must be a list, one mask per style image")
+        if self.style_masks is not None and not len(self.style_masks):
+            raise OptionError("style masks must be a list of one mask per style image, or none")
         if self.optimizer not in OPTIMIZERS:
             raise OptionError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
         return self

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ..io import image_load, images, layout
-from . import schedule
+from ..io import colors, image_load, images, layout
+from . import masks as run_masks, schedule
 from .checkpoint import FROM_THE_START, terms_of
-from ..errors import ImageError, MemoryNotice, OptionError, RandomWeightsNotice
+from ..errors import ImageError, MaskNotice, MemoryNotice, OptionError, RandomWeightsNotice
 from ..model_format import MIN_SIZE
 from ..objective.whole import Objective
 from .options import INIT_HINTS, INITS, Options, random_weights_note
@@ -126,20 +126,26 @@ class Stylizer:
                 raise ImageError(f"init image {str(o.init)!r} does not exist, and it is not a keyword "
                                  f"({', '.join(INITS)}){INIT_HINTS.get(str(o.init), '; check the path')}")
             init_full = image_load.load_image(o.init, role="init image", min_side=MIN_SIZE)
+        masks = run_masks.load(o, len(styles_full))
+        styles_full = [colors.transfer(s, content_full, o.color_transfer) for s in styles_full]
         # Check sizes and memory on the shapes alone: a huge --size must be refused before it is allocated.
         stages = schedule.stages_for(o.size, o.iterations, o.scales, o.style_scale, content_full, styles_full)
         sizes = [stage.size for stage in stages]
         plans = plan_scales(self.network, self.model.architecture, o, content_full, styles_full, sizes,
                             [stage.iterations for stage in stages])
 
-        resumed = checkpoint.begin(o, self.model.metadata, content_full, styles_full, init_full) if checkpoint \
-            else FROM_THE_START
+        resumed = checkpoint.begin(o, self.model.metadata, content_full, styles_full, init_full, masks) \
+            if checkpoint else FROM_THE_START
         if resumed.state is not None and o.optimizer == "lbfgs":  # the history the run used, whatever fits now
             plans = plan_scales(self.network, self.model.architecture, o, content_full, styles_full, sizes,
                                 [stage.iterations for stage in stages],
                                 kept=(resumed.scale, int(np.asarray(resumed.state["maxcor"]))))
         for note in dict.fromkeys(p.note for p in plans if p.note):
             warnings.warn(note, MemoryNotice, stacklevel=2)
+        uncovered = masks.uncovered_share(content_full.shape[:2])
+        if uncovered > 0:
+            warnings.warn(f"the style masks cover no style over {uncovered:.0%} of the picture: only the content "
+                          "and tv terms act there", MaskNotice, stacklevel=2)
         started = time.perf_counter()
         rng = np.random.default_rng(o.seed)
         x = None
@@ -171,7 +177,8 @@ class Stylizer:
                 last.update(x=x0, loss=float("inf"), nit=0 if saved is None else resumed.iteration)
                 settings = dict(content_layers=o.content_layers, style_layers=o.style_layers,
                                 content_weight=o.content_weight, style_weight=o.style_weight, tv_weight=o.tv_weight,
-                                normalize=o.normalize, style_blend_weights=o.style_blend_weights)
+                                normalize=o.normalize, style_blend_weights=o.style_blend_weights,
+                                style_masks=masks.styles_at((h, w)), content_mask=masks.content_at((h, w)))
                 plan = plans[scale - 1]
                 objective = Objective(self.network, content_img, style_imgs, **settings) if plan.tile is None else \
                     TiledObjective(self.network, content_img, style_imgs, tile=plan.tile, on_tile=on_tile, **settings)
@@ -265,8 +272,8 @@ class Stylizer:
     def _finish(self, x: np.ndarray, content: np.ndarray) -> np.ndarray:
         """The image as it will be saved: clamped to [0, 1], with the content's colours when asked."""
         image = np.clip(layout.from_nchw(x), 0.0, 1.0)
-        if self.options.original_colors:
-            image = images.original_colors(image, content)  # resizes the content to the image's size
+        if self.options.original_colors:  # resizes the content to the image's size
+            image = colors.original_colors(image, content, self.options.original_colors_mode)
         return image
 
 

@@ -1,7 +1,8 @@
 """The options a client may send, read from ``Options``' fields, and their checks.
 
 Names are the Python field names. Anything that would make the server open a client-given path is left
-out: ``models_dir``, ``init`` other than its keywords, ``model`` other than a name the server offers.
+out: ``models_dir``, ``init`` other than its keywords, ``model`` other than a name the server offers, and the
+masks (``style_masks``, ``content_mask``: paths; the API has no mask upload), which are refused.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from ..errors import OptionError
 from ..network.precision import PRECISIONS
 from ..network.providers import PROVIDERS
 from ..optimize import METHODS
-from ..pipeline.options import INITS, Options
+from ..pipeline.options import COLOR_TRANSFERS, INITS, ORIGINAL_COLORS_MODES, Options
 
 SERVER_ONLY = ("models_dir",)  # set by the server's command line, never by a client
-CHOICES = {"init": INITS, "optimizer": tuple(METHODS), "provider": PROVIDERS, "precision": PRECISIONS}
+PATHS = ("style_masks", "content_mask")  # would open a client-given path: refused, and not offered
+CHOICES = {"init": INITS, "optimizer": tuple(METHODS), "provider": PROVIDERS, "precision": PRECISIONS,
+           "color_transfer": COLOR_TRANSFERS, "original_colors_mode": ORIGINAL_COLORS_MODES}
 
 
 def _kind(annotation: str) -> tuple[str, bool]:
@@ -42,7 +45,7 @@ def describe(models: list[str]) -> list[dict]:
     server's model)."""
     out = []
     for field in fields(Options):
-        if field.name in SERVER_ONLY:
+        if field.name in SERVER_ONLY or field.name in PATHS:
             continue
         kind, nullable = _kind(str(field.type))
         entry = {"name": field.name, "type": kind, "nullable": nullable, "default": _default(field)}
@@ -82,6 +85,11 @@ def parse(raw, base: Options, models: list[str]) -> Options:
     known = {f.name: f for f in fields(Options) if f.name not in SERVER_ONLY}
     changes = {}
     for name, value in raw.items():
+        if name in PATHS:
+            if value is None:
+                continue
+            raise OptionError(f"option {name!r} is not offered here: the server never opens a path a client "
+                              "gives, and the API takes no mask uploads; run masks with the nst-rt command")
         if name not in known:
             raise OptionError(f"unknown option {name!r}; the options are: {', '.join(known)}")
         kind, nullable = _kind(str(known[name].type))

@@ -20,6 +20,7 @@ import numpy as np
 from .. import __version__
 from ..io import image_load, images
 from ..errors import NstError, OptionError
+from ..pipeline import masks
 from ..model_format import MIN_SIZE
 from ..objective.whole import check_weight
 from ..pipeline.options import Options
@@ -71,6 +72,10 @@ def fingerprint(source: Path, styles: Sequence[Path], options: Options, video: V
     stat = source.stat()
     settings = {k: v for k, v in dataclasses.asdict(options).items() if k not in NOT_IN_FINGERPRINT}
     settings["model"] = str(settings["model"])
+    for name in ("style_masks", "content_mask"):  # by their bytes: editing a mask restarts the frames
+        value = settings.pop(name)
+        if value is not None:
+            settings[name] = [file_digest(Path(m)) for m in value] if name == "style_masks" else file_digest(Path(value))
     return {"input": [str(source.resolve()), stat.st_size, stat.st_mtime_ns],
             "styles": [file_digest(s) for s in styles], "options": settings,
             "temporal_weight": video.temporal_weight, "frame_iterations": video.later_iterations(options.iterations),
@@ -95,6 +100,7 @@ def stylize_video(source, styles: Sequence, output, options: Options | None = No
     info = codec.probe(source)
     h, w = working_size(info.height, info.width, options.size)
     style_images = [image_load.load_image(s, role=f"style image {i + 1}") for i, s in enumerate(styles)]
+    masks.load(options, len(style_images))  # one mask set for every frame, checked before any frame
     first = Stylizer(options, size=max(h, w))  # a missing model is said before anything is written
     # A later frame starts from the previous result, warped: its large forms are in place, so the automatic
     # schedule runs it at the full size only (coarse scales would blur the start it inherits).

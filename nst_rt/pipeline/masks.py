@@ -1,0 +1,72 @@
+"""The masks of a run (``--style-mask``, ``--content-mask``): loaded and checked before any work, and resized
+to each scale. The masked terms themselves are :mod:`nst_rt.objective.guided`'s."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ImageError, OptionError
+from ..io import image_load, images
+
+BLACK = 0.5 / 255  # a mask whose brightest pixel is below half an 8-bit level is all black
+UNCOVERED = 0.5 / 255  # ... and a pixel where the style masks sum to less than that is covered by none
+
+
+@dataclass
+class Masks:
+    """The masks at their own sizes, (H, W) float32 in [0, 1] (black 0, white 1); ``None`` where not given."""
+
+    styles: list[np.ndarray] | None = None
+    content: np.ndarray | None = None
+
+    def __bool__(self) -> bool:
+        return self.styles is not None or self.content is not None
+
+    def styles_at(self, size) -> list[np.ndarray] | None:
+        return None if self.styles is None else [at_size(m, size) for m in self.styles]
+
+    def content_at(self, size) -> np.ndarray | None:
+        return None if self.content is None else at_size(self.content, size)
+
+    def uncovered_share(self, size) -> float:
+        """The share of pixels at ``size`` that no style mask covers."""
+        if self.styles is None:
+            return 0.0
+        return float(np.mean(sum(self.styles_at(size)) < UNCOVERED))
+
+
+def grey(image: np.ndarray) -> np.ndarray:
+    """An (H, W, 3) image's luminance (ITU-R BT.601), (H, W) float32."""
+    return np.ascontiguousarray(image @ np.array([0.299, 0.587, 0.114], np.float32), dtype=np.float32)
+
+
+def at_size(mask: np.ndarray, size) -> np.ndarray:
+    """``mask`` resized to ``size`` = (height, width) (Lanczos, clipped to [0, 1])."""
+    if mask.shape == tuple(size):
+        return mask
+    return np.ascontiguousarray(images.resize_to(np.repeat(mask[:, :, None], 3, axis=2), size)[:, :, 0])
+
+
+def _load(source, role: str) -> np.ndarray:
+    mask = grey(image_load.load_image(source, role=role))
+    if mask.max() < BLACK:
+        where = f" '{source}'" if isinstance(source, str) or hasattr(source, "__fspath__") else ""
+        raise ImageError(f"{role}{where} is all black, so it selects no region; white is where it acts")
+    return mask
+
+
+def load(options, style_count: int) -> Masks:
+    """The masks of ``options``, checked: one per style image, each readable and not all black."""
+    masks = Masks()
+    if options.style_masks is not None:
+        given = list(options.style_masks)
+        if len(given) != style_count:
+            raise OptionError(f"{len(given)} style mask{'' if len(given) == 1 else 's'} for {style_count} style "
+                              f"image{'' if style_count == 1 else 's'}: give one --style-mask per style image, "
+                              f"in the styles' order")
+        masks.styles = [_load(m, f"style mask {i + 1}") for i, m in enumerate(given)]
+    if options.content_mask is not None:
+        masks.content = _load(options.content_mask, "content mask")
+    return masks
