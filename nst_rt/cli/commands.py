@@ -17,7 +17,8 @@ from .batch import batch
 from .common import choices, fail, notice, notices, say, with_stylization_options
 from ..errors import NstError, OptionError
 from ..system.interrupts import signals_held, stop_signals
-from ..model_format import ARCHITECTURES, DEFAULT_PREPROCESS, POOLINGS, PREPROCESSES
+from ..model_format import (ARCHITECTURES, DEFAULT_PREPROCESS, DEFAULT_WEIGHTS_DTYPE, POOLINGS, PREPROCESSES,
+                            WEIGHTS_DTYPES)
 from ..network.models_dir import DEFAULT_MODEL, EXPORT_DESTINATION, SEARCH_ORDER
 from ..pipeline.options import CHECKPOINT_EVERY, Options
 
@@ -27,6 +28,7 @@ GIF_FRAMES = 40  # frames of --gif, evenly spaced over the whole run, the start 
 Arch = choices("Arch", ARCHITECTURES)
 Pooling = choices("Pooling", POOLINGS)
 PreprocessName = choices("PreprocessName", PREPROCESSES)
+WeightsDtype = choices("WeightsDtype", WEIGHTS_DTYPES)
 
 
 
@@ -190,9 +192,13 @@ def export(
         help="Name of the model's subdirectory [default: ARCH, or ARCH-max with --pooling max].",
         show_default=False)] = None,
     opset: Annotated[int, typer.Option(help="ONNX opset of the written graphs.")] = 17,
+    weights_dtype: Annotated[WeightsDtype, typer.Option(
+        help="How the weights are stored: float16 halves the model on disk; the graphs cast them to float32 when "
+             "they load, so the arithmetic is float32 either way.")] = WeightsDtype[DEFAULT_WEIGHTS_DTYPE],
     force: Annotated[bool, typer.Option(help="Overwrite an existing export of the same name.")] = False,
 ) -> None:
-    """Export ARCH to OUT/NAME/{features,vjp}.onnx, validated against torch (needs the export extra)."""
+    """Export ARCH to OUT/NAME/ (features.onnx, vjp.onnx and the weights.bin both read), validated against torch
+    (needs the export extra)."""
     from .exporter_loader import import_exporter
     from ..network.models_dir import absolute, default_dirs, export_dir
 
@@ -204,7 +210,7 @@ def export(
             destination = absolute(out) if out is not None else export_dir()
             result = export_model(arch.value, destination, weights=weights, random_seed=random_weights,
                                   pooling=pooling.value, preprocess=preprocess.value, name=name, opset=opset,
-                                  force=force,
+                                  weights_dtype=weights_dtype.value, force=force,
                                   log=lambda line: typer.echo(line, err=True))
         except NstError as exc:
             raise fail(str(exc)) from None
