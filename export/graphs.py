@@ -105,12 +105,16 @@ def rounded_params(params, weights_dtype: str) -> list[tuple[np.ndarray, np.ndar
     return [(w.astype(dtype).astype(np.float32), b.astype(dtype).astype(np.float32)) for w, b in params]
 
 
+def _float32(g: _Graph, tensor: str, dtype: np.dtype) -> str:
+    """``tensor`` as float32: a Cast when it is stored in another dtype (folded by ONNX Runtime)."""
+    if dtype.name not in WEIGHTS_DTYPES:
+        raise ValueError(f"weights dtype {dtype} is not one of {WEIGHTS_DTYPES}")
+    return tensor if dtype == np.float32 else g.op("Cast", [tensor], to=TensorProto.FLOAT)
+
+
 def _stored(g: _Graph, name: str, array: np.ndarray) -> str:
-    """A stored tensor, as float32 (a Cast when it is stored in another dtype, folded by ONNX Runtime)."""
-    if array.dtype.name not in WEIGHTS_DTYPES:
-        raise ValueError(f"weights dtype {array.dtype} is not one of {WEIGHTS_DTYPES}")
-    tensor = g.const(name, array)
-    return tensor if array.dtype == np.float32 else g.op("Cast", [tensor], to=TensorProto.FLOAT)
+    """A stored tensor, as float32."""
+    return _float32(g, g.const(name, array), array.dtype)
 
 
 def features_model(arch: str, params, pooling: str, opset: int, metadata: dict[str, str],
@@ -144,11 +148,14 @@ def backward_weight(weight: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(weight.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
 
 
-def _backward_weight(g: _Graph, weight: str, factor: np.ndarray | None) -> str:
-    """:func:`backward_weight` (times ``factor``) in the graph, from the features graph's own stored tensor."""
-    swapped = g.op("Transpose", [weight], perm=[1, 0, 2, 3])
-    flipped = g.op("Slice", [swapped, "flip_starts", "flip_ends", "flip_axes", "flip_steps"])
-    return flipped if factor is None else g.op("Mul", [flipped, g.const(f"{weight}.backward_factor", factor)])
+def _backward_weight(g: _Graph, name: str, weight: np.ndarray, factor: np.ndarray | None) -> str:
+    """:func:`backward_weight` (times ``factor``) in the graph, from the stored tensor the features graph reads.
+
+    Swapped and flipped in the stored dtype (float16 moves half the bytes while the session folds it), then cast.
+    """
+    swapped = g.op("Transpose", [g.const(name, weight)], perm=[1, 0, 2, 3])
+    flipped = _float32(g, g.op("Slice", [swapped, "flip_starts", "flip_ends", "flip_axes", "flip_steps"]), weight.dtype)
+    return flipped if factor is None else g.op("Mul", [flipped, g.const(f"{name}.backward_factor", factor)])
 
 
 def vjp_model(arch: str, params, pooling: str, opset: int, metadata: dict[str, str],
@@ -200,7 +207,7 @@ def vjp_model(arch: str, params, pooling: str, opset: int, metadata: dict[str, s
             # d(preprocessed)/d(image) = scale/std per channel: fold it into the first conv's output channels.
             factor = (np.float64(spec.scale) / _rgb(spec.std, preprocess).astype(np.float64)).astype(np.float32)
             factor = None if np.all(factor == 1) else factor.reshape(3, 1, 1, 1)
-        w = _backward_weight(g, _stored(g, weight_name(layer.name, "weight"), params[conv][0]), factor)
+        w = _backward_weight(g, weight_name(layer.name, "weight"), params[conv][0], factor)
         grad = g.op("Conv", [grad, w], output=GRAD_IMAGE if conv == 0 else None, kernel_shape=[3, 3], pads=[1, 1, 1, 1])
 
     activations = _activation_infos(table)

@@ -148,7 +148,7 @@ def load_model(model: str | os.PathLike = DEFAULT_MODEL, models_dir: str | os.Pa
     if version != "1" and not (path / WEIGHTS_FILE).is_file():
         raise ModelError(f"model {path} has no {WEIGHTS_FILE} (the weights both graphs read); {fix}")
     for key in ("architecture", "pooling", "layers", "weights_sha256", "weights_dtype"):
-        if vjp.get(key) != features[key]:
+        if vjp.get(key) != features.get(key):
             raise ModelError(f"the two graphs of {path} come from different exports ({key} differs); {fix}")
     return ModelInfo(path.name, path, features)
 
