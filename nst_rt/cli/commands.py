@@ -217,7 +217,7 @@ def export(
         except KeyboardInterrupt:
             raise notice(f"{stop.what}; no model was written", stop.exit_code) from None
     for path in result.files:
-        typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)", err=True)
+        typer.echo(f"wrote {path} ({file_size(path.stat().st_size)})", err=True)
     typer.echo(f"exported {arch.value} ({pooling.value} pooling) to {result.path} in {result.seconds:.1f} s", err=True)
     if destination not in default_dirs():  # not found by name unless the user says where
         typer.echo(f"use it with --models-dir {destination} --model {result.path.name}, or --model {result.path}",
@@ -261,8 +261,11 @@ def info(models_dir: Annotated[Optional[Path], typer.Option(
             for item in found:
                 if isinstance(item, ModelInfo):
                     typer.echo(f"\n{item.name}  ({item.path})")
-                    for key, value in sorted(item.metadata.items()):
+                    for key, value in sorted({"weights_dtype": item.weights_dtype, **item.metadata}.items()):
                         typer.echo(f"  {key}: {value}")
+                    sizes = {p.name: p.stat().st_size for p in item.files if p.is_file()}
+                    typer.echo(f"  files: {', '.join(f'{n} {file_size(b)}' for n, b in sizes.items())} "
+                               f"({file_size(sum(sizes.values()))} in all)")
                 else:
                     path, problem = item
                     typer.echo(f"\n{path.name}  ({path}): unusable: {problem}")
@@ -270,6 +273,11 @@ def info(models_dir: Annotated[Optional[Path], typer.Option(
             raise fail(str(exc)) from None
         except KeyboardInterrupt:
             raise notice(stop.what, stop.exit_code) from None
+
+
+def file_size(size: int) -> str:
+    """A file size for people: 25.9 MB, 7.6 kB."""
+    return f"{size / 1e6:.1f} MB" if size >= 1e5 else f"{size / 1e3:.1f} kB"
 
 
 def _probed_precision(found: list, refresh: bool) -> tuple[str, str]:

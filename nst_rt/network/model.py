@@ -135,8 +135,13 @@ def load_model(model: str | os.PathLike = DEFAULT_MODEL, models_dir: str | os.Pa
     for file_name in (FEATURES_FILE, VJP_FILE):
         if not (path / file_name).is_file():
             raise ModelError(f"model {path} has no {file_name}; {fix}")
-    features = _read_metadata(path / FEATURES_FILE, ort)
-    vjp = _read_metadata(path / VJP_FILE, ort)
+    try:
+        features = _read_metadata(path / FEATURES_FILE, ort)
+        vjp = _read_metadata(path / VJP_FILE, ort)
+    except ModelError:
+        if not (path / WEIGHTS_FILE).is_file():  # a graph that references the weights file cannot even open
+            raise ModelError(f"model {path} has no {WEIGHTS_FILE} (the weights both graphs read); {fix}") from None
+        raise
     version = features.get("nst_rt.format")
     if version is not None and version not in READABLE_FORMATS:
         raise ModelError(f"model {path} has format {version}, this nst-rt reads formats {', '.join(READABLE_FORMATS)} "
