@@ -12,11 +12,12 @@ from typing import Callable
 import onnx
 
 from nst_rt.errors import ExportError
-from nst_rt.model_format import (ARCHITECTURES, DEFAULT_PREPROCESS, FEATURES_FILE, FORMAT_VERSION, POOLINGS,
-                                  PREPROCESSES, VJP_FILE, model_name, relu_names)
+from nst_rt.model_format import (ARCHITECTURES, DEFAULT_PREPROCESS, DEFAULT_WEIGHTS_DTYPE, FEATURES_FILE,
+                                  FORMAT_VERSION, POOLINGS, PREPROCESSES, VJP_FILE, WEIGHTS_DTYPES, WEIGHTS_FILE,
+                                  convs, model_name, relu_names, weight_name)
 from nst_rt.network.models_dir import export_dir
 
-from . import graphs, validate, vgg
+from . import external, graphs, validate, vgg
 
 DEFAULT_OPSET = 17
 MIN_OPSET = 13  # Resize/Pad with tensor inputs and Shape-based padding need 13
@@ -29,9 +30,12 @@ class ExportResult:
     checks: list[validate.Check]
     seconds: float
     metadata: dict[str, str] = field(default_factory=dict)
+    # float16 weights: the features and gradient against torch on the unrounded float32 weights (not a test)
+    rounding: list[validate.Check] = field(default_factory=list)
 
 
-def _metadata(arch: str, pooling: str, preprocess: str, opset: int, source: str, digest: str) -> dict[str, str]:
+def _metadata(arch: str, pooling: str, preprocess: str, opset: int, source: str, digest: str,
+              weights_dtype: str) -> dict[str, str]:
     from nst_rt import __version__
 
     layers = ",".join(relu_names(arch))
@@ -49,6 +53,7 @@ def _metadata(arch: str, pooling: str, preprocess: str, opset: int, source: str,
         "normalization_std": ",".join(str(v) for v in spec.std),
         "weights_source": source,
         "weights_sha256": digest,
+        "weights_dtype": weights_dtype,
         "opset": str(opset),
         "exporter_version": __version__,
     }
@@ -57,8 +62,14 @@ def _metadata(arch: str, pooling: str, preprocess: str, opset: int, source: str,
 def export_model(arch: str, out_dir: Path | None = None, *, weights: Path | None = None,
                  random_seed: int | None = None, pooling: str = "avg", preprocess: str = DEFAULT_PREPROCESS,
                  opset: int = DEFAULT_OPSET, force: bool = False, name: str | None = None,
+                 weights_dtype: str = DEFAULT_WEIGHTS_DTYPE,
                  log: Callable[[str], None] = lambda line: None) -> ExportResult:
-    """Export ``arch`` to ``out_dir/<name>/{features,vjp}.onnx`` and validate it against torch.
+    """Export ``arch`` to ``out_dir/<name>/{features,vjp}.onnx`` + ``weights.bin`` and validate it against torch.
+
+    The weights are stored once, in ``weights_dtype`` (float16 halves the file; the graphs cast them to
+    float32, so the arithmetic is float32 either way), in one external-data file both graphs reference.
+    Validation runs torch on the same weights rounded to ``weights_dtype``; for float16 the result also
+    carries the difference to the unrounded weights (``rounding``).
 
     ``out_dir`` defaults to where ``nst-rt export`` writes (``nst_rt.network.models_dir.export_dir``).
 
@@ -77,6 +88,8 @@ def export_model(arch: str, out_dir: Path | None = None, *, weights: Path | None
         raise ExportError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
     if preprocess not in PREPROCESSES:
         raise ExportError(f"unknown preprocessing {preprocess!r}; choose one of {', '.join(PREPROCESSES)}")
+    if weights_dtype not in WEIGHTS_DTYPES:
+        raise ExportError(f"unknown weights dtype {weights_dtype!r}; choose one of {', '.join(WEIGHTS_DTYPES)}")
     newest = onnx.defs.onnx_opset_version()
     if not MIN_OPSET <= opset <= newest:
         raise ExportError(f"opset {opset} is not supported; choose one from {MIN_OPSET} to {newest}")
@@ -97,7 +110,7 @@ def export_model(arch: str, out_dir: Path | None = None, *, weights: Path | None
         raise ExportError("pass either --weights FILE or --random-weights SEED, not both")
     params, source, digest = vgg.load_weights(arch, weights, random_seed)
     log(f"weights: {source} (sha256 {digest[:12]})")
-    metadata = _metadata(arch, pooling, preprocess, opset, source, digest)
+    metadata = _metadata(arch, pooling, preprocess, opset, source, digest, weights_dtype)
 
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -107,26 +120,34 @@ def export_model(arch: str, out_dir: Path | None = None, *, weights: Path | None
     shutil.rmtree(staging, ignore_errors=True)
     try:
         staging.mkdir()
-        files = []
-        for file_name, build, role in ((FEATURES_FILE, graphs.features_model, "features"),
-                                       (VJP_FILE, graphs.vjp_model, "vjp")):
-            model = build(arch, params, pooling, opset, {**metadata, "role": role}, preprocess)
-            onnx.save_model(model, staging / file_name)
-            files.append(target / file_name)
-        reference = vgg.VGGFeatures(arch, params, pooling, preprocess)
+        models = {file_name: build(arch, params, pooling, opset, {**metadata, "role": role}, preprocess, weights_dtype)
+                  for file_name, build, role in ((FEATURES_FILE, graphs.features_model, "features"),
+                                                 (VJP_FILE, graphs.vjp_model, "vjp"))}
+        stored = {weight_name(layer, kind) for layer in convs(arch) for kind in ("weight", "bias")}
+        files = [target / p.name for p in external.save_shared(models, staging, WEIGHTS_FILE, stored)]
+        rounded = graphs.rounded_params(params, weights_dtype)
+        reference = vgg.VGGFeatures(arch, rounded, pooling, preprocess)
         checks = validate.validate_export(staging / FEATURES_FILE, staging / VJP_FILE, reference)
+        log(f"validated against torch on the same weights ({weights_dtype}):")
         for check in checks:
             log(f"  {check.output:<11} max abs error {check.max_abs_error:.2e}  relative {check.relative_error:.2e}"
                 f"  (tolerance {check.tolerance:.0e}) {'ok' if check.ok else 'FAILED'}")
         failed = [c.output for c in checks if not c.ok]
         if failed:
             raise ExportError(f"the exported graphs disagree with torch on {', '.join(failed)}; nothing was written")
+        rounding = []
+        if weights_dtype != "float32":
+            rounding = validate.validate_export(staging / FEATURES_FILE, staging / VJP_FILE,
+                                                vgg.VGGFeatures(arch, params, pooling, preprocess))
+            worst = max(rounding[:-1], key=lambda c: c.relative_error)
+            log(f"{weights_dtype} weights against the float32 ones: features differ by at most "
+                f"{worst.relative_error:.1e} relative ({worst.output}), the gradient by {rounding[-1].relative_error:.1e}")
         _replace_dir(staging, target)
     except OSError as exc:
         raise ExportError(f"cannot write the export into {out_dir}: {exc.strerror or exc}") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return ExportResult(target, files, checks, time.perf_counter() - started, metadata)
+    return ExportResult(target, files, checks, time.perf_counter() - started, metadata, rounding)
 
 
 def _replace_dir(new: Path, target: Path) -> None:

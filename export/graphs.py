@@ -6,9 +6,17 @@ features graph: image (1, 3, H, W) RGB in [0, 1] -> every ReLU activation up to 
 vjp graph:      those activations (for the ReLU masks and max-pool switches) and one cotangent per
                 ReLU layer ``grad_<layer>`` -> ``grad_image``, the gradient with respect to the image.
 
+Both graphs read the same stored tensors ``<layer>.weight`` / ``<layer>.bias`` (model_format.weight_name), in
+the export's weights dtype: the exporter moves them into one external-data file that both graphs reference.
+A float16 export casts them to float32 in the graph (Cast), so all arithmetic is float32; the VJP derives its
+kernels from the same tensors in the graph (Transpose and a reversing Slice). ONNX Runtime folds all of this
+into constants when a session is created.
+
 The backward pass is written with ordinary forward operators, walking from relu5_1 down:
   ReLU     g <- g * (a > 0)                       the mask comes from the activation a itself
   conv     g <- Conv(g, W flipped in H and W, in/out channels swapped, pad 1)   a plain Conv, ORT's fastest kernel
+                (not a ConvTranspose on W: a graph that shares one initializer between Conv and ConvTranspose
+                has computed wrong results on OpenVINO, openvinotoolkit/openvino#33397)
   avg pool g <- nearest-upsample(g) x 0.25, zero-padded to the pre-pool size when that was odd
   max pool g <- MaxUnpool(g, MaxPool indices recomputed from the pre-pool activation)
 Cotangents are added where their layer's path meets the running gradient.
@@ -22,7 +30,9 @@ from onnx import TensorProto, helper, numpy_helper
 
 from nst_rt.model_format import GRAD_OUTPUT as GRAD_IMAGE
 from nst_rt.model_format import IMAGE_INPUT as IMAGE
-from nst_rt.model_format import PREPROCESSES, Conv, Pool, cotangent_name, layer_table
+from nst_rt.model_format import PREPROCESSES, WEIGHTS_DTYPES, Conv, Pool, cotangent_name, layer_table, weight_name
+
+INT64_MIN = np.iinfo(np.int64).min  # a Slice end that runs a negative step through index 0
 
 
 class _Graph:
@@ -83,11 +93,35 @@ def rgb_params(params, preprocess: str):
     return [(weight, bias)] + rest
 
 
+def stored_params(params, preprocess: str, weights_dtype: str = "float32") -> list[tuple[np.ndarray, np.ndarray]]:
+    """The tensors an export stores: ``params`` in the image's RGB order, in ``weights_dtype``."""
+    dtype = np.dtype(weights_dtype)
+    return [(w.astype(dtype), b.astype(dtype)) for w, b in rgb_params(params, preprocess)]
+
+
+def rounded_params(params, weights_dtype: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``params`` (float32) rounded to ``weights_dtype`` and back: the weights a model of that dtype computes with."""
+    dtype = np.dtype(weights_dtype)
+    return [(w.astype(dtype).astype(np.float32), b.astype(dtype).astype(np.float32)) for w, b in params]
+
+
+def _float32(g: _Graph, tensor: str, dtype: np.dtype) -> str:
+    """``tensor`` as float32: a Cast when it is stored in another dtype (folded by ONNX Runtime)."""
+    if dtype.name not in WEIGHTS_DTYPES:
+        raise ValueError(f"weights dtype {dtype} is not one of {WEIGHTS_DTYPES}")
+    return tensor if dtype == np.float32 else g.op("Cast", [tensor], to=TensorProto.FLOAT)
+
+
+def _stored(g: _Graph, name: str, array: np.ndarray) -> str:
+    """A stored tensor, as float32."""
+    return _float32(g, g.const(name, array), array.dtype)
+
+
 def features_model(arch: str, params, pooling: str, opset: int, metadata: dict[str, str],
-                   preprocess: str = "torchvision") -> onnx.ModelProto:
+                   preprocess: str = "torchvision", weights_dtype: str = "float32") -> onnx.ModelProto:
     table = layer_table(arch)
     spec = PREPROCESSES[preprocess]
-    params = rgb_params(params, preprocess)
+    params = stored_params(params, preprocess, weights_dtype)
     g = _Graph()
     x = IMAGE
     if spec.scale != 1:
@@ -102,8 +136,8 @@ def features_model(arch: str, params, pooling: str, opset: int, metadata: dict[s
             x = g.op(pool, [x], kernel_shape=[2, 2], strides=[2, 2])
         else:
             weight, bias = params[conv]
-            w = g.const(f"{layer.name}.weight", weight)
-            b = g.const(f"{layer.name}.bias", bias)
+            w = _stored(g, weight_name(layer.name, "weight"), weight)
+            b = _stored(g, weight_name(layer.name, "bias"), bias)
             x = g.op("Relu", [g.op("Conv", [x, w, b], kernel_shape=[3, 3], pads=[1, 1, 1, 1])], output=layer.name)
             conv += 1
     return _model(g, f"{arch}_features", [_image_info(IMAGE, 3)], _activation_infos(table), opset, metadata)
@@ -114,14 +148,26 @@ def backward_weight(weight: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(weight.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
 
 
+def _backward_weight(g: _Graph, name: str, weight: np.ndarray, factor: np.ndarray | None) -> str:
+    """:func:`backward_weight` (times ``factor``) in the graph, from the stored tensor the features graph reads.
+
+    Swapped and flipped in the stored dtype (float16 moves half the bytes while the session folds it), then cast.
+    """
+    swapped = g.op("Transpose", [g.const(name, weight)], perm=[1, 0, 2, 3])
+    flipped = _float32(g, g.op("Slice", [swapped, "flip_starts", "flip_ends", "flip_axes", "flip_steps"]), weight.dtype)
+    return flipped if factor is None else g.op("Mul", [flipped, g.const(f"{name}.backward_factor", factor)])
+
+
 def vjp_model(arch: str, params, pooling: str, opset: int, metadata: dict[str, str],
-              preprocess: str = "torchvision") -> onnx.ModelProto:
+              preprocess: str = "torchvision", weights_dtype: str = "float32") -> onnx.ModelProto:
     table = layer_table(arch)
     spec = PREPROCESSES[preprocess]
-    params = rgb_params(params, preprocess)
+    params = stored_params(params, preprocess, weights_dtype)
     g = _Graph()
     zero = g.const("zero", np.zeros((), np.float32))
     pad_begin = g.const("pad_begin", np.zeros(4, np.int64))
+    for name, values in (("starts", [-1, -1]), ("ends", [INT64_MIN, INT64_MIN]), ("axes", [2, 3]), ("steps", [-1, -1])):
+        g.const(f"flip_{name}", np.array(values, np.int64))  # reverse kernel rows and columns
     convs = [layer for layer in table if isinstance(layer, Conv)]
     # For each position in the table, the activation that feeds it (None for the image).
     feeding = {}
@@ -154,15 +200,14 @@ def vjp_model(arch: str, params, pooling: str, opset: int, metadata: dict[str, s
         grad = cot if grad is None else g.op("Add", [grad, cot])
         grad = g.op("Where", [g.op("Greater", [layer.name, zero]), grad, zero])
         conv -= 1
-        weight = backward_weight(params[conv][0])
+        factor = None
         if pooling == "avg" and position > 0 and isinstance(table[position - 1], Pool):
-            weight = weight * np.float32(0.25)
+            factor = np.array(0.25, np.float32)
         if conv == 0:
             # d(preprocessed)/d(image) = scale/std per channel: fold it into the first conv's output channels.
-            if spec.scale != 1:
-                weight = weight * np.float32(spec.scale)
-            weight = weight / _rgb(spec.std, preprocess).reshape(3, 1, 1, 1)
-        w = g.const(f"{layer.name}.weight_backward", weight.astype(np.float32))
+            factor = (np.float64(spec.scale) / _rgb(spec.std, preprocess).astype(np.float64)).astype(np.float32)
+            factor = None if np.all(factor == 1) else factor.reshape(3, 1, 1, 1)
+        w = _backward_weight(g, weight_name(layer.name, "weight"), params[conv][0], factor)
         grad = g.op("Conv", [grad, w], output=GRAD_IMAGE if conv == 0 else None, kernel_shape=[3, 3], pads=[1, 1, 1, 1])
 
     activations = _activation_infos(table)

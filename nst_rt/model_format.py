@@ -12,15 +12,24 @@ from functools import lru_cache
 
 from .errors import ModelError, OptionError
 
-FORMAT_VERSION = "1"
+# Format 2 stores the weights once, in WEIGHTS_FILE (ONNX external data that both graphs reference); format 1
+# exports (each graph self-contained, float32) still load. Anything else is refused with the re-export command.
+FORMAT_VERSION = "2"
+READABLE_FORMATS = ("1", FORMAT_VERSION)
 # The start of the ``weights_source`` metadata of an export made with ``--random-weights SEED``.
 RANDOM_WEIGHTS_SOURCE = "random weights"
 FEATURES_FILE = "features.onnx"
 VJP_FILE = "vjp.onnx"
+WEIGHTS_FILE = "weights.bin"
+MODEL_FILES = (FEATURES_FILE, VJP_FILE, WEIGHTS_FILE)  # what an export writes (format 1: the first two)
+# How an export stores its weights; the graphs compute in float32 either way (a float16 tensor is cast in-graph).
+WEIGHTS_DTYPES = ("float16", "float32")
+DEFAULT_WEIGHTS_DTYPE = "float16"
 IMAGE_INPUT = "image"
 GRAD_OUTPUT = "grad_image"
 REQUIRED_METADATA = ("nst_rt.format", "architecture", "pooling", "layers", "cotangent_layers",
-                     "normalization_mean", "normalization_std", "weights_sha256", "opset", "exporter_version")
+                     "normalization_mean", "normalization_std", "weights_sha256", "weights_dtype", "opset",
+                     "exporter_version")  # format 1 lacks weights_dtype
 
 # torchvision's configurations "D" (VGG-16) and "E" (VGG-19): output channels per conv, "M" for a 2x2 pooling.
 ARCHITECTURES = {
@@ -111,6 +120,11 @@ def layer_depth(layer: str) -> int:
 def model_name(arch: str, pooling: str) -> str:
     """The default name of an export: ``vgg19``, ``vgg19-max``."""
     return arch if pooling == DEFAULT_POOLING else f"{arch}-{pooling}"
+
+
+def weight_name(layer: str, kind: str) -> str:
+    """Name of the stored tensor ``kind`` ("weight" or "bias") of the conv before ReLU ``layer``, in both graphs."""
+    return f"{layer}.{kind}"
 
 
 def cotangent_name(layer: str) -> str:

@@ -16,7 +16,11 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 @pytest.fixture(scope="session")
 def weights_file(tmp_path_factory):
-    """``weights_file(arch, seed=0) -> Path`` of a torchvision-format state dict with seeded random weights."""
+    """``weights_file(arch, seed=0) -> Path`` of a torchvision-format state dict with seeded random weights.
+
+    The values are rounded to float16 (and stored as float32), so that an export of either weights dtype
+    computes with exactly the weights the torch oracle (``reference``) uses.
+    """
     import torch
 
     from nst_rt.export.vgg import random_state_dict
@@ -27,7 +31,7 @@ def weights_file(tmp_path_factory):
     def make(arch: str = "vgg19", seed: int = 0) -> Path:
         if (arch, seed) not in cache:
             path = root / f"{arch}-seed{seed}.pth"
-            torch.save(random_state_dict(arch, seed), path)
+            torch.save({k: v.half().float() for k, v in random_state_dict(arch, seed).items()}, path)
             cache[arch, seed] = path
         return cache[arch, seed]
 

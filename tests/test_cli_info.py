@@ -41,7 +41,7 @@ def test_info_lists_models_their_metadata_and_the_providers(models, tmp_path):
     searched = [models, tmp_path / "models", tmp_path / "user-data" / "nst-rt" / "models"]  # absolute, in order
     assert f"\nmodel search path: {', '.join(map(str, searched))}\n" in out
     assert f"\nvgg19  ({models / 'vgg19'})\n" in out
-    for line in ("  architecture: vgg19", "  pooling: avg", "  nst_rt.format: 1", "  opset: 17",
+    for line in ("  architecture: vgg19", "  pooling: avg", "  nst_rt.format: 2", "  weights_dtype: float16", "  opset: 17",
                  f"  layers: {','.join(VGG19_LAYERS)}", f"  exporter_version: {nst_rt.__version__}"):
         assert f"\n{line}\n" in out, line
     assert re.search(r"^  weights_sha256: [0-9a-f]{64}$", out, re.M)

@@ -173,13 +173,18 @@ def test_vjp_graph_uses_plain_3x3_convs(export_path, arch, pooling):
     ops = [node.op_type for node in model.graph.node]
     assert "ConvTranspose" not in ops
     initializers = {t.name: t for t in model.graph.initializer}
+    producers = {out: node for node in model.graph.node for out in node.output}
     convs = [node for node in model.graph.node if node.op_type == "Conv"]
     assert len(convs) == len(LAYERS[arch])
     for node in convs:
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
         assert list(attrs["kernel_shape"]) == [3, 3], node.name
-        weight = initializers[node.input[1]]
-        assert list(weight.dims[2:]) == [3, 3], node.name
+        name = node.input[1]  # the kernel is derived in-graph from the stored forward weight
+        while name not in initializers:
+            assert producers[name].op_type in ("Mul", "Cast", "Slice", "Transpose"), producers[name].op_type
+            name = producers[name].input[0]
+        weight = initializers[name]
+        assert name.endswith(".weight") and list(weight.dims[2:]) == [3, 3], node.name
 
 
 @pytest.mark.parametrize("role", ["features", "vjp"])
@@ -199,7 +204,8 @@ def test_metadata(export_path, weights_file, arch, pooling, role):
     assert meta["opset"] == str(exporter_module.DEFAULT_OPSET)
     assert meta["exporter_version"] == nst_rt.__version__
     assert meta["role"] == role
-    assert meta["nst_rt.format"] == "1"
+    assert meta["nst_rt.format"] == "2"
+    assert meta["weights_dtype"] == "float16"  # the default
     assert [o.version for o in onnx.load(str(path), load_external_data=False).opset_import if o.domain == ""] == [
         exporter_module.DEFAULT_OPSET]
 
@@ -213,7 +219,8 @@ def test_export_log_overwrite_and_force(tmp_path, weights_file):
     result = export_model("vgg19", out, weights=weights_file("vgg19"), log=lines.append)
     target = out / "vgg19"
     assert result.path == target
-    assert sorted(p.name for p in target.iterdir()) == ["features.onnx", "vjp.onnx"]
+    assert sorted(p.name for p in target.iterdir()) == ["features.onnx", "vjp.onnx", "weights.bin"]
+    assert sorted(p.name for p in result.files) == ["features.onnx", "vjp.onnx", "weights.bin"]
     assert _hidden(out) == []
 
     # the log: one line per checked output, carrying its max error
@@ -438,8 +445,10 @@ def test_caffe_export_equals_folded_torchvision_export(tmp_path):
     state = random_state_dict(arch, 11)
     torch.save(state, tmp_path / "caffe.pth")
     torch.save(fold_caffe_into_torchvision(state), tmp_path / "folded.pth")
-    caffe = export_model(arch, tmp_path, weights=tmp_path / "caffe.pth", preprocess="caffe", name="caffe")
-    folded = export_model(arch, tmp_path, weights=tmp_path / "folded.pth", name="folded")
+    # float32: rounding the folded weights to float16 would differ from rounding the unfolded ones
+    caffe = export_model(arch, tmp_path, weights=tmp_path / "caffe.pth", preprocess="caffe", name="caffe",
+                         weights_dtype="float32")
+    folded = export_model(arch, tmp_path, weights=tmp_path / "folded.pth", name="folded", weights_dtype="float32")
     assert caffe.metadata["preprocess"] == "caffe" and folded.metadata["preprocess"] == "torchvision"
     assert all(check.ok for check in caffe.checks)  # validated against torch doing the same preprocessing
     _compare_caffe_with_folded(caffe.path, folded.path, arch, 176, 208)
@@ -450,6 +459,7 @@ def test_caffe_export_equals_folded_torchvision_export(tmp_path):
                     reason="real VGG-16 weights not found (set NST_RT_REAL_WEIGHTS_DIR)")
 def test_real_caffe_weights_equal_their_folded_form(tmp_path):
     caffe = export_model("vgg16", tmp_path, weights=REAL_WEIGHTS / "vgg16-caffe.pth", preprocess="caffe",
-                         name="caffe")
-    folded = export_model("vgg16", tmp_path, weights=REAL_WEIGHTS / "vgg16-torchvision.pth", name="folded")
+                         name="caffe", weights_dtype="float32")
+    folded = export_model("vgg16", tmp_path, weights=REAL_WEIGHTS / "vgg16-torchvision.pth", name="folded",
+                          weights_dtype="float32")
     _compare_caffe_with_folded(caffe.path, folded.path, "vgg16", 176, 208)

@@ -17,7 +17,8 @@ from .batch import batch
 from .common import choices, fail, notice, notices, say, with_stylization_options
 from ..errors import NstError, OptionError
 from ..system.interrupts import signals_held, stop_signals
-from ..model_format import ARCHITECTURES, DEFAULT_PREPROCESS, POOLINGS, PREPROCESSES
+from ..model_format import (ARCHITECTURES, DEFAULT_PREPROCESS, DEFAULT_WEIGHTS_DTYPE, POOLINGS, PREPROCESSES,
+                            WEIGHTS_DTYPES)
 from ..network.models_dir import DEFAULT_MODEL, EXPORT_DESTINATION, SEARCH_ORDER
 from ..pipeline.options import CHECKPOINT_EVERY, Options
 
@@ -27,6 +28,7 @@ GIF_FRAMES = 40  # frames of --gif, evenly spaced over the whole run, the start 
 Arch = choices("Arch", ARCHITECTURES)
 Pooling = choices("Pooling", POOLINGS)
 PreprocessName = choices("PreprocessName", PREPROCESSES)
+WeightsDtype = choices("WeightsDtype", WEIGHTS_DTYPES)
 
 
 
@@ -197,9 +199,13 @@ def export(
         help="Name of the model's subdirectory [default: ARCH, or ARCH-max with --pooling max].",
         show_default=False)] = None,
     opset: Annotated[int, typer.Option(help="ONNX opset of the written graphs.")] = 17,
+    weights_dtype: Annotated[WeightsDtype, typer.Option(
+        help="How the weights are stored: float16 halves the model on disk; the graphs cast them to float32 when "
+             "they load, so the arithmetic is float32 either way.")] = WeightsDtype[DEFAULT_WEIGHTS_DTYPE],
     force: Annotated[bool, typer.Option(help="Overwrite an existing export of the same name.")] = False,
 ) -> None:
-    """Export ARCH to OUT/NAME/{features,vjp}.onnx, validated against torch (needs the export extra)."""
+    """Export ARCH to OUT/NAME/ (features.onnx, vjp.onnx and the weights.bin both read), validated against torch
+    (needs the export extra)."""
     from .exporter_loader import import_exporter
     from ..network.models_dir import absolute, default_dirs, export_dir, found_from
 
@@ -211,14 +217,14 @@ def export(
             destination = absolute(out) if out is not None else export_dir()
             result = export_model(arch.value, destination, weights=weights, random_seed=random_weights,
                                   pooling=pooling.value, preprocess=preprocess.value, name=name, opset=opset,
-                                  force=force,
+                                  weights_dtype=weights_dtype.value, force=force,
                                   log=lambda line: typer.echo(line, err=True))
         except NstError as exc:
             raise fail(str(exc)) from None
         except KeyboardInterrupt:
             raise notice(f"{stop.what}; no model was written", stop.exit_code) from None
     for path in result.files:
-        typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)", err=True)
+        typer.echo(f"wrote {path} ({file_size(path.stat().st_size)})", err=True)
     found = found_from(destination)
     typer.echo(f"exported {arch.value} ({pooling.value} pooling) to {result.path} in {result.seconds:.1f} s"
                f"{f'; {found}' if found else ''}", err=True)
@@ -271,8 +277,11 @@ def info(models_dir: Annotated[Optional[Path], typer.Option(
                     mark = ("  [random weights: for trying nst-rt out, not for pictures]" if item.random_weights
                             else "")
                     typer.echo(f"\n{item.name}  ({item.path}){mark}")
-                    for key, value in sorted(item.metadata.items()):
+                    for key, value in sorted({"weights_dtype": item.weights_dtype, **item.metadata}.items()):
                         typer.echo(f"  {key}: {value}")
+                    sizes = {p.name: p.stat().st_size for p in item.files if p.is_file()}
+                    typer.echo(f"  files: {', '.join(f'{n} {file_size(b)}' for n, b in sizes.items())} "
+                               f"({file_size(sum(sizes.values()))} in all)")
                 else:
                     path, problem = item
                     typer.echo(f"\n{path.name}  ({path}): unusable: {problem}")
@@ -280,6 +289,11 @@ def info(models_dir: Annotated[Optional[Path], typer.Option(
             raise fail(str(exc)) from None
         except KeyboardInterrupt:
             raise notice(stop.what, stop.exit_code) from None
+
+
+def file_size(size: int) -> str:
+    """A file size for people: 25.9 MB, 7.6 kB."""
+    return f"{size / 1e6:.1f} MB" if size >= 1e5 else f"{size / 1e3:.1f} kB"
 
 
 def _probed_precision(found: list, refresh: bool) -> tuple[str, str]:

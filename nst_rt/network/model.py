@@ -1,7 +1,8 @@
 """Find an exported model, read its metadata back through onnxruntime, and check it.
 
-A model is a directory holding ``features.onnx`` and ``vjp.onnx`` (written by ``nst-rt export``). A model is
-given by path, or by name; names are looked up in the directories of :mod:`nst_rt.network.models_dir`.
+A model is a directory holding ``features.onnx``, ``vjp.onnx`` and the ``weights.bin`` both reference (written by
+``nst-rt export``; a format-1 export has no weights file: each graph holds its own). A model is given by path,
+or by name; names are looked up in the directories of :mod:`nst_rt.network.models_dir`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import MissingDependencyError, ModelError, ModelNotFoundError
-from ..model_format import FEATURES_FILE, FORMAT_VERSION, RANDOM_WEIGHTS_SOURCE, REQUIRED_METADATA, VJP_FILE
+from ..model_format import (FEATURES_FILE, FORMAT_VERSION, MODEL_FILES, RANDOM_WEIGHTS_SOURCE, READABLE_FORMATS,
+                            REQUIRED_METADATA, VJP_FILE, WEIGHTS_FILE)
 from .models_dir import (DEFAULT_MODEL, ENV_MODELS_DIR, OFFLINE_HINT, absolute, create_hint, export_command,
                          export_dir, is_model_dir, not_found_message, search_dirs)
 
@@ -59,12 +61,30 @@ class ModelInfo:
         return self.metadata.get("weights_source", "").startswith(RANDOM_WEIGHTS_SOURCE)
 
     @property
+    def format(self) -> str:
+        return self.metadata["nst_rt.format"]
+
+    @property
+    def weights_dtype(self) -> str:
+        """How the export stores its weights (format 1 exports: float32)."""
+        return self.metadata.get("weights_dtype", "float32")
+
+    @property
+    def files(self) -> list[Path]:
+        """The files of the export (format 1: the two graphs; later formats add the shared weights file)."""
+        return [self.path / name for name in _files(self.format)]
+
+    @property
     def features_path(self) -> Path:
         return self.path / FEATURES_FILE
 
     @property
     def vjp_path(self) -> Path:
         return self.path / VJP_FILE
+
+
+def _files(format_version: str) -> tuple[str, ...]:
+    return (FEATURES_FILE, VJP_FILE) if format_version == "1" else MODEL_FILES
 
 
 def _is_path(model: str | os.PathLike) -> bool:
@@ -120,15 +140,25 @@ def load_model(model: str | os.PathLike = DEFAULT_MODEL, models_dir: str | os.Pa
     for file_name in (FEATURES_FILE, VJP_FILE):
         if not (path / file_name).is_file():
             raise ModelError(f"model {path} has no {file_name}; {fix}")
-    features = _read_metadata(path / FEATURES_FILE, ort)
-    vjp = _read_metadata(path / VJP_FILE, ort)
-    missing = [key for key in REQUIRED_METADATA if key not in features]
+    try:
+        features = _read_metadata(path / FEATURES_FILE, ort)
+        vjp = _read_metadata(path / VJP_FILE, ort)
+    except ModelError:
+        if not (path / WEIGHTS_FILE).is_file():  # a graph that references the weights file cannot even open
+            raise ModelError(f"model {path} has no {WEIGHTS_FILE} (the weights both graphs read); {fix}") from None
+        raise
+    version = features.get("nst_rt.format")
+    if version is not None and version not in READABLE_FORMATS:
+        raise ModelError(f"model {path} has format {version}, this nst-rt reads formats {', '.join(READABLE_FORMATS)} "
+                         f"(it writes {FORMAT_VERSION}); {fix}")
+    required = [key for key in REQUIRED_METADATA if version != "1" or key != "weights_dtype"]
+    missing = [key for key in required if key not in features]
     if missing:
         raise ModelError(f"{path / FEATURES_FILE} lacks the metadata {', '.join(missing)}; {fix}")
-    if features["nst_rt.format"] != FORMAT_VERSION:
-        raise ModelError(f"model {path} has format {features['nst_rt.format']}, this nst-rt reads {FORMAT_VERSION}; {fix}")
-    for key in ("architecture", "pooling", "layers", "weights_sha256"):
-        if vjp.get(key) != features[key]:
+    if version != "1" and not (path / WEIGHTS_FILE).is_file():
+        raise ModelError(f"model {path} has no {WEIGHTS_FILE} (the weights both graphs read); {fix}")
+    for key in ("architecture", "pooling", "layers", "weights_sha256", "weights_dtype"):
+        if vjp.get(key) != features.get(key):
             raise ModelError(f"the two graphs of {path} come from different exports ({key} differs); {fix}")
     return ModelInfo(path.name, path, features)
 

@@ -24,6 +24,7 @@ from ..errors import ModelError, OptionError, ProviderError
 from .model import ModelInfo, import_onnxruntime
 from ..model_format import GRAD_OUTPUT, IMAGE_INPUT, MIN_SIZE, cotangent_name, layer_depth
 from .precision import OPENVINO_HINT, choose_precision
+from ..system.heap import release_free_heap
 from .providers import PROVIDERS  # noqa: F401 (part of this module's API)
 
 CUDA = "CUDAExecutionProvider"
@@ -117,6 +118,9 @@ class Network:
         except Exception as exc:
             raise ModelError(f"onnxruntime cannot load {model.path} ({str(exc).splitlines()[0][:160]}); "
                              f"re-export it with --force") from None
+        # What the sessions' creation freed (the parsed graphs, the folded intermediates) goes back to the system:
+        # otherwise the process keeps about twice the weights it uses (docs/footprint.md).
+        release_free_heap()
         if self.providers[0] == CUDA and CUDA not in self.features_session.get_providers():
             # onnxruntime falls back to CPU when the CUDA libraries fail to load; an explicit request must not.
             if provider == "cuda":
