@@ -139,4 +139,6 @@ def test_resume_reads_the_pairs_straight_into_the_ring(tmp_path):
     in_memory = peak_resuming(states[0])  # the pairs already held: only the ring and the vectors count
     with np.load(path) as saved:
         from_file = peak_resuming(_Prefixed(saved, "opt_"))
-    assert from_file < in_memory + ring // 4, (from_file / ring, in_memory / ring)
+    # Reading from the file costs one read chunk beyond the in-memory resume; a second copy of the pairs, a ring.
+    from nst_rt.io.npz_stream import _CHUNK
+    assert from_file < in_memory + _CHUNK + ring // 8, (from_file / ring, in_memory / ring)

@@ -89,7 +89,9 @@ def test_ctrl_c_saves_the_best_image_so_far_and_exits_130(paths, models, monkeyp
     done = int(re.search(r"interrupted after (\d+) iterations", line).group(1))
     assert 1 <= done < 50
     assert pixels(paths.output).shape == (21, 32, 3)
-    assert listing(paths.out) == ["result.png"]
+    from nst_rt.pipeline.stopped import marker_path
+
+    assert listing(paths.out) == sorted([marker_path(paths.output).name, "result.png"])  # and the stop's record
 
 
 def test_ctrl_c_before_the_run_writes_nothing_and_exits_130(paths, models, monkeypatch):

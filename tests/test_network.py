@@ -8,6 +8,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from nst_rt.model_format import MODEL_FILES
+
 from nst_rt.network import model as model_module
 from nst_rt.errors import ModelError, ModelNotFoundError, OptionError, ProviderError
 from nst_rt.network.model import load_model
@@ -282,7 +284,7 @@ def _copy_model(export_path, tmp_path, arch="vgg19", pooling="avg", name="vgg19"
     src = export_path(arch, pooling)
     dst = tmp_path / "copies" / name
     dst.mkdir(parents=True)
-    for f in ("features.onnx", "vjp.onnx"):
+    for f in MODEL_FILES:
         shutil.copyfile(src / f, dst / f)
     return dst
 

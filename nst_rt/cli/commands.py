@@ -11,15 +11,14 @@ from typing import Annotated, Optional
 
 import typer
 
-from .. import __version__
 from .app import PlainArguments, app
 from .batch import batch
-from .common import choices, fail, notice, notices, say, with_stylization_options
+from .common import choices, fail, file_size, notice, notices, say, with_stylization_options
 from ..errors import NstError, OptionError
 from ..system.interrupts import signals_held, stop_signals
 from ..model_format import (ARCHITECTURES, DEFAULT_PREPROCESS, DEFAULT_WEIGHTS_DTYPE, POOLINGS, PREPROCESSES,
                             WEIGHTS_DTYPES)
-from ..network.models_dir import DEFAULT_MODEL, EXPORT_DESTINATION, SEARCH_ORDER
+from ..network.models_dir import DEFAULT_MODEL, EXPORT_DESTINATION
 from ..pipeline.options import CHECKPOINT_EVERY, Options
 
 GIF_FRAMES = 40  # frames of --gif, evenly spaced over the whole run, the start image and the result included
@@ -233,80 +232,3 @@ def export(
                    err=True)
     elif result.path.name != DEFAULT_MODEL:
         typer.echo(f"use it with --model {result.path.name}", err=True)
-
-
-@app.command()
-def info(models_dir: Annotated[Optional[Path], typer.Option(
-        help=f"Where to look for models first [default: {SEARCH_ORDER}].", show_default=False)] = None,
-         probe: Annotated[bool, typer.Option("--probe", help="Time fp32 against bf16 on OpenVINO now and cache "
-                                             "the decision of --precision auto.")] = False) -> None:
-    """Show the exported models found, their metadata, and the available execution providers."""
-    from ..network.model import ModelInfo, list_models
-    from ..network.models_dir import create_hint, search_dirs
-
-    with stop_signals() as stop:
-        try:
-            from ..network.session import CUDA, CUDA_STATUS, NAMES, available_providers, choose_providers
-            from ..network.precision import choose_precision
-
-            providers = available_providers()
-            import onnxruntime
-
-            typer.echo(f"nst-rt {__version__}, onnxruntime {onnxruntime.__version__}")
-            typer.echo(f"execution providers: {', '.join(providers)}")
-            if CUDA in providers:
-                typer.echo(f"CUDA provider: installed ({CUDA_STATUS}: see docs/gpu.md)")
-            else:  # say what this machine has, not the GPU path's status
-                typer.echo(f"CUDA provider: not installed here (this onnxruntime runs on "
-                           f"{', '.join(NAMES.get(p, p) for p in providers if p in NAMES)}); for an NVIDIA GPU, "
-                           f"install the gpu extra")
-            chosen = NAMES[choose_providers("auto")[0]]
-            precision, why = choose_precision("auto", chosen)
-            found = list_models(models_dir)
-            if chosen == "openvino":
-                precision, why = _probed_precision(found, probe)
-            elif probe:
-                raise fail(f"--probe times bf16 on the OpenVINO provider, and this install has {chosen}; "
-                           f"install 'nst-rt[openvino]'")
-            typer.echo(f"a run with the defaults uses: {chosen} provider, {precision} ({why})")
-            typer.echo(f"model search path: {', '.join(str(d) for d in search_dirs(models_dir))}")
-            if not found:
-                typer.echo(f"no exported models found; {create_hint(DEFAULT_MODEL, models_dir)}")
-            for item in found:
-                if isinstance(item, ModelInfo):
-                    mark = ("  [random weights: for trying nst-rt out, not for pictures]" if item.random_weights
-                            else "")
-                    typer.echo(f"\n{item.name}  ({item.path}){mark}")
-                    for key, value in sorted({"weights_dtype": item.weights_dtype, **item.metadata}.items()):
-                        typer.echo(f"  {key}: {value}")
-                    sizes = {p.name: p.stat().st_size for p in item.files if p.is_file()}
-                    typer.echo(f"  files: {', '.join(f'{n} {file_size(b)}' for n, b in sizes.items())} "
-                               f"({file_size(sum(sizes.values()))} in all)")
-                else:
-                    path, problem = item
-                    typer.echo(f"\n{path.name}  ({path}): unusable: {problem}")
-        except NstError as exc:
-            raise fail(str(exc)) from None
-        except KeyboardInterrupt:
-            raise notice(stop.what, stop.exit_code) from None
-
-
-def file_size(size: int) -> str:
-    """A file size for people: 25.9 MB, 7.6 kB."""
-    return f"{size / 1e6:.1f} MB" if size >= 1e5 else f"{size / 1e3:.1f} kB"
-
-
-def _probed_precision(found: list, refresh: bool) -> tuple[str, str]:
-    """--precision auto on OpenVINO: the cached probe's decision (probing now when asked or when none is cached)."""
-    from ..network.model import ModelInfo
-    from ..network.probe import auto_precision, cache_path, describe, load_cached, machine_key, probe
-    from ..network.session import Network
-
-    cached = None if refresh else load_cached(machine_key())
-    if cached is not None:
-        return cached["precision"], f"{describe(cached)}; cached in {cache_path()}"
-    models = [m for m in found if isinstance(m, ModelInfo)]
-    if not models:
-        return "auto", f"not probed yet (no exported model to time); the first run probes and caches in {cache_path()}"
-    decision, _ = auto_precision(models[0], refresh=True, run_probe=lambda m, t: probe(m, t, network=Network))
-    return decision["precision"], f"{describe(decision)}; probed now on {models[0].name}, cached in {cache_path()}"

@@ -83,6 +83,11 @@ def notices(quiet: bool = False):
         yield
 
 
+def file_size(size: int) -> str:
+    """A file size for people: 25.9 MB, 7.6 kB."""
+    return f"{size / 1e6:.1f} MB" if size >= 1e5 else f"{size / 1e3:.1f} kB"
+
+
 def split_names(value: str | None) -> list[str] | None:
     if value is None:
         return None

@@ -9,6 +9,7 @@ import numpy as np
 
 from ._box import _Box
 from ._common import (
+    _read_into,
     _MSG_CALLBACK,
     _MSG_MAXITER,
     _MSG_NONFINITE,
@@ -36,10 +37,10 @@ def adam(obj: _Objective, x: np.ndarray, box: _Box | None, opts: dict[str, Any],
         start = 0
     else:  # continue exactly after the saved step
         state = _check_state(resume, "adam", obj.shape)
-        x[:], m[:], v[:] = state["x"].reshape(-1), state["m"].reshape(-1), state["v"].reshape(-1)
-        f, g, start, obj.nfev = state["fun"], state["jac"].reshape(-1).copy(), state["nit"], state["nfev"]
-        best_x, best_f, best_g = state["best_x"].reshape(-1).copy(), state["best_fun"], \
-            state["best_jac"].reshape(-1).copy()
+        for out, name in ((x, "x"), (m, "m"), (v, "v")):
+            _read_into(out, state[name])
+        f, start, obj.nfev, best_f = state["fun"], state["nit"], state["nfev"], state["best_fun"]
+        g, best_x, best_g = (_read_into(np.empty_like(x), state[name]) for name in ("jac", "best_x", "best_jac"))
 
     tmp = np.empty_like(x)
     status, message, nit = 1, _MSG_MAXITER, start

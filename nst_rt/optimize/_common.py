@@ -162,6 +162,16 @@ def _size(shape: tuple[int, ...]) -> int:
     return int(np.prod(shape, dtype=np.int64))
 
 
+def _read_into(out: np.ndarray, arr: Any) -> np.ndarray:
+    """Fill the flat ``out`` from a saved array, or from one that reads itself from a file (``read_into``: no
+    whole copy of it first); return ``out``."""
+    if hasattr(arr, "read_into"):
+        arr.read_into(out.reshape(arr.shape))
+    else:
+        out[:] = np.asarray(arr).reshape(-1)
+    return out
+
+
 def _check_state(state: Any, method: str, shape: tuple[int, ...], m: int = 0) -> dict[str, Any]:
     """Check a saved state (also as loaded back by ``np.load``) against this run; return it as numbers and arrays."""
     if not isinstance(state, Mapping):

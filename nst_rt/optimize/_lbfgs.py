@@ -10,6 +10,7 @@ import numpy as np
 from . import _history
 from ._box import _Box
 from ._common import (
+    _read_into,
     pairs_kept,
     _MSG_CALLBACK,
     _MSG_FTOL,
@@ -79,8 +80,9 @@ def lbfgs(obj: _Objective, x: np.ndarray, box: _Box | None, opts: dict[str, Any]
         nit = 0
     else:  # continue exactly where the saved iteration ended: same arrays, same counters
         state = _check_state(resume, "lbfgs", obj.shape, history.m)
-        x[:], f, g, nit, obj.nfev = state["x"].reshape(-1), state["fun"], state["jac"].reshape(-1).copy(), \
-            state["nit"], state["nfev"]
+        f, nit, obj.nfev = state["fun"], state["nit"], state["nfev"]
+        _read_into(x, state["x"])
+        g = _read_into(np.empty(n), state["jac"])
         history.restore(state)
         f_old = state["fun_old"]
         del state, resume  # the loaded memory can go: the history holds it now

@@ -43,7 +43,7 @@ MASKS = ("style_masks", "content_mask")  # fingerprinted by their pixels, not th
 # Model metadata that records where a model came from, not what it computes.
 MODEL_PROVENANCE = ("exporter_version", "weights_source", "opset")
 _STATE = "opt_"  # prefix of the optimiser's arrays in the file
-STREAMED = ("s", "y")  # the L-BFGS pairs: read straight into the optimiser's ring, never whole into memory first
+STREAMED = ("s", "y", "x", "jac")  # pairs and image vectors: read straight into the optimiser's buffers
 
 
 def path_for(output) -> Path:
