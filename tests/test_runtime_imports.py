@@ -57,3 +57,14 @@ def test_import_nst_rt_is_light():
     loaded = _top_level(json.loads(_run(LIGHT_SCRIPT)))
     for name in ("onnxruntime", "numpy", "PIL", *FORBIDDEN):
         assert name not in loaded, f"import nst_rt imported {name}"
+
+
+def test_the_library_leaves_the_cli_dependencies_alone(models_dir):
+    """typer and rich (with pydantic and Pygments) are the CLI's and the progress display's: a library run
+    without a progress display imports none of them (docs/footprint.md)."""
+    script = RUNTIME_SCRIPT.replace("import nst_rt,", "import nst_rt.pipeline.stylizer, nst_rt.batching, nst_rt,")
+    out = json.loads(_run(script, str(models_dir())))
+    loaded = _top_level(out["modules"])
+    assert "nst_rt.pipeline.stylizer" in out["modules"] and "onnxruntime" in loaded
+    for name in ("typer", "rich", "pydantic", "pygments", "click"):
+        assert name not in loaded, f"the library imported {name}"
