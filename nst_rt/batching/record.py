@@ -11,7 +11,6 @@ file and renamed into place, so it is always whole.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 from collections.abc import Sequence
@@ -21,21 +20,14 @@ from ..errors import OptionError
 from ..io.atomic import create_temp
 from ..pipeline.checkpoint import NOT_FINGERPRINTED
 from ..pipeline.options import Options
+from ..io.digest import file_sha256
 
 RECORD = ".nst-rt-batch.json"
 
 
-def _digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def settings(styles: Sequence[Path], options: Options) -> dict:
     """What a result depends on besides its input, as JSON: keys are the CLI's option names."""
-    record = {"--style": [_digest(s) for s in styles], "--model": str(options.model)}
+    record = {"--style": [file_sha256(s) for s in styles], "--model": str(options.model)}
     for field in dataclasses.fields(options):
         if field.name not in NOT_FINGERPRINTED:
             value = getattr(options, field.name)

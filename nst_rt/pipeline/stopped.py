@@ -9,25 +9,17 @@ The record is written atomically (temporary file, then rename) and removed when 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 
 from ..io.atomic import create_temp
+from ..io.digest import file_sha256
 
 
 def marker_path(output) -> Path:
     output = Path(os.fspath(output))
     return output.with_name(f".{output.name}.stopped")
-
-
-def _digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def record(output) -> None:
@@ -36,7 +28,7 @@ def record(output) -> None:
     fd, tmp = create_temp(marker_path(output))
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump({"output": output.name, "sha256": _digest(output)}, f)
+            json.dump({"output": output.name, "sha256": file_sha256(output)}, f)
         os.replace(tmp, marker_path(output))
     except BaseException:
         if os.path.lexists(tmp):
@@ -49,7 +41,7 @@ def is_stopped_output(output) -> bool:
     output, marker = Path(os.fspath(output)), marker_path(output)
     try:
         saved = json.loads(marker.read_text())
-        return output.is_file() and saved.get("sha256") == _digest(output)
+        return output.is_file() and saved.get("sha256") == file_sha256(output)
     except (OSError, ValueError, AttributeError):
         return False
 

@@ -8,7 +8,6 @@ the same fingerprint skips the frames already there; one with other settings is 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import secrets
@@ -27,14 +26,6 @@ MANIFEST = "run.json"
 
 def frames_dir(output: Path) -> Path:
     return output.with_name(output.name + ".frames")
-
-
-def file_digest(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class FrameStore:

@@ -27,7 +27,8 @@ from ..pipeline.options import Options
 from ..pipeline.stylizer import Progress, Stylizer
 from . import codec, require
 from .flow import FlowEstimator, consistency_mask, inside, warp
-from .frames import FrameStore, file_digest, frames_dir
+from ..io.digest import file_sha256
+from .frames import FrameStore, frames_dir
 from .options import VideoOptions  # noqa: F401 (part of this module's API)
 from .temporal import TemporalObjective
 
@@ -75,9 +76,9 @@ def fingerprint(source: Path, styles: Sequence[Path], options: Options, video: V
     for name in ("style_masks", "content_mask"):  # by their bytes: editing a mask restarts the frames
         value = settings.pop(name)
         if value is not None:
-            settings[name] = [file_digest(Path(m)) for m in value] if name == "style_masks" else file_digest(Path(value))
+            settings[name] = [file_sha256(Path(m)) for m in value] if name == "style_masks" else file_sha256(Path(value))
     return {"input": [str(source.resolve()), stat.st_size, stat.st_mtime_ns],
-            "styles": [file_digest(s) for s in styles], "options": settings,
+            "styles": [file_sha256(s) for s in styles], "options": settings,
             "temporal_weight": video.temporal_weight, "frame_iterations": video.later_iterations(options.iterations),
             "size": list(size), "version": __version__}
 
