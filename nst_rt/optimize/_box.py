@@ -39,7 +39,8 @@ class _Box:
         return ((x <= self.lo) & (g > 0)) | ((x >= self.hi) & (g < 0))
 
     # The methods below that take `scratch` (a float64 vector of x's size whose contents they overwrite) make
-    # no image-sized temporaries: the driver lends them a vector it holds anyway and is not using just then.
+    # no float64 temporaries (one boolean mask at most): the driver lends them a vector it holds anyway and is not
+    # using just then.
 
     def projected_gradient_max(self, x: np.ndarray, g: np.ndarray, scratch: np.ndarray) -> float:
         """``max |x - P(x - g)|``: SciPy's projected gradient norm."""

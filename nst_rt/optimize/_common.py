@@ -49,7 +49,6 @@ class OptimizeResult(dict):
         return "\n".join(lines)
 
 
-
 class _Objective:
     """Calls the user's function, counts evaluations and hands back a float64 gradient of its own.
 
@@ -106,7 +105,6 @@ def _takes_out(fun: Callable[..., Any]) -> bool:
         return False
 
 
-
 class IntermediateResult(OptimizeResult):
     """What ``callback`` receives after each iteration: ``x, fun, jac, nit, nfev``. ``x`` is a copy; ``jac`` is
     a read-only view of the optimiser's gradient, valid while the callback runs (copy it to keep it).
@@ -124,7 +122,7 @@ class IntermediateResult(OptimizeResult):
 
 def _callback_stops(callback, obj: _Objective, x: np.ndarray, f: float, g: np.ndarray, nit: int,
                     state: Callable[[], dict[str, Any]]) -> bool:
-    """Call ``callback`` with copies of the current point; True when it raised StopIteration."""
+    """Call ``callback`` with the current point (x copied, jac a read-only view); True when it raised StopIteration."""
     if callback is None:
         return False
     jac = g.reshape(obj.shape).view()
