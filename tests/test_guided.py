@@ -57,6 +57,33 @@ def test_guided_style_loss_value_and_gradient_match_torch(styles):
     np.testing.assert_allclose(again - 1, grad, rtol=1e-4, atol=1e-6)
 
 
+def _split_masks(rng, shape):
+    """Left and right masks with a soft, overlapping seam and zeros beyond it: each covers under 90% of the
+    positions, so the style term works in each mask's box."""
+    h, w = shape
+    ramp = np.clip((np.arange(w) - w / 2 + 1.5) / 3, 0, 1).astype(np.float32)
+    left = np.repeat((1 - ramp)[None], h, 0) * rng.uniform(0.5, 1.0, shape).astype(np.float32)
+    return [left, np.repeat(ramp[None], h, 0)]
+
+
+@pytest.mark.parametrize("styles", [1, 2])
+def test_masks_with_zeros_work_in_their_box_and_match_torch(styles):
+    rng = np.random.default_rng(10 + styles)
+    f = np.maximum(rng.standard_normal(SHAPE), 0).astype(np.float32) + 0.01
+    terms = [_term(rng, w, m, SHAPE[1]) for w, m in zip((0.7, 1.9), _split_masks(rng, SHAPE[2:]))][:styles]
+    assert all(t.box is not None and 0 < t.box_mask.size < t.mask.size for t in terms)
+    grad = np.full(SHAPE, 7.0, np.float32)  # overwritten, also where no mask reaches
+    value = guided.style_loss(f, terms, grad, accumulate=False)
+    ft = torch.tensor(f, dtype=torch.float64, requires_grad=True)
+    expected = t_guided_style(ft, terms)
+    expected.backward()
+    assert value == pytest.approx(expected.item(), rel=1e-5)
+    np.testing.assert_allclose(grad, ft.grad.numpy(), rtol=1e-4, atol=1e-6 * np.abs(ft.grad.numpy()).max())
+    strided = np.ones((1, SHAPE[1], SHAPE[2], SHAPE[3] * 2), np.float32)[..., ::2]  # not C-contiguous
+    guided.style_loss(f, terms, strided, accumulate=True)
+    np.testing.assert_allclose(strided - 1, grad, rtol=1e-4, atol=1e-6)
+
+
 def test_a_mask_of_ones_is_the_plain_gram():
     rng = np.random.default_rng(0)
     f = rng.random(SHAPE).astype(np.float32)
