@@ -134,11 +134,13 @@ def test_openvino_gradient_matches_the_cpu_provider(vgg19, precision, tolerance)
 
 
 @needs_openvino
-def test_openvino_vjp_matches_the_cpu_provider_on_the_same_inputs(vgg19):
+def test_openvino_features_and_vjp_match_the_cpu_provider_on_the_same_inputs(vgg19):
     # The VJP graph alone, fed one set of activations and cotangents: no ReLU can flip between providers.
     x = np.random.default_rng(8).random((1, 3, 48, 64)).astype(np.float32)
     cpu, openvino = Network(vgg19, "cpu"), Network(vgg19, "openvino", precision="fp32")
     activations = cpu.features(x)
+    for layer, values in openvino.features(x).items():
+        assert np.linalg.norm(values - activations[layer]) / np.linalg.norm(activations[layer]) < 1e-5, layer
     rng = np.random.default_rng(1)
     cotangents = {cotangent_name(l): rng.standard_normal(a.shape).astype(np.float32) for l, a in activations.items()}
     feed = {i.name: {**activations, **cotangents}[i.name] for i in cpu.vjp_session.get_inputs()}
