@@ -134,10 +134,21 @@ def _images(h=40, w=229):
 SETTINGS = dict(content_weight=1.0, style_weight=10.0, tv_weight=2.0, normalize=True)
 
 
-def test_a_checkerboard_mask_in_tiles_equals_the_untiled_run(network):
+def _split(h=40, w=229):
+    """Left and right masks, 0 beyond a soft seam: whole-image terms work in boxes, tiles skip windows."""
+    ramp = np.clip((np.arange(w) - 80) / 16, 0, 1).astype(np.float32)
+    return [np.repeat((1 - ramp)[None], h, 0), np.repeat(ramp[None], h, 0)]
+
+
+@pytest.mark.parametrize("kind", ["checkerboard", "split"])
+def test_masks_in_tiles_equal_the_untiled_run(network, kind):
     content, styles, masks, x = _images()
+    if kind == "split":
+        masks = _split()
     kwargs = dict(style_masks=masks, content_mask=masks[0], **SETTINGS)
     whole = Objective(network, content, styles, **kwargs)
+    if kind == "split":
+        assert all(t.box is not None for terms in whole.style_masked.values() for t in terms)
     value, grad = whole(x)
     grad = grad.copy()
     tiled = TiledObjective(network, content, styles, tile=32, **kwargs)

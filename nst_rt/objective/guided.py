@@ -134,6 +134,9 @@ def core_sums(acts: np.ndarray, rows: slice, cols: slice, masks: list[np.ndarray
         stop = min(r + step, rows.stop)
         flat = np.ascontiguousarray(acts[0, :, r:stop, cols]).reshape(c, -1)
         for total, mask in zip(totals, masks):
-            weighted = flat * mask[r - rows.start:stop - rows.start].reshape(1, -1)
+            part = mask[r - rows.start:stop - rows.start]
+            if not part.any():  # the mask leaves these rows out
+                continue
+            weighted = flat * part.reshape(1, -1)
             total += weighted @ weighted.T
     return totals

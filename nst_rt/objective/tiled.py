@@ -30,7 +30,7 @@ from . import guided, losses
 from ..errors import OptionError
 from ..model_format import STRIDE, check_tile, convs, layer_depth
 from ..network.session import activation_shape
-from .whole import Objective, _float64_buffer, point_key
+from .whole import Objective, float64_buffer, point_key
 
 _CHUNK_ELEMENTS = 1 << 23  # the core's activations are copied out this much at a time for its Gram matrix
 
@@ -213,7 +213,7 @@ class TiledObjective(Objective):
             style += w * float(np.sum(np.square(diff, dtype=np.float64))) / diff.size
             factors[l] = diff * np.float32(4.0 * w / (diff.size * n))
         if out is None:
-            out = self._grad64 = _float64_buffer(self._grad64, self.shape)
+            out = self._grad64 = float64_buffer(self._grad64, self.shape)
         grad = self._backward_tiles(x, factors, out)
         tv = losses.tv_loss(np.asarray(x, dtype=np.float64), self.tv_weight, grad) if self.tv_weight > 0 else 0.0
         total = content + style + tv
@@ -247,6 +247,8 @@ class TiledObjective(Objective):
         if isinstance(factor, list):  # masked styles: sum_k M_k (F m_k^2), over the window's positions
             out.fill(0.0)
             for matrix, mask in factor:
+                if not mask[window].any():  # this style's mask leaves the window out: it adds nothing here
+                    continue
                 m = np.square(mask[window]).reshape(1, -1)
                 out.reshape(c, -1)[...] += matrix @ (acts.reshape(c, -1) * m)
         elif factor is not None:

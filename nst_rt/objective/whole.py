@@ -200,7 +200,7 @@ class Objective:
         grad = self.network.backward()
         tv = 0.0
         if out is None and self.tv_weight > 0:
-            out = self._grad64 = _float64_buffer(self._grad64, self.shape)
+            out = self._grad64 = float64_buffer(self._grad64, self.shape)
         if out is not None:
             np.copyto(out, grad)
             grad = out
@@ -213,7 +213,7 @@ class Objective:
         return total, grad
 
 
-def _float64_buffer(buffer: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
+def float64_buffer(buffer: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
     """``buffer``, or a new float64 one of ``shape`` the first time."""
     return np.empty(shape, np.float64) if buffer is None else buffer
 
