@@ -1,4 +1,4 @@
-"""The Starlette application: the API routes, the static page, and the job queue's lifetime."""
+"""The Starlette application: the API routes, the static page and example pictures, the job queue's lifetime."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ import tempfile
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from ..pipeline.options import Options
-from .api import ROUTES
+from . import examples
+from .api import EXCEPTION_HANDLERS, ROUTES
 from .jobs import Jobs
 
 STATIC = Path(__file__).parent / "static"
@@ -28,8 +30,24 @@ def model_names(base: Options) -> list[str]:
     return names
 
 
+class ModelLayers:
+    """model name -> its layer names, read from the export once (for checking a job's layer options)."""
+
+    def __init__(self, models_dir):
+        self.models_dir, self.known = models_dir, {}
+
+    def __call__(self, model) -> list[str]:
+        if str(model) not in self.known:
+            from ..network.model import load_model
+
+            self.known[str(model)] = load_model(model, self.models_dir).layers
+        return self.known[str(model)]
+
+
 def create_app(base: Options | None = None, *, results_dir: str | Path | None = None, keep: int = 50,
-               max_upload_mb: int = 25) -> Starlette:
+               max_upload_mb: int = 25, examples_dir: str | Path | None = None) -> Starlette:
+    """The server's application. ``base`` holds the server's options (model, models directory), which are the
+    page's defaults; ``examples_dir`` the example pictures (default: a source checkout's ``examples/``)."""
     base = (base or Options()).validated()
     temp = None
     if results_dir is None:
@@ -40,11 +58,15 @@ def create_app(base: Options | None = None, *, results_dir: str | Path | None = 
     @contextlib.asynccontextmanager
     async def lifespan(app):
         yield
-        jobs.close()
+        await run_in_threadpool(jobs.close)  # a running job is stopped and its best image saved first
         if temp is not None:
             temp.cleanup()
 
-    app = Starlette(routes=[*ROUTES, Mount("/", StaticFiles(directory=STATIC, html=True))], lifespan=lifespan)
+    found = examples.folders(examples_dir)
+    mounts = [Mount(f"{examples.URL}/{kind}", StaticFiles(directory=folder)) for kind, folder in found.items()]
+    app = Starlette(routes=[*ROUTES, *mounts, Mount("/", StaticFiles(directory=STATIC, html=True))],
+                    exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
     app.state.jobs, app.state.base, app.state.max_upload_mb = jobs, base, max_upload_mb
-    app.state.models, app.state.examples, app.state.tempdir = model_names(base), [], temp
+    app.state.models, app.state.layers = model_names(base), ModelLayers(base.models_dir)
+    app.state.examples, app.state.tempdir = examples.listing(found), temp
     return app
