@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
+from ..errors import OptionError
 from ..pipeline.options import Options
 from . import examples
 from .api import EXCEPTION_HANDLERS, ROUTES
@@ -49,6 +50,10 @@ def create_app(base: Options | None = None, *, results_dir: str | Path | None = 
     """The server's application. ``base`` holds the server's options (model, models directory), which are the
     page's defaults; ``examples_dir`` the example pictures (default: a source checkout's ``examples/``)."""
     base = (base or Options()).validated()
+    for name, value in (("keep", keep), ("max-upload-mb", max_upload_mb)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise OptionError(f"{name} must be a whole number >= 1, got {value!r}")
+    found = examples.folders(examples_dir)
     temp = None
     if results_dir is None:
         temp = tempfile.TemporaryDirectory(prefix="nst-rt-serve-")
@@ -62,7 +67,6 @@ def create_app(base: Options | None = None, *, results_dir: str | Path | None = 
         if temp is not None:
             temp.cleanup()
 
-    found = examples.folders(examples_dir)
     mounts = [Mount(f"{examples.URL}/{kind}", StaticFiles(directory=folder)) for kind, folder in found.items()]
     app = Starlette(routes=[*ROUTES, *mounts, Mount("/", StaticFiles(directory=STATIC, html=True))],
                     exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)

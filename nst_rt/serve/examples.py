@@ -31,6 +31,8 @@ def folders(examples_dir: str | Path | None) -> dict[str, Path]:
     root = Path(examples_dir) if examples_dir is not None else checkout_examples()
     if root is None:
         return {}
+    if examples_dir is not None and not root.is_dir():
+        raise OptionError(f"examples directory {str(examples_dir)!r} does not exist; check the path")
     found = {kind: root / kind for kind in KINDS if (root / kind).is_dir()}
     if examples_dir is not None and not found:
         raise OptionError(f"examples directory {str(examples_dir)!r} has neither a content/ nor a style/ folder of "
