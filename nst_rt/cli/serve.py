@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import signal
+import threading
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -14,6 +15,17 @@ from .common import fail, say
 from ..pipeline.options import Options
 
 DEFAULTS = Options()
+
+
+def exposure_warning(host: str) -> str | None:
+    """The line said when the server listens beyond this machine (any address but loopback), else None."""
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if loopback:
+        return None
+    return f"nst-rt: warning: listening on {host}, reachable beyond this machine; the API has no authentication"
 
 
 def serve(
@@ -47,12 +59,9 @@ def serve(
                                  examples_dir=examples_dir)
     except NstError as exc:
         raise fail(str(exc)) from None
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = host == "localhost"
-    if not loopback:
-        say(f"warning: listening on {host}, reachable beyond this machine; the API has no authentication", False)
+    warning = exposure_warning(host)
+    if warning:
+        say(warning, False)
     jobs = application.state.jobs
     stopped_by = []
 
@@ -61,7 +70,7 @@ def serve(
             """Ctrl-C / SIGTERM: stop the run now (its best image is saved while the server shuts down, before
             the results directory is cleaned up) and end with exit code 0; a second Ctrl-C forces the exit.
             (uvicorn's own handler would raise the signal again once it is down.)"""
-            jobs.stop_all()
+            threading.Thread(target=jobs.stop_all, name="nst-rt-serve-stop").start()  # takes the queue's lock
             stopped_by.append(sig)
             if self.should_exit and sig == signal.SIGINT:
                 self.force_exit = True
@@ -78,7 +87,7 @@ def serve(
                           timeout_graceful_shutdown=5)).run()
     if stopped_by:
         where = f"; results in {results_dir}" if results_dir is not None else ""
-        say(f"nst-rt serve: stopped by {signal.Signals(stopped_by[0]).name}{where}", False)
+        say(f"nst-rt: serve stopped by {signal.Signals(stopped_by[0]).name}{where}", False)
 
 
 app.command("serve")(serve)

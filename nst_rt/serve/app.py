@@ -53,6 +53,9 @@ def create_app(base: Options | None = None, *, results_dir: str | Path | None = 
     for name, value in (("keep", keep), ("max-upload-mb", max_upload_mb)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise OptionError(f"{name} must be a whole number >= 1, got {value!r}")
+    from ..network.model import resolve_model
+
+    resolve_model(base.model, base.models_dir)  # a server whose own model is missing is refused at start
     found = examples.folders(examples_dir)
     temp = None
     if results_dir is None:
