@@ -4,6 +4,7 @@ options and examples the page is built from, and the static page."""
 from __future__ import annotations
 
 import io
+import json
 import re
 from dataclasses import fields
 from pathlib import Path
@@ -116,3 +117,41 @@ def test_page_and_its_scripts_are_served(client):
         asset = client.get(f"/{name}")
         assert asset.status_code == 200 and len(asset.content) > 100, name
         assert not re.search(r"https?:|//[a-z]", asset.text), name  # nothing from elsewhere: it works offline
+
+
+def test_events_are_sent_only_when_the_job_changed_at_most_4_a_second(client, monkeypatch):
+    import nst_rt.serve.api as api
+
+    slept, real_sleep = [], api.asyncio.sleep
+
+    async def sleep(seconds):
+        slept.append(seconds)
+        await real_sleep(seconds)
+
+    monkeypatch.setattr(api.asyncio, "sleep", sleep)
+    job = post(client, {"size": 48, "iterations": 20, "scales": 1}).json()
+    seen = events(client, job["id"])
+    assert set(slept) == {0.25} and len(seen) <= len(slept) + 1  # one check per 0.25 s, at most one event each
+    assert all(json.dumps(a) != json.dumps(b) for a, b in zip(seen, seen[1:]))  # never the same object twice
+
+
+DOC = (Path(__file__).resolve().parents[1] / "docs" / "serve.md").read_text()
+
+
+def test_the_docs_curl_examples_use_every_route_as_the_code_has_them(client):
+    from nst_rt.serve.api import ROUTES
+    from nst_rt.serve.options import parse
+
+    block = DOC.split("```\nurl=", 1)[1].split("```", 1)[0]
+    used = set()
+    for command in block.replace("\\\n", " ").splitlines():
+        for match in re.finditer(r"(?:curl\s[^$]*?)(-X (\w+) )?\$url(/api/[\w/$]+)", command):
+            method = match.group(2) or ("POST" if " -F " in command else "GET")
+            used.add((method, re.sub(r"\$id", "{id}", match.group(3))))
+    routes = {(method, route.path) for route in ROUTES for method in route.methods if method != "HEAD"}
+    assert used == routes
+    posted = re.search(r"-F 'options=(\{.*?\})'", block.replace("\\\n", " ")).group(1)
+    parse(json.loads(posted), client.app.state.base, client.app.state.models)  # the example's options are valid
+    assert set(re.findall(r"-F '?(\w+)=", block)) == {"content", "style", "options"}
+    answer = post(client, {"size": -1}).json()
+    assert json.dumps(answer) in DOC  # the error answer the docs show is the server's

@@ -116,6 +116,7 @@ def test_page_runs_previews_downloads_and_shows_errors(server, browser, gate, tm
     page.set_input_files("#style", str(style))
     page.fill("#opt-size", "48")
     page.fill("#opt-iterations", "5")
+    assert page.evaluate("collectOptions()") == {"size": 48, "iterations": 5}  # only what was changed is sent
     page.evaluate(RECORD)
     page.click("#start")
     page.wait_for_function("/iteration 2\\//.test(document.getElementById('status').textContent)")
@@ -166,14 +167,22 @@ def test_dropped_and_example_pictures_blend_weights_stop_and_a_second_tab(server
     assert job["settings"]["styles"] == ["dropped-style.png", "starry_night.jpg"]
     assert job["settings"]["options"]["style_blend_weights"] == [1.0, 0.25]
 
+    assert page.get_attribute("#watch", "href") == f"#job={job['id']}"
     other = open_page(browser, server + f"#job={job['id']}")  # another tab watches the same run
     other.wait_for_function("document.getElementById('status').textContent.startsWith('running')")
+    page.click("#start")  # a second run waits for the first
+    page.wait_for_function("document.getElementById('status').textContent === 'queued: place 1 in the queue'")
+    queued = job_of(page)
+    assert queued["id"] != job["id"] and queued["status"] == "queued"
+    page.click("#stop")  # removes the queued one
+    page.wait_for_function("document.getElementById('status').textContent === 'stopped'")
     gate.set()
-    page.click("#stop")
-    for tab in (page, other):
-        tab.wait_for_selector("#download:not([hidden])", timeout=120000)
-        assert "stopped" in tab.text_content("#status") and "best image so far" in tab.text_content("#status")
-    assert job_of(page)["status"] == "stopped"
+    other.click("#stop")  # the second tab stops the first run
+    other.wait_for_selector("#download:not([hidden])", timeout=120000)
+    assert "stopped" in other.text_content("#status") and "best image so far" in other.text_content("#status")
     with other.expect_download() as info:
         other.click("#download")
     assert Image.open(info.value.path()).size == (48, 48)
+    page.wait_for_selector(f"#results .result[data-id='{job['id']}']")  # the first tab keeps it in its strip
+    assert "dropped.png in the style of dropped-style.png (1) + starry_night.jpg (0.25)" in page.text_content(
+        "#results .result figcaption")
