@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from .app import app
-from .common import fail, say
+from .common import fail, notices, say
 from ..pipeline.options import Options
 
 DEFAULTS = Options()
@@ -83,8 +83,9 @@ def serve(
         import webbrowser
 
         webbrowser.open(url)
-    Server(uvicorn.Config(application, host=host, port=port, log_level="warning",
-                          timeout_graceful_shutdown=5)).run()
+    with notices():  # the runs' notices (random weights, a history shrunk to fit) as one line each
+        Server(uvicorn.Config(application, host=host, port=port, log_level="warning",
+                              timeout_graceful_shutdown=5)).run()
     if stopped_by:
         where = f"; results in {results_dir}" if results_dir is not None else ""
         say(f"nst-rt: serve stopped by {signal.Signals(stopped_by[0]).name}{where}", False)
