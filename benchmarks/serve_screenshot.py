@@ -1,6 +1,7 @@
 """Screenshot of the serve page in the middle of a run, by headless Chromium through Playwright.
 
-The run: examples/content/chelsea.png in a blend of two bundled styles, chosen from the page's examples.
+A first, small run (examples/content/chelsea.png in the style of woman-with-hat-matisse.jpg, 128 px) fills the
+results strip; the second, the one shown running, blends two bundled styles; all chosen from the page's examples.
 
     python benchmarks/serve_screenshot.py --models-dir DIR [--model vgg16] [--size 256] [--iterations 60]
         [--out examples/output/serve.png]
@@ -22,6 +23,7 @@ from nst_rt.serve.app import create_app
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTENT, STYLES, WEIGHTS = "chelsea.png", ("starry_night.jpg", "the_scream.jpg"), ("1", "0.4")
+FIRST_STYLE, FIRST_SIZE, FIRST_ITERATIONS = "woman-with-hat-matisse.jpg", 128, 20
 
 
 def main() -> None:
@@ -42,10 +44,16 @@ def main() -> None:
         time.sleep(0.05)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1200, "height": 860})
+        page = browser.new_page(viewport={"width": 1200, "height": 985})
         page.goto(f"http://127.0.0.1:{port}/")
         page.wait_for_selector("body[data-ready]")
         page.click(f"#examples-content .example[data-name='{CONTENT}']")
+        page.click(f"#examples-style .example[data-name='{FIRST_STYLE}']")
+        page.fill("#opt-size", str(FIRST_SIZE))
+        page.fill("#opt-iterations", str(FIRST_ITERATIONS))
+        page.click("#start")
+        page.wait_for_selector("#results .result", timeout=600000)
+        page.click("#styles li .remove")
         for name in STYLES:
             page.click(f"#examples-style .example[data-name='{name}']")
         page.wait_for_selector(f"#styles li:nth-child({len(STYLES)}) .blend")
@@ -54,10 +62,11 @@ def main() -> None:
         page.fill("#opt-size", str(args.size))
         page.fill("#opt-iterations", str(args.iterations))
         page.click("#start")
-        # Two scales: the picture is shown past the middle of the finer one.
-        page.wait_for_function("document.getElementById('progress').value > 0.6", timeout=600000)
+        # Past the coarser scales (which run more iterations), into the last one.
+        page.wait_for_function("document.getElementById('status').textContent.startsWith('running · scale') && "
+                               "document.getElementById('progress').value > 0.8", timeout=600000)
         page.wait_for_timeout(400)
-        page.screenshot(path=args.out, full_page=True)
+        page.screenshot(path=args.out)
         page.click("#stop")
         page.wait_for_selector("#download:not([hidden])", timeout=600000)
         browser.close()

@@ -134,7 +134,7 @@ def test_page_runs_previews_downloads_and_shows_errors(server, browser, gate, tm
         page.click("#download")
     assert Image.open(info.value.path()).size == (48, 48)
     caption = page.text_content("#results .result figcaption")
-    assert "c.png in the style of s.png" in caption and "size (px) 48" in caption and "iterations 5" in caption
+    assert "c.png in the style of s.png" in caption and "48 px · 5 iterations" in caption
 
     page.set_input_files("#content", str(bad))
     page.click("#start")

@@ -20,6 +20,7 @@ function statusLine(s) {
   if (s.status === "queued") return `queued: place ${s.position} in the queue`;
   let text = s.status;
   if (s.status === "failed") return text;
+  if (s.status === "running" && s.iteration === null) return "running · preparing (the model, the style targets)";
   if (s.iteration !== null) text += ` · scale ${s.scale}/${s.scales} · iteration ${s.iteration}/${s.iterations}`;
   if (s.status === "stopped" && s.has_result) text += " · the best image so far is kept";
   return text;
@@ -57,13 +58,18 @@ function render(s) {
 }
 
 function caption(settings) {
-  const styles = settings.styles.map((name, i) => {
-    const w = settings.options.style_blend_weights;
-    return w ? `${name} (${w[i]})` : name;
-  });
-  const options = Object.entries(settings.options).filter(([k]) => k !== "style_blend_weights")
-    .map(([k, v]) => `${label(k).toLowerCase()} ${Array.isArray(v) ? v.join(",") : v}`);
-  return [`${settings.content} in the style of ${styles.join(" + ")}`, options.join(" · ")];
+  // The pictures, then size and iterations and every option that differs from the server's defaults; the
+  // whole list in the tooltip.
+  const o = settings.options;
+  const w = o.style_blend_weights;
+  const styles = settings.styles.map((name, i) => (w ? `${name} (${w[i]})` : name));
+  const value = (k, v) => (Array.isArray(v) ? v.join(",") : described[k]?.type === "bool" ? (v ? "on" : "off") : v);
+  const changed = Object.entries(o).filter(([k, v]) => !["size", "iterations", "style_blend_weights"].includes(k)
+    && described[k] && JSON.stringify(v) !== JSON.stringify(described[k].default));
+  const how = [`${o.size} px`, `${o.iterations} iterations`,
+    ...changed.map(([k, v]) => `${label(k).toLowerCase()} ${value(k, v)}`)].join(" · ");
+  const all = Object.entries(o).map(([k, v]) => `${label(k)}: ${value(k, v)}`).join("\n");
+  return [`${settings.content} in the style of ${styles.join(" + ")}`, how, all];
 }
 
 function addResult(id, settings) {
@@ -71,8 +77,8 @@ function addResult(id, settings) {
   box.querySelector(".empty")?.remove();
   if (box.querySelector(`[data-id="${id}"]`)) return;
   const url = `/api/jobs/${id}/result`;
-  const [what, how] = caption(settings);
-  const card = el("figure", { className: "result" },
+  const [what, how, all] = caption(settings);
+  const card = el("figure", { className: "result", title: all },
     el("a", { href: url, download: `nst-rt-${id.slice(0, 8)}.png`, title: "Download PNG" },
       el("img", { src: url, alt: what })),
     el("figcaption", {}, el("strong", { text: what }), el("span", { text: how })));
@@ -110,6 +116,9 @@ function watch(id) {
 
 function show(id) {
   shownJob = id;
+  $("status").textContent = "waiting for the server";
+  $("numbers").textContent = "";
+  $("progress").value = 0;
   history.replaceState(null, "", `#job=${id}`);
   const w = $("watch");
   w.href = `#job=${id}`;
