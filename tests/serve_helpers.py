@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import time
 
 import numpy as np
 from PIL import Image
 
 from nst_rt.pipeline.options import Options
+from nst_rt.pipeline.stylizer import Stylizer
 
 FINAL = ("done", "stopped", "failed")
 BASE = dict(model="vgg19", size=32, iterations=3)  # the servers' own options in these tests
@@ -60,3 +62,21 @@ def wait_running(client, job_id, timeout=120):
 def events(client, job_id) -> list[dict]:
     with client.stream("GET", f"/api/jobs/{job_id}/events") as stream:
         return [json.loads(line[5:]) for line in stream.iter_lines() if line.startswith("data:")]
+
+
+def gated(jobs) -> threading.Event:
+    """Make the server's runs wait at the second iteration of their last scale until the returned event is set,
+    so that a test sees a run in progress however fast the machine is."""
+    gate = threading.Event()
+
+    class Gated(Stylizer):
+        def run(self, content, styles, progress=None, **kwargs):
+            def held(p):
+                progress(p)
+                if p.scale == p.scales and p.iteration == 2:
+                    gate.wait(120)
+
+            return super().run(content, styles, held, **kwargs)
+
+    jobs._factory = Gated
+    return gate

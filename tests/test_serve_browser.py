@@ -25,9 +25,8 @@ uvicorn = pytest.importorskip("uvicorn")
 from PIL import Image  # noqa: E402
 
 from nst_rt.pipeline.options import Options  # noqa: E402
-from nst_rt.pipeline.stylizer import Stylizer  # noqa: E402
 from nst_rt.serve.app import create_app  # noqa: E402
-from serve_helpers import png  # noqa: E402
+from serve_helpers import gated, png  # noqa: E402
 
 RECORD = """() => {  // every text the status line shows and every picture the preview shows, in order
   window.seen = {status: [], preview: [], progress: []};
@@ -48,27 +47,20 @@ DROP = """([selector, name, data]) => {  // a file dropped on a drop zone, as a 
 
 
 @pytest.fixture
-def gate():
-    return threading.Event()
+def app(models_dir, tmp_path):
+    return create_app(Options(model="vgg19", models_dir=models_dir()), results_dir=tmp_path / "results")
 
 
 @pytest.fixture
-def server(models_dir, tmp_path, gate):
+def gate(app):
+    return gated(app.state.jobs)
+
+
+@pytest.fixture
+def server(app, gate):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-
-    class Gated(Stylizer):
-        def run(self, content, styles, progress=None, **kwargs):
-            def held(p):
-                progress(p)
-                if p.scale == p.scales and p.iteration == 2:
-                    gate.wait(120)
-
-            return super().run(content, styles, held, **kwargs)
-
-    app = create_app(Options(model="vgg19", models_dir=models_dir()), results_dir=tmp_path / "results")
-    app.state.jobs._factory = Gated
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
