@@ -132,3 +132,12 @@ def test_a_run_that_fails_says_why_and_the_server_goes_on(client, monkeypatch):
     assert json.loads(json.dumps(failed)) == failed
     monkeypatch.undo()
     assert wait(client, post(client).json()["id"])["status"] == "done"
+
+
+def test_an_unknown_path_or_method_answers_in_the_same_shape(client):
+    assert refused(client.get("/api/nothing"), status=404) == "not found: GET /api/nothing"
+    wrong = client.put("/api/jobs")
+    assert refused(wrong, status=405) == "method not allowed: PUT /api/jobs; use POST"
+    assert wrong.headers["allow"] == "POST"
+    assert client.post("/api/jobs/x/result").headers["allow"] == "GET, HEAD"
+    assert refused(client.get("/nothing.html"), status=404) == "not found: GET /nothing.html"

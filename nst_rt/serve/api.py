@@ -11,6 +11,7 @@ import asyncio
 import json
 
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -36,6 +37,13 @@ def _job(request: Request):
 
 async def refused(request: Request, exc: Refused) -> Response:
     return error(exc.status, exc.message, exc.field)
+
+
+async def http_error(request: Request, exc: HTTPException) -> Response:
+    """Starlette's own answers (an unknown path, a method a route lacks) in the same JSON shape."""
+    answer = error(exc.status_code, f"{str(exc.detail).lower()}: {request.method} {request.url.path}")
+    answer.headers.update(exc.headers or {})
+    return answer
 
 
 async def post_job(request: Request) -> Response:
@@ -97,6 +105,16 @@ async def options(request: Request) -> Response:
     return JSONResponse({"options": describe(state.base, state.models), "examples": state.examples})
 
 
+async def no_route(request: Request) -> Response:
+    """Any other path under /api/, or a method its route lacks: 404 or 405, never the static page's answer."""
+    path = request.url.path
+    allowed = sorted({m for r in ROUTES for m in r.methods if r.path_regex.match(path)})
+    if allowed:
+        return JSONResponse({"error": f"method not allowed: {request.method} {path}; use {', '.join(allowed)}",
+                             "field": None}, status_code=405, headers={"Allow": ", ".join(allowed)})
+    return error(404, f"not found: {request.method} {path}")
+
+
 ROUTES = [
     Route("/api/jobs", post_job, methods=["POST"]),
     Route("/api/jobs/{id}", get_job, methods=["GET"]),
@@ -106,4 +124,6 @@ ROUTES = [
     Route("/api/jobs/{id}/result", result, methods=["GET"]),
     Route("/api/options", options, methods=["GET"]),
 ]
-EXCEPTION_HANDLERS = {Refused: refused}
+METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+CATCH_ALL = Route("/api/{rest:path}", no_route, methods=METHODS)  # after ROUTES
+EXCEPTION_HANDLERS = {Refused: refused, HTTPException: http_error}

@@ -14,7 +14,7 @@ from starlette.staticfiles import StaticFiles
 from ..errors import OptionError
 from ..pipeline.options import Options
 from . import examples
-from .api import EXCEPTION_HANDLERS, ROUTES
+from .api import CATCH_ALL, EXCEPTION_HANDLERS, ROUTES
 from .jobs import Jobs
 
 STATIC = Path(__file__).parent / "static"
@@ -71,7 +71,7 @@ def create_app(base: Options | None = None, *, results_dir: str | Path | None = 
             temp.cleanup()
 
     mounts = [Mount(f"{examples.URL}/{kind}", StaticFiles(directory=folder)) for kind, folder in found.items()]
-    app = Starlette(routes=[*ROUTES, *mounts, Mount("/", StaticFiles(directory=STATIC, html=True))],
+    app = Starlette(routes=[*ROUTES, CATCH_ALL, *mounts, Mount("/", StaticFiles(directory=STATIC, html=True))],
                     exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
     app.state.jobs, app.state.base, app.state.max_upload_mb = jobs, base, max_upload_mb
     app.state.models, app.state.layers = model_names(base), ModelLayers(base.models_dir)
