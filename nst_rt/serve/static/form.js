@@ -191,4 +191,6 @@ function setUpInputs(described_options, examples) {
   $("style").addEventListener("change", (e) => { addStyles(Array.from(e.target.files)); e.target.value = ""; });
   dropZone($("drop-content"), (files) => setContent(files[0]));
   dropZone($("drop-style"), addStyles);
+  // A picture dropped beside the zones must not make the browser leave the page to show it.
+  for (const type of ["dragover", "drop"]) document.addEventListener(type, (e) => e.preventDefault());
 }
