@@ -125,7 +125,7 @@ class Jobs:
 
     def stop_all(self) -> None:
         """Stop the running job (its best image is saved as it ends), drop the queue, take no more jobs;
-        returns at once (a signal handler calls it)."""
+        returns without waiting for the worker (the server's signal handler has it called)."""
         with self.changed:
             self._closing = True
             while self.queue:
