@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import ipaddress
+import signal
+import threading
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from .app import app
-from .common import fail, say
+from .common import fail, notices, say
 from ..pipeline.options import Options
 
 DEFAULTS = Options()
+
+
+def exposure_warning(host: str) -> str | None:
+    """The line said when the server listens beyond this machine (any address but loopback), else None."""
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if loopback:
+        return None
+    return f"nst-rt: warning: listening on {host}, reachable beyond this machine; the API has no authentication"
 
 
 def serve(
@@ -26,6 +39,9 @@ def serve(
         = None,
     keep: Annotated[int, typer.Option(help="Finished results kept; the oldest are removed first.")] = 50,
     max_upload_mb: Annotated[int, typer.Option(help="Largest request accepted, in MB (413 above).")] = 25,
+    examples_dir: Annotated[Optional[Path], typer.Option(
+        help="A folder with content/ and style/ pictures the page offers [default: a source checkout's examples/].",
+        show_default=False)] = None,
     open_browser: Annotated[bool, typer.Option("--open", help="Open the page in a browser.")] = False,
 ) -> None:
     """Serve a web page to stylize with live preview, and the HTTP API behind it (docs/serve.md)."""
@@ -39,21 +55,27 @@ def serve(
 
     try:
         base = Options(model=model, models_dir=models_dir).validated()
-        application = create_app(base, results_dir=results_dir, keep=keep, max_upload_mb=max_upload_mb)
+        application = create_app(base, results_dir=results_dir, keep=keep, max_upload_mb=max_upload_mb,
+                                 examples_dir=examples_dir)
     except NstError as exc:
         raise fail(str(exc)) from None
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = host == "localhost"
-    if not loopback:
-        say(f"warning: listening on {host}, reachable beyond this machine; the API has no authentication", False)
+    warning = exposure_warning(host)
+    if warning:
+        say(warning, False)
     jobs = application.state.jobs
+    stopped_by = []
 
     class Server(uvicorn.Server):
-        def handle_exit(self, sig, frame):  # Ctrl-C / SIGTERM: stop the run (its best image is saved) first
-            jobs.close()
-            super().handle_exit(sig, frame)
+        def handle_exit(self, sig, frame):
+            """Ctrl-C / SIGTERM: stop the run now (its best image is saved while the server shuts down, before
+            the results directory is cleaned up) and end with exit code 0; a second Ctrl-C forces the exit.
+            (uvicorn's own handler would raise the signal again once it is down.)"""
+            threading.Thread(target=jobs.stop_all, name="nst-rt-serve-stop").start()  # takes the queue's lock
+            stopped_by.append(sig)
+            if self.should_exit and sig == signal.SIGINT:
+                self.force_exit = True
+            else:
+                self.should_exit = True
 
     url = f"http://{host if ':' not in host else f'[{host}]'}:{port}/"
     say(f"nst-rt serve on {url} (Ctrl-C stops)", False)
@@ -61,8 +83,12 @@ def serve(
         import webbrowser
 
         webbrowser.open(url)
-    Server(uvicorn.Config(application, host=host, port=port, log_level="warning",
-                          timeout_graceful_shutdown=5)).run()
+    with notices():  # the runs' notices (random weights, a history shrunk to fit) as one line each
+        Server(uvicorn.Config(application, host=host, port=port, log_level="warning",
+                              timeout_graceful_shutdown=5)).run()
+    if stopped_by:
+        where = f"; results in {results_dir}" if results_dir is not None else ""
+        say(f"nst-rt: serve stopped by {signal.Signals(stopped_by[0]).name}{where}", False)
 
 
 app.command("serve")(serve)

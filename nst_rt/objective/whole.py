@@ -43,7 +43,7 @@ from ..io.layout import to_nchw
 
 
 
-def _check_layers(kind: str, layers: Sequence[str], valid: list[str]) -> list[str]:
+def check_layers(kind: str, layers: Sequence[str], valid: list[str]) -> list[str]:
     layers = list(layers)
     unknown = [name for name in layers if name not in valid]
     if unknown:
@@ -62,6 +62,14 @@ def _check_weights(name: str, weights: Sequence[float] | None, count: int, what:
     if not np.all(np.isfinite(weights)) or np.any(weights < 0):
         raise OptionError(f"{name} must be finite and non-negative, got {', '.join(map(str, weights))}")
     return weights
+
+
+def blend_weights(weights: Sequence[float] | None, count: int) -> np.ndarray:
+    """The style blend weights for ``count`` style images, normalised to sum 1 (equal when None)."""
+    blend = _check_weights("--style-blend-weights", weights, count, "style image" if count == 1 else "style images")
+    if count and blend.sum() <= 0:
+        raise OptionError("style blend weights must not all be zero")
+    return blend / blend.sum() if count else blend
 
 
 class Objective:
@@ -88,18 +96,14 @@ class Objective:
                  style_masks: Sequence[np.ndarray] | None = None, content_mask: np.ndarray | None = None):
         self.network = network
         self.normalize = bool(normalize)
-        self.content_layers = _check_layers("content", content_layers, network.layers)
-        self.style_layers = _check_layers("style", style_layers, network.layers)
+        self.content_layers = check_layers("content", content_layers, network.layers)
+        self.style_layers = check_layers("style", style_layers, network.layers)
         self.content_weight = check_weight("content weight", content_weight)
         self.style_weight = check_weight("style weight", style_weight)
         self.tv_weight = check_weight("tv weight", tv_weight)
         if not styles and self.style_weight > 0:
             raise OptionError("no style image given")
-        blend = _check_weights("--style-blend-weights", style_blend_weights, len(styles),
-                               "style image" if len(styles) == 1 else "style images")
-        if styles and blend.sum() <= 0:
-            raise OptionError("style blend weights must not all be zero")
-        blend = blend / blend.sum() if styles else blend
+        blend = blend_weights(style_blend_weights, len(styles))
         if style_masks is not None:  # each style acts in its own region: the weights average 1, not sum to 1
             blend = blend * len(styles)
         content_scale = self.content_weight * _check_weights(

@@ -1,4 +1,4 @@
-"""The Starlette application: the API routes, the static page, and the job queue's lifetime."""
+"""The Starlette application: the API routes, the static page and example pictures, the job queue's lifetime."""
 
 from __future__ import annotations
 
@@ -7,11 +7,14 @@ import tempfile
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
+from ..errors import OptionError
 from ..pipeline.options import Options
-from .api import ROUTES
+from . import examples
+from .api import CATCH_ALL, EXCEPTION_HANDLERS, ROUTES
 from .jobs import Jobs
 
 STATIC = Path(__file__).parent / "static"
@@ -28,9 +31,32 @@ def model_names(base: Options) -> list[str]:
     return names
 
 
+class ModelLayers:
+    """model name -> its layer names, read from the export once (for checking a job's layer options)."""
+
+    def __init__(self, models_dir):
+        self.models_dir, self.known = models_dir, {}
+
+    def __call__(self, model) -> list[str]:
+        if str(model) not in self.known:
+            from ..network.model import load_model
+
+            self.known[str(model)] = load_model(model, self.models_dir).layers
+        return self.known[str(model)]
+
+
 def create_app(base: Options | None = None, *, results_dir: str | Path | None = None, keep: int = 50,
-               max_upload_mb: int = 25) -> Starlette:
+               max_upload_mb: int = 25, examples_dir: str | Path | None = None) -> Starlette:
+    """The server's application. ``base`` holds the server's options (model, models directory), which are the
+    page's defaults; ``examples_dir`` the example pictures (default: a source checkout's ``examples/``)."""
     base = (base or Options()).validated()
+    for name, value in (("keep", keep), ("max-upload-mb", max_upload_mb)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise OptionError(f"{name} must be a whole number >= 1, got {value!r}")
+    from ..network.model import resolve_model
+
+    resolve_model(base.model, base.models_dir)  # a server whose own model is missing is refused at start
+    found = examples.folders(examples_dir)
     temp = None
     if results_dir is None:
         temp = tempfile.TemporaryDirectory(prefix="nst-rt-serve-")
@@ -40,11 +66,14 @@ def create_app(base: Options | None = None, *, results_dir: str | Path | None = 
     @contextlib.asynccontextmanager
     async def lifespan(app):
         yield
-        jobs.close()
+        await run_in_threadpool(jobs.close)  # a running job is stopped and its best image saved first
         if temp is not None:
             temp.cleanup()
 
-    app = Starlette(routes=[*ROUTES, Mount("/", StaticFiles(directory=STATIC, html=True))], lifespan=lifespan)
+    mounts = [Mount(f"{examples.URL}/{kind}", StaticFiles(directory=folder)) for kind, folder in found.items()]
+    app = Starlette(routes=[*ROUTES, CATCH_ALL, *mounts, Mount("/", StaticFiles(directory=STATIC, html=True))],
+                    exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
     app.state.jobs, app.state.base, app.state.max_upload_mb = jobs, base, max_upload_mb
-    app.state.models, app.state.examples, app.state.tempdir = model_names(base), [], temp
+    app.state.models, app.state.layers = model_names(base), ModelLayers(base.models_dir)
+    app.state.examples, app.state.tempdir = examples.listing(found), temp
     return app

@@ -40,18 +40,20 @@ class Job:
     settings: dict = field(default_factory=dict)
 
     def snapshot(self, position: int | None = None) -> dict:
+        """The job object the API answers; ``done`` and ``total`` count iterations over all scales."""
         p = self.progress
-        out = {"id": self.id, "status": self.status, "scale": None, "scales": None, "iteration": None,
-               "iterations": None, "loss": None, "terms": {}, "rate": None, "eta_s": None, "error": self.error,
-               "position": position, "settings": self.settings, "has_result": self.result is not None}
+        out = {"id": self.id, "status": self.status, "position": position, "scale": None, "scales": None,
+               "iteration": None, "iterations": None, "done": None, "total": None, "loss": None, "terms": {},
+               "rate": None, "eta_s": None, "error": self.error, "settings": self.settings,
+               "has_result": self.result is not None}
         if p is not None:
             done = sum(s.iterations for s in p.stages[:p.scale - 1]) + p.iteration
             total = sum(s.iterations for s in p.stages) or p.iterations
             rate = done / p.elapsed if p.elapsed > 0 and done else None
-            out.update(scale=p.scale, scales=p.scales, iteration=p.iteration, iterations=p.iterations,
-                       loss=p.loss if math.isfinite(p.loss) else None,
+            out.update(scale=p.scale, scales=p.scales, iteration=p.iteration, iterations=p.iterations, done=done,
+                       total=total, loss=p.loss if math.isfinite(p.loss) else None,
                        terms={k: float(v) for k, v in p.terms.items()}, rate=rate,
-                       eta_s=(total - done) / rate if rate else None)
+                       eta_s=(total - done) / rate if rate and self.status == "running" else None)
         return out
 
 
@@ -75,8 +77,11 @@ class Jobs:
         job = Job(str(uuid.uuid4()), options, content, styles, settings=settings)
         with self.changed:
             self.jobs[job.id] = job
-            self.queue.append(job)
-            self.changed.notify_all()
+            if self._closing:  # posted while the server shuts down: it will not run
+                self._finish(job, "stopped", "the server is shutting down; post the job again once it is back")
+            else:
+                self.queue.append(job)
+                self.changed.notify_all()
         return job
 
     def position(self, job: Job) -> int | None:
@@ -97,6 +102,7 @@ class Jobs:
             if job.status == "queued":
                 self.queue.remove(job)
                 self._finish(job, "stopped")
+                self._moved()
             elif job.status == "running":
                 job.stop = True
 
@@ -117,8 +123,9 @@ class Jobs:
             job.preview = (p, data)
         return data
 
-    def close(self, timeout: float = 60.0) -> None:
-        """Stop the running job (keeping its best image), drop the queue, end the worker."""
+    def stop_all(self) -> None:
+        """Stop the running job (its best image is saved as it ends), drop the queue, take no more jobs;
+        returns without waiting for the worker (the server's signal handler has it called)."""
         with self.changed:
             self._closing = True
             while self.queue:
@@ -127,6 +134,10 @@ class Jobs:
                 if job.status == "running":
                     job.stop = True
             self.changed.notify_all()
+
+    def close(self, timeout: float = 600.0) -> None:
+        """``stop_all``, then wait for the worker to save the stopped job's image and end."""
+        self.stop_all()
         self._worker.join(timeout)
 
     # -- the worker -----------------------------------------------------------------------------------
@@ -140,6 +151,7 @@ class Jobs:
                 job = self.queue.popleft()
                 job.status = "running"
                 self._bump(job)
+                self._moved()
             self._run(job)
 
     def _stylizer(self, options: Options):
@@ -193,6 +205,11 @@ class Jobs:
         for old in finished[:max(0, len(finished) - self.keep)]:
             del self.jobs[old.id]
             shutil.rmtree(self.results_dir / old.id, ignore_errors=True)
+
+    def _moved(self) -> None:
+        """The queue moved up: each waiting job has a new position to tell its watchers (holding ``changed``)."""
+        for waiting in self.queue:
+            self._bump(waiting)
 
     def _bump(self, job: Job) -> None:
         job.version += 1

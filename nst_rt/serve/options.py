@@ -8,7 +8,7 @@ masks (``style_masks``, ``content_mask``: paths; the API has no mask upload), wh
 from __future__ import annotations
 
 import numbers
-from dataclasses import MISSING, fields, replace
+from dataclasses import fields, replace
 
 from ..errors import OptionError
 from ..network.precision import PRECISIONS
@@ -16,6 +16,8 @@ from ..network.providers import PROVIDERS
 from ..optimize import METHODS
 from ..pipeline.options import COLOR_TRANSFERS, INITS, ORIGINAL_COLORS_MODES, Options
 
+# The options the page shows first; the rest go under "Advanced".
+MAIN = ("size", "iterations", "style_weight", "tv_weight", "original_colors", "style_scale", "model")
 SERVER_ONLY = ("models_dir",)  # set by the server's command line, never by a client
 PATHS = ("style_masks", "content_mask")  # would open a client-given path: refused, and not offered
 CHOICES = {"init": INITS, "optimizer": tuple(METHODS), "provider": PROVIDERS, "precision": PRECISIONS,
@@ -35,27 +37,36 @@ def _kind(annotation: str) -> tuple[str, bool]:
     return "str", nullable
 
 
-def _default(field):
-    value = field.default if field.default is not MISSING else field.default_factory()
-    return list(value) if isinstance(value, tuple) else value
+def _plain(value):
+    """A value as JSON has it: tuples as lists, paths as strings."""
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
 
 
-def describe(models: list[str]) -> list[dict]:
-    """GET /api/options: every field a client may set, with its type, default and choices (``models[0]`` is the
-    server's model)."""
+def describe(base: Options, models: list[str]) -> list[dict]:
+    """GET /api/options: every field a client may set, with its type, its default (the server's ``base``, which
+    is ``Options()`` but for the command line's model) and its choices; ``main`` marks the ones shown first."""
     out = []
     for field in fields(Options):
         if field.name in SERVER_ONLY or field.name in PATHS:
             continue
         kind, nullable = _kind(str(field.type))
-        entry = {"name": field.name, "type": kind, "nullable": nullable, "default": _default(field)}
+        entry = {"name": field.name, "type": kind, "nullable": nullable,
+                 "default": _plain(getattr(base, field.name)), "main": field.name in MAIN}
         choices = models if field.name == "model" else CHOICES.get(field.name)
         if choices:
             entry["choices"] = list(choices)
-        if field.name == "model" and models:
-            entry["default"] = models[0]  # the server's --model, not the library's
         out.append(entry)
     return out
+
+
+def settings(options: Options, raw: dict) -> dict:
+    """What a result's caption shows: the main options and every one the client sent, as the run used them."""
+    return {name: _plain(getattr(options, name)) for name in (*MAIN, *(n for n in raw if n not in MAIN))
+            if name not in PATHS}
 
 
 def _check_type(name: str, value, kind: str, nullable: bool):
@@ -99,3 +110,16 @@ def parse(raw, base: Options, models: list[str]) -> Options:
             raise OptionError(f"option {name!r} must be one of {', '.join(map(str, choices))}, got {value!r}")
         changes[name] = value
     return replace(base, **changes).validated()
+
+
+def blame(raw, base: Options, models: list[str]) -> str | None:
+    """The option that makes ``parse(raw, ...)`` fail on its own (the first one), so the page can show the
+    message next to it; None when no single one does (or ``raw`` is no object)."""
+    if not isinstance(raw, dict):
+        return None
+    for name, value in raw.items():
+        try:
+            parse({name: value}, base, models)
+        except OptionError:
+            return name
+    return None
