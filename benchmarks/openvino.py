@@ -6,6 +6,12 @@ Per features+VJP pass (through nst_rt.network.session.Network, IO binding): CPU 
 OpenVINO bf16, interleaved; the first pass at each size (OpenVINO compiles per input shape); the image
 gradient's distance from the CPU provider's. With --run-size N > 0, also a whole stylization of the example
 images at N px per configuration, and each saved image's objective scored in fp32 on the CPU provider.
+
+    python benchmarks/openvino.py --settings [--sizes 512] [--repeats 3] [--weights FILE --arch vgg16]
+
+``--settings``: OpenVINO's CPU settings tried one by one against what the runtime sets now, in bf16 and fp32,
+interleaved: PERFORMANCE_HINT=LATENCY with NUM_STREAMS=1, CPU_DENORMALS_OPTIMIZATION, and a compiled-model
+cache (cache_dir: the first pass of a fresh network, which compiles, with an empty cache and with a full one).
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=100)
     parser.add_argument("--weights", type=Path)
     parser.add_argument("--arch", default="vgg19", choices=["vgg16", "vgg19"], help="the weights' architecture")
+    parser.add_argument("--settings", action="store_true", help="try OpenVINO's CPU settings instead")
     args = parser.parse_args()
     import onnxruntime
 
@@ -58,6 +65,8 @@ def main() -> None:
         export += ["--weights", str(args.weights)] if args.weights else ["--random-weights", "0"]
         subprocess.run(export, check=True, capture_output=True)
         model = load_model(args.arch, tmp)
+        if args.settings:
+            return try_settings(model, args, Path(tmp))
         networks = {c: Network(model, c[0], precision=c[1]) for c in CONFIGS}
         for size in args.sizes:
             x = np.random.default_rng(size).random((1, 3, size, size))
@@ -78,6 +87,67 @@ def main() -> None:
                       f"gradient vs CPU provider {rel:.1e} relative L2")
         if args.run_size:
             run_whole(networks, args, tmp)
+
+
+# Each variant: extra CPU properties in OpenVINO's load_config, on top of what nst_rt.network.session sets.
+VARIANTS = {"as set now": {}, "LATENCY, 1 stream": {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": "1"},
+            "denormals optimised": {"CPU_DENORMALS_OPTIMIZATION": "YES"}}
+
+
+def _network(model, precision, extra=None, cache_dir=None):
+    """A Network on OpenVINO whose load_config adds ``extra`` (and whose provider options add ``cache_dir``)."""
+    import json
+
+    from nst_rt.network import session
+
+    original = session.provider_settings
+
+    def settings(provider, *args, **kwargs):
+        options = original(provider, *args, **kwargs)
+        if provider == session.OPENVINO:
+            config = json.loads(options["load_config"])
+            config["CPU"].update(extra or {})
+            options["load_config"] = json.dumps(config)
+            if cache_dir:
+                options["cache_dir"] = str(cache_dir)
+        return options
+
+    session.provider_settings = settings
+    try:
+        return session.Network(model, "openvino", precision=precision)
+    finally:
+        session.provider_settings = original
+
+
+def try_settings(model, args, tmp: Path) -> None:
+    for precision in ("bf16", "fp32"):
+        networks = {name: _network(model, precision, extra) for name, extra in VARIANTS.items()}
+        for size in args.sizes:
+            x = np.random.default_rng(size).random((1, 3, size, size))
+            times = {name: [] for name in networks}
+            grads = {name: pass_once(net, x) for name, net in networks.items()}  # compiles at this shape
+            for _ in range(args.repeats):
+                for name, net in networks.items():
+                    started = time.perf_counter()
+                    pass_once(net, x)
+                    times[name].append(time.perf_counter() - started)
+            base = np.median(times["as set now"])
+            for name in networks:
+                rel = np.linalg.norm(grads[name] - grads["as set now"]) / np.linalg.norm(grads["as set now"])
+                print(f"{size} px {precision} {name:20s}: pass {np.median(times[name]):.3f} s "
+                      f"({np.median(times[name]) / base:.2f}x), gradient vs as set now {rel:.1e}")
+        del networks
+        for size in args.sizes:
+            x = np.random.default_rng(size).random((1, 3, size, size))
+            cache = tmp / f"ov-cache-{precision}-{size}"
+            for label, cache_dir in (("no cache", None), ("empty cache", cache), ("full cache", cache)):
+                started = time.perf_counter()
+                net = _network(model, precision, cache_dir=cache_dir)
+                loaded = time.perf_counter() - started
+                started = time.perf_counter()
+                pass_once(net, x)
+                print(f"{size} px {precision} {label:12s}: network {loaded:.2f} s, first pass {time.perf_counter() - started:.2f} s")
+                del net
 
 
 def run_whole(networks, args, models_dir) -> None:
