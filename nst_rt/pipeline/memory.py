@@ -85,7 +85,7 @@ def check_fits(network, height: int, width: int, history: int, style_shapes=()) 
 # Tiled runs (nst_rt.objective.tiled): float64 vectors of image size besides the optimiser's, fitted to measured peaks
 # (the objective's gradient, the pipeline's images and copies of the point, the tv term's differences).
 TILED_VECTORS = 6
-TILE_SIZES = (2048, 1536, 1024, 768, 512, 384, 256)  # what the automatic choice tries, largest first
+TILE_SIZES = (2048, 1536, 1024, 768, 512, 384, 256)  # what the automatic choice tries
 SHRINK_TILE = 512  # where the whole history does not fit, tiles this large or smaller give room to some of it
 MIN_HISTORY = 3  # below this many pairs L-BFGS is barely quasi-Newton: refuse rather than shrink further
 
@@ -108,6 +108,13 @@ def tiled_estimate_bytes(network, height: int, width: int, history: int, tile: i
         _tiled_host_bytes(network, height, width, history, content_layers)
 
 
+def window_area(height: int, width: int, tile: int, halo: int) -> int:
+    """Pixels the network computes per pass over tiles of ``tile`` px: the sum of the windows' areas."""
+    from ..objective.tiled import plan_tiles
+
+    return sum((t.window[1] - t.window[0]) * (t.window[3] - t.window[2]) for t in plan_tiles(height, width, tile, halo))
+
+
 def _window_activations(network, height, width, tile, halo) -> int:
     return activation_bytes(network, min(height, tile + 2 * halo), min(width, tile + 2 * halo))
 
@@ -121,8 +128,8 @@ def _tiled_host_bytes(network, height, width, history, content_layers) -> int:
 def plan(network, height: int, width: int, history: int, style_shapes=(), *, tile: int = 0, halo: int = 0,
          content_layers=()) -> Plan:
     """Choose how a ``height`` x ``width`` scale runs: untiled when it fits (or ``tile`` covers the image),
-    else in tiles of ``tile`` px, or with ``tile=0`` the largest of TILE_SIZES that fits with the whole
-    history; when none does, the largest tiles up to SHRINK_TILE px (or ``tile``) with as many L-BFGS pairs
+    else in tiles of ``tile`` px, or with ``tile=0`` the one of TILE_SIZES that fits with the whole history
+    and computes the fewest window pixels (the smaller memory on a tie); when none does, the largest tiles up to SHRINK_TILE px (or ``tile``) with as many L-BFGS pairs
     as fit, and a note saying so. Raises
     MemoryLimitError when not even MIN_HISTORY pairs fit. ``history=0``: an optimiser without one (Adam).
     """
@@ -146,8 +153,13 @@ def plan(network, height: int, width: int, history: int, style_shapes=(), *, til
         device_need = FIXED_BYTES + int(ACTIVATION_FACTOR * _window_activations(network, height, width, t, halo))
         return (have is None or need(t, m) <= have) and (device_have is None or device_need <= device_have)
 
-    for t in [tile] if tile else [t for t in TILE_SIZES if t < max(height, width)]:
-        if fits(t, history):
+    if tile:
+        if fits(tile, history):
+            return Plan(tile, history, need(tile, history))
+    else:
+        fitting = [t for t in TILE_SIZES if t < max(height, width) and fits(t, history)]
+        if fitting:  # the least computed: windows overlap by their halos, and border windows reach inside
+            t = min(fitting, key=lambda t: (window_area(height, width, t, halo), need(t, history)))
             return Plan(t, history, need(t, history))
     least = min(MIN_HISTORY, history)
     shrink_sizes = [tile] if tile else [t for t in TILE_SIZES if t <= SHRINK_TILE]
