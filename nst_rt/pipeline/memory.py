@@ -129,8 +129,8 @@ def plan(network, height: int, width: int, history: int, style_shapes=(), *, til
          content_layers=()) -> Plan:
     """Choose how a ``height`` x ``width`` scale runs: untiled when it fits (or ``tile`` covers the image),
     else in tiles of ``tile`` px, or with ``tile=0`` the one of TILE_SIZES that fits with the whole history
-    and computes the fewest window pixels (the smaller memory on a tie); when none does, the largest tiles up to SHRINK_TILE px (or ``tile``) with as many L-BFGS pairs
-    as fit, and a note saying so. Raises
+    and computes the fewest window pixels (the smaller memory on a tie); when none does, the largest tiles
+    up to SHRINK_TILE px (or ``tile``) with as many L-BFGS pairs as fit, and a note saying so. Raises
     MemoryLimitError when not even MIN_HISTORY pairs fit. ``history=0``: an optimiser without one (Adam).
     """
     if not tile or max(height, width) <= tile:
