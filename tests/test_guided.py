@@ -40,18 +40,23 @@ def t_guided_style(f, terms):
     return total
 
 
-@pytest.mark.parametrize("styles", [1, 2])
-def test_guided_style_loss_value_and_gradient_match_torch(styles):
-    rng = np.random.default_rng(styles)
-    f = np.maximum(rng.standard_normal(SHAPE), 0).astype(np.float32) + 0.01
-    terms = [_term(rng, w, _soft_mask(rng, SHAPE[2:]), SHAPE[1]) for w in (0.7, 1.9)[:styles]]
-    grad = np.zeros(SHAPE, np.float32)
+def _matches_torch(f, terms, grad):
+    """Writes style_loss's gradient into ``grad``, checks value and gradient against autograd, returns it."""
     value = guided.style_loss(f, terms, grad, accumulate=False)
     ft = torch.tensor(f, dtype=torch.float64, requires_grad=True)
     expected = t_guided_style(ft, terms)
     expected.backward()
     assert value == pytest.approx(expected.item(), rel=1e-5)
     np.testing.assert_allclose(grad, ft.grad.numpy(), rtol=1e-4, atol=1e-6 * np.abs(ft.grad.numpy()).max())
+    return grad
+
+
+@pytest.mark.parametrize("styles", [1, 2])
+def test_guided_style_loss_value_and_gradient_match_torch(styles):
+    rng = np.random.default_rng(styles)
+    f = np.maximum(rng.standard_normal(SHAPE), 0).astype(np.float32) + 0.01
+    terms = [_term(rng, w, _soft_mask(rng, SHAPE[2:]), SHAPE[1]) for w in (0.7, 1.9)[:styles]]
+    grad = _matches_torch(f, terms, np.zeros(SHAPE, np.float32))
     again = np.ones(SHAPE, np.float32)  # accumulate adds to what is there
     guided.style_loss(f, terms, again, accumulate=True)
     np.testing.assert_allclose(again - 1, grad, rtol=1e-4, atol=1e-6)
@@ -72,13 +77,7 @@ def test_masks_with_zeros_work_in_their_box_and_match_torch(styles):
     f = np.maximum(rng.standard_normal(SHAPE), 0).astype(np.float32) + 0.01
     terms = [_term(rng, w, m, SHAPE[1]) for w, m in zip((0.7, 1.9), _split_masks(rng, SHAPE[2:]))][:styles]
     assert all(t.box is not None and 0 < t.box_mask.size < t.mask.size for t in terms)
-    grad = np.full(SHAPE, 7.0, np.float32)  # overwritten, also where no mask reaches
-    value = guided.style_loss(f, terms, grad, accumulate=False)
-    ft = torch.tensor(f, dtype=torch.float64, requires_grad=True)
-    expected = t_guided_style(ft, terms)
-    expected.backward()
-    assert value == pytest.approx(expected.item(), rel=1e-5)
-    np.testing.assert_allclose(grad, ft.grad.numpy(), rtol=1e-4, atol=1e-6 * np.abs(ft.grad.numpy()).max())
+    grad = _matches_torch(f, terms, np.full(SHAPE, 7.0, np.float32))  # overwritten, also where no mask reaches
     strided = np.ones((1, SHAPE[1], SHAPE[2], SHAPE[3] * 2), np.float32)[..., ::2]  # not C-contiguous
     guided.style_loss(f, terms, strided, accumulate=True)
     np.testing.assert_allclose(strided - 1, grad, rtol=1e-4, atol=1e-6)
