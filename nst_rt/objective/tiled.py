@@ -247,9 +247,10 @@ class TiledObjective(Objective):
         if isinstance(factor, list):  # masked styles: sum_k M_k (F m_k^2), over the window's positions
             out.fill(0.0)
             for matrix, mask in factor:
-                if not mask[window].any():  # this style's mask leaves the window out: it adds nothing here
+                here = mask[window]
+                if not here.any():  # this style's mask leaves the window out: it adds nothing here
                     continue
-                m = np.square(mask[window]).reshape(1, -1)
+                m = np.square(here).reshape(1, -1)
                 out.reshape(c, -1)[...] += matrix @ (acts.reshape(c, -1) * m)
         elif factor is not None:
             np.matmul(factor, acts.reshape(c, -1), out=out.reshape(c, -1))

@@ -227,14 +227,18 @@ def point_key(total: float) -> float | str:
     return total if total == total else "nan"  # NaN != NaN: a dict could never find it again
 
 
+def mask_count(given: int, count: int, kind: str) -> str:
+    """What is wrong when ``given`` masks come for ``count`` images of ``kind``, in words."""
+    return f"{given} {kind} mask{'' if given == 1 else 's'} for {count} {kind} image{'' if count == 1 else 's'}"
+
+
 def _check_masks(masks, count: int, shape, kind: str) -> list[np.ndarray] | None:
     """The masks as (H, W) float32 arrays in [0, 1] at the image's size, one per image of ``kind``."""
     if masks is None:
         return None
     masks = [np.asarray(m, dtype=np.float32) for m in masks]
     if len(masks) != count:
-        raise OptionError(f"{len(masks)} {kind} mask{'' if len(masks) == 1 else 's'} for {count} {kind} "
-                          f"image{'' if count == 1 else 's'}; give one mask per {kind} image")
+        raise OptionError(f"{mask_count(len(masks), count, kind)}; give one mask per {kind} image")
     for m in masks:
         if m.shape != tuple(shape[2:]):
             raise OptionError(f"a {kind} mask is {m.shape[1]}x{m.shape[0]} px, the image {shape[3]}x{shape[2]}")

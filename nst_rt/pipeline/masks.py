@@ -9,6 +9,7 @@ import numpy as np
 
 from ..errors import ImageError, OptionError
 from ..io import image_load, images
+from ..objective.whole import mask_count
 
 BLACK = 0.5 / 255  # a mask whose brightest pixel is below half an 8-bit level is all black
 UNCOVERED = 0.5 / 255  # ... and a pixel where the style masks sum to less than that is covered by none
@@ -63,9 +64,8 @@ def load(options, style_count: int) -> Masks:
     if options.style_masks is not None:
         given = list(options.style_masks)
         if len(given) != style_count:
-            raise OptionError(f"{len(given)} style mask{'' if len(given) == 1 else 's'} for {style_count} style "
-                              f"image{'' if style_count == 1 else 's'}: give one --style-mask per style image, "
-                              f"in the styles' order")
+            raise OptionError(f"{mask_count(len(given), style_count, 'style')}: give one --style-mask per style "
+                              f"image, in the styles' order")
         masks.styles = [_load(m, f"style mask {i + 1}") for i, m in enumerate(given)]
     if options.content_mask is not None:
         masks.content = _load(options.content_mask, "content mask")
