@@ -4,7 +4,8 @@ The CLI's ``stylize`` and the Python API's ``stylize(..., progress=True)`` draw 
 below both: a progress callback of ``Stylizer.run``, imported only when asked for).
 
 Each task shows the iteration count, the loss and its terms, the rate and the time left at that scale, and
-in a tiled run the tile being evaluated. On a terminal narrower than about 110 columns the loss and its terms
+in a tiled run the tile being evaluated (and in a bf16 run each scale's arithmetic: bf16, or fp32 once it went on in
+fp32). On a terminal narrower than about 110 columns the loss and its terms
 of the scale being run take a line of their own under the bars, whole.
 It is drawn only on a terminal: captured or redirected stderr gets no control codes, only the summary.
 """
@@ -81,6 +82,8 @@ class ProgressDisplay:
         self._progress: Progress | None = None
         self._tasks: list = []
         self._current = None
+        self._labels: list[str] = []
+        self._bf16 = False
 
     def tile(self, pass_: int, index: int, count: int) -> None:
         """Show which tile of a tiled evaluation is running (``Stylizer.run``'s ``on_tile``)."""
@@ -107,6 +110,10 @@ class ProgressDisplay:
         if isinstance(self._progress, _TermsBelow):
             self._progress.current = task
         self._progress.update(task, completed=p.iteration, terms=format_terms(p.loss, p.terms))
+        precision = getattr(p, "precision", "fp32")
+        self._bf16 = self._bf16 or precision == "bf16"
+        if self._bf16:  # a bf16 run says each scale's arithmetic, so that a scale gone on in fp32 shows it
+            self._progress.update(task, description=f"{self._labels[p.scale - 1]} {precision}")
 
     def _start(self, totals: list[int], first_scale: int = 1) -> None:
         """One task per scale; ``totals`` are the scales' iterations. A resumed run starts at a later scale
@@ -127,6 +134,7 @@ class ProgressDisplay:
         for scale, iterations in enumerate(totals, start=1):
             label = f"scale {scale}/{scales}" if scales > 1 else "stylize"
             before = scale < first_scale
+            self._labels.append(label)
             self._tasks.append(self._progress.add_task(
                 label, total=iterations, completed=iterations if before else 0, start=False, terms="",
                 note="before the resume" if before else "", tiles=""))
@@ -143,4 +151,5 @@ class ProgressDisplay:
         self._progress.stop()
         self._progress = None
         self._tasks = []
+        self._labels = []
         self._current = None

@@ -11,7 +11,7 @@ import os
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import numpy as np
 
@@ -22,58 +22,10 @@ from ..errors import ImageError, MaskNotice, MemoryNotice, OptionError, RandomWe
 from ..model_format import MIN_SIZE
 from ..objective.whole import Objective
 from .options import INIT_HINTS, INITS, Options, random_weights_note
+from .outcome import Progress, Result, stop_reason  # noqa: F401 (Progress and Result are part of this module's API)
+from . import precision_switch
 from ..objective.tiled import TiledObjective
 from .plan import plan_scales
-
-
-@dataclass
-class Progress:
-    """What a progress callback receives after every iteration."""
-
-    scale: int  # 1-based
-    scales: int
-    iteration: int  # within this scale: 0 for its start image (loss not yet known, nan), then 1, 2, ...
-    iterations: int  # this scale's
-    loss: float
-    terms: dict  # weighted content, style, tv (empty at iteration 0)
-    evaluations: int
-    elapsed: float  # seconds since the run started
-    image: Callable[[], np.ndarray] = field(repr=False)  # the current (H, W, 3) image, as it would be saved
-    stages: tuple = ()  # the whole schedule (schedule.Stage per scale), when known
-
-
-@dataclass
-class Result:
-    image: np.ndarray  # (H, W, 3) float32 in [0, 1], original colours applied when asked
-    loss: float
-    terms: dict
-    iterations: int  # over all scales
-    evaluations: int
-    seconds: float
-    interrupted: bool = False
-    message: str = ""  # why fewer iterations ran than asked ("interrupted", or the optimiser's reason); else ""
-    stopped_early: dict = field(default_factory=dict)  # scale (1-based) -> a sentence on why it ran fewer
-
-    def to_pil(self):
-        from PIL import Image
-
-        return Image.fromarray(images.to_uint8(self.image))
-
-
-def stop_reason(result) -> str:
-    """The optimiser's reason for ending before its iteration limit, in a user's words."""
-    from .. import optimize
-
-    words = {
-        optimize.GRADIENT_VANISHED: "the gradient vanished (no pixel can lower the loss further)",
-        optimize.LOSS_STALLED: "the loss stopped decreasing",
-        optimize.EVALUATION_LIMIT: "the optimiser used up its budget of loss evaluations "
-                                   f"({int(result.nfev)}) in its line searches",
-        optimize.LINE_SEARCH_FAILED: "the line search found no lower point, so the optimiser cannot make "
-                                     "progress from here",
-        optimize.NON_FINITE: "the loss or its gradient became nan or infinite",
-    }
-    return words.get(result.reason, str(result.message))
 
 
 class Stylizer:
@@ -87,6 +39,8 @@ class Stylizer:
         self.model = load_model(self.options.model, self.options.models_dir)
         self.network = Network(self.model, self.options.provider, self.options.threads,
                                precision=self.options.precision)
+        self._fp32 = None  # the fp32 network of a bf16 run, once a scale has gone on in fp32
+        self.switch_policy = precision_switch.DEFAULT_POLICY
         if self.model.random_weights and self.options.normalize:  # once per process, by the warnings filter
             warnings.warn(random_weights_note(self.model.name, self.model.metadata["weights_source"]),
                           RandomWeightsNotice, stacklevel=2)
@@ -151,12 +105,12 @@ class Stylizer:
         x = None
         total_iterations, total_evaluations = resumed.iterations_before, resumed.evaluations_before
         last = {"x": None, "loss": float("nan"), "terms": {}}
-        interrupted, stopped_early = False, dict(resumed.stopped_early)
+        interrupted, stopped_early, fp32_from = False, dict(resumed.stopped_early), {}
         for scale, stage in enumerate(stages, start=1):
             longest, iterations = stage.size, stage.iterations
             if scale < resumed.scale:
                 continue  # finished before the checkpoint was written
-            objective = result = None
+            scale_run = result = None
             saved = resumed.state if scale == resumed.scale else None  # the optimiser's state to continue from
             try:
                 content_img = images.resize_longest(content_full, longest)
@@ -175,25 +129,31 @@ class Stylizer:
                 x0 = layout.to_nchw(first) if saved is None else np.asarray(saved["x"], np.float64)
                 first = None
                 last.update(x=x0, loss=float("inf"), nit=0 if saved is None else resumed.iteration)
-                settings = dict(content_layers=o.content_layers, style_layers=o.style_layers,
-                                content_weight=o.content_weight, style_weight=o.style_weight, tv_weight=o.tv_weight,
-                                normalize=o.normalize, style_blend_weights=o.style_blend_weights,
-                                style_masks=masks.styles_at((h, w)), content_mask=masks.content_at((h, w)))
                 plan = plans[scale - 1]
-                objective = Objective(self.network, content_img, style_imgs, **settings) if plan.tile is None else \
-                    TiledObjective(self.network, content_img, style_imgs, tile=plan.tile, on_tile=on_tile, **settings)
-                if wrap_objective is not None:
-                    objective = wrap_objective(objective, (h, w))
+                build = self._objective_builder(content_img, style_imgs, masks, plan, wrap_objective, on_tile)
+                scale_run = precision_switch.ScaleRun(build, self.network, self._fp32_network, self.switch_policy,
+                                                      iterations=iterations, history=plan.history,
+                                                      last_scale=scale == len(stages), watch=o.optimizer == "lbfgs")
                 if checkpoint:
                     checkpoint.enter_scale(scale, total_iterations, total_evaluations, stopped_early)
                 if progress is not None and saved is None:
                     progress(Progress(scale, len(sizes), 0, iterations, float("nan"), {}, total_evaluations,
                                       time.perf_counter() - started, lambda x0=x0: self._finish(x0, content_full),
-                                      stages))
-                result = minimize(objective, x0, jac=True, method=o.optimizer, bounds=(0.0, 1.0) if o.bounds else None,
-                                  options=self._optimizer_options(iterations, plan.history), resume=saved,
-                                  callback=self._on_iteration(scale, stages, objective, last, progress,
-                                                              total_evaluations, started, content_full, checkpoint))
+                                      stages, scale_run.precision))
+
+                def callback_for(objective):  # a new objective (bf16 went on in fp32): its losses start afresh
+                    last.update(loss=float("inf"))
+                    return self._on_iteration(scale, stages, objective, last, progress, total_evaluations, started,
+                                              content_full, checkpoint, lambda: scale_run.precision)
+
+                result = scale_run.run(
+                    lambda objective, callback, resume: minimize(
+                        objective, x0, jac=True, method=o.optimizer, bounds=(0.0, 1.0) if o.bounds else None,
+                        options=self._optimizer_options(iterations, plan.history), resume=resume, callback=callback),
+                    callback_for, saved)
+                objective = scale_run.objective
+                if scale_run.switched_at is not None:
+                    fp32_from[scale] = (scale_run.switched_at, scale_run.reason)
                 resumed.close()  # the optimiser holds what it read from the checkpoint (a no-op after that scale)
                 x = result.x  # the scale is finished: from here on a stop keeps it
                 last.update(loss=float(result.fun), terms=terms_of(objective, result))
@@ -207,7 +167,7 @@ class Stylizer:
                 interrupted = True
                 if result is None:
                     total_iterations += last["nit"]
-                    total_evaluations += objective.evaluations if objective is not None else 0
+                    total_evaluations += scale_run.evaluations if scale_run is not None else 0
                     x = last["x"]
                 else:  # stopped after the scale finished (e.g. while its terms were evaluated): keep it
                     total_iterations += int(result.nit)
@@ -223,7 +183,33 @@ class Stylizer:
             interrupted, message = True, "interrupted"
             image = self._finish(x, content_full)
         return Result(image, last["loss"], last["terms"], total_iterations,
-                      total_evaluations, time.perf_counter() - started, interrupted, message, stopped_early)
+                      total_evaluations, time.perf_counter() - started, interrupted, message, stopped_early,
+                      fp32_from)
+
+    def _objective_builder(self, content_img, style_imgs, masks, plan, wrap_objective, on_tile) -> Callable:
+        """``build(network)``: this scale's objective on ``network`` (tiled when the plan says so)."""
+        o = self.options
+        shape = content_img.shape[:2]
+        settings = dict(content_layers=o.content_layers, style_layers=o.style_layers, content_weight=o.content_weight,
+                        style_weight=o.style_weight, tv_weight=o.tv_weight, normalize=o.normalize,
+                        style_blend_weights=o.style_blend_weights, style_masks=masks.styles_at(shape),
+                        content_mask=masks.content_at(shape))
+
+        def build(network):
+            objective = Objective(network, content_img, style_imgs, **settings) if plan.tile is None else \
+                TiledObjective(network, content_img, style_imgs, tile=plan.tile, on_tile=on_tile, **settings)
+            return objective if wrap_objective is None else wrap_objective(objective, shape)
+
+        return build
+
+    def _fp32_network(self):
+        """The fp32 network a bf16 scale goes on with (made on first use, then kept: it compiles per image size)."""
+        if self._fp32 is None:
+            from ..network.session import NAMES, Network
+
+
+            self._fp32 = Network(self.model, NAMES[self.network.providers[0]], self.options.threads, precision="fp32")
+        return self._fp32
 
     def _optimizer_options(self, iterations: int, history: int) -> dict:
         o = self.options
@@ -234,7 +220,7 @@ class Stylizer:
         return {"maxiter": iterations, "lr": o.learning_rate}
 
     def _on_iteration(self, scale, stages, objective, last, progress, evaluations_before, started, content_full,
-                      checkpoint):
+                      checkpoint, precision):
         """The optimiser's callback: keep the best point (Adam may go up), save a checkpoint when due, report."""
         iterations = stages[scale - 1].iterations
 
@@ -249,7 +235,7 @@ class Stylizer:
             if progress is not None:
                 progress(Progress(scale, len(stages), int(state.nit), iterations, float(state.fun), dict(terms),
                                   evaluations_before + int(state.nfev), time.perf_counter() - started,
-                                  lambda: self._finish(current, content_full), stages))
+                                  lambda: self._finish(current, content_full), stages, precision()))
 
         return on_iteration
 

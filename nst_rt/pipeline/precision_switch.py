@@ -1,0 +1,143 @@
+"""bf16 while it helps, fp32 where its noise would stall the optimiser: one scale's L-BFGS run, watched.
+
+bf16 rounds every product to 8 significant bits, so each evaluation's loss and gradient carry a noise of about
+1e-3 relative. Far from the optimum an iteration lowers the loss by much more than that and bf16 does as well as
+fp32 in less time. Near convergence the decrease per iteration falls to the size of the noise: the strong-Wolfe
+line search needs more and more evaluations to find a lower point and finally finds none (a 192 px scale of
+200 iterations on OpenVINO bf16 took 1013 evaluations for 172 iterations, then stopped).
+
+So a scale run in bf16 is watched. Once its last ``window`` iterations took more than ``struggle`` evaluations
+each on average, or its line search gave up, it goes on in fp32 from the same point for the iterations it has
+left: the objective is rebuilt on an fp32 network (its targets computed in fp32), the loss and gradient at the
+point are evaluated again, and the L-BFGS memory of the bf16 iterations is kept (curvature pairs measured with
+bf16's noise are still good estimates; keeping them saves re-learning the curvature). ``finish_fp32`` also runs
+the last iterations of the last scale in fp32 whatever the line search does. The trade-off of these choices is
+measured by ``benchmarks/precision.py`` (docs/openvino.md).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..optimize import CALLBACK_STOP, LINE_SEARCH_FAILED, pairs_kept
+
+
+@dataclass(frozen=True)
+class SwitchPolicy:
+    """When a bf16 scale goes on in fp32."""
+
+    window: int = 10  # iterations the evaluation count is averaged over
+    struggle: float = 1.5  # mean evaluations per iteration over the window at which the scale switches
+    on_line_search_failure: bool = True  # a bf16 line search that finds no lower point: go on in fp32
+    finish_fp32: int = 0  # the last scale's last iterations run in fp32 (0: none)
+    keep_memory: bool = True  # the L-BFGS pairs of the bf16 iterations go on into fp32 (else it starts afresh)
+
+    @classmethod
+    def never(cls) -> SwitchPolicy:
+        """Stay in bf16 to the end (what a bf16 run did before the switch existed)."""
+        return cls(struggle=math.inf, on_line_search_failure=False)
+
+
+DEFAULT_POLICY = SwitchPolicy()
+
+
+class ScaleRun:
+    """One scale's minimisation, in bf16 with the switch to fp32 when ``network`` runs bf16, else as it is.
+
+    ``build(network)`` makes the scale's objective on a network; ``minimize(objective, callback, resume)`` runs
+    the optimiser on it; ``callback_for(objective)`` is the progress callback for an objective; ``fp32_network()``
+    gives the fp32 network (made on first use). ``objective`` and ``evaluations`` are always those of the
+    objective in use, so an interrupted scale can be counted; ``switched_at`` is the iteration the scale went
+    on in fp32 at (None while it has not).
+    """
+
+    def __init__(self, build: Callable, network, fp32_network: Callable, policy: SwitchPolicy, *,
+                 iterations: int, history: int, last_scale: bool, watch: bool = True):
+        self.build, self.fp32_network, self.policy = build, fp32_network, policy
+        self.iterations, self.history = iterations, history
+        self.watching = watch and getattr(network, "precision", "fp32") == "bf16"  # L-BFGS on bf16 only
+        self.finish_at = iterations - policy.finish_fp32 if last_scale and policy.finish_fp32 > 0 else None
+        self.objective = build(network)
+        self.evaluations_before = 0  # of objectives no longer in use
+        self.switched_at: int | None = None
+        self.reason = ""
+
+    @property
+    def evaluations(self) -> int:
+        return self.evaluations_before + self.objective.evaluations
+
+    @property
+    def precision(self) -> str:
+        return "fp32" if self.switched_at is not None or not self.watching else "bf16"
+
+    def run(self, minimize: Callable, callback_for: Callable, resume=None):
+        if not self.watching:
+            return minimize(self.objective, callback_for(self.objective), resume)
+        if self.finish_at is not None and self.finish_at <= 0:
+            return self._go_on_in_fp32(minimize, callback_for, resume, "the last iterations run in fp32")
+        stop = {}
+        result = minimize(self.objective, self._watched(callback_for(self.objective), stop), resume)
+        if result.reason == CALLBACK_STOP and "state" in stop:
+            return self._go_on_in_fp32(minimize, callback_for, stop["state"], stop["why"])
+        if (result.reason == LINE_SEARCH_FAILED and self.policy.on_line_search_failure
+                and int(result.nit) < self.iterations):
+            return self._go_on_in_fp32(minimize, callback_for, self._state_of(result),
+                                       "the bf16 line search found no lower point")
+        return result
+
+    def _watched(self, callback: Callable, stop: dict) -> Callable:
+        """``callback``, then the switch test: StopIteration (with the state kept in ``stop``) to switch."""
+        evaluations = deque(maxlen=self.policy.window + 1)  # nfev after each of the last window iterations
+
+        def watched(state):
+            callback(state)
+            nit, nfev = int(state.nit), int(state.nfev)
+            evaluations.append(nfev)
+            why = None
+            if self.finish_at is not None and nit >= self.finish_at and nit < self.iterations:
+                why = "the last iterations run in fp32"
+            elif len(evaluations) > self.policy.window and nit < self.iterations:
+                mean = (evaluations[-1] - evaluations[0]) / self.policy.window
+                if mean > self.policy.struggle:
+                    why = (f"bf16's line searches took {mean:.1f} evaluations per iteration over the last "
+                           f"{self.policy.window}")
+            if why is not None:
+                # Views of the optimiser's arrays: it stops at once, and the fp32 run reads them into its own.
+                stop.update(state=state.state(copy=False), why=why)
+                raise StopIteration
+
+        return watched
+
+    def _state_of(self, result) -> dict:
+        """A resume state at ``result``'s point with an empty L-BFGS memory (the failed line search had dropped it)."""
+        return self._state_of_point({"x": result.x, "nit": result.nit, "nfev": result.nfev})
+
+    def _state_of_point(self, state) -> dict:
+        """A resume state at ``state``'s point and counts, with an empty L-BFGS memory (fun and jac filled later)."""
+        n = np.asarray(state["x"]).size
+        m = pairs_kept(self.history, self.iterations)
+        return {"method": "lbfgs", "x": state["x"], "fun": math.nan, "jac": None, "fun_old": math.inf,
+                "nit": int(np.asarray(state["nit"])), "nfev": int(np.asarray(state["nfev"])), "maxcor": m,
+                "s": np.empty((0, n), np.float32),
+                "y": np.empty((0, n), np.float32), "sy": np.empty((0, 0)), "yy": np.empty((0, 0)),
+                "rho": np.empty(0), "head": 0, "count": 0, "gamma": 1.0}
+
+    def _go_on_in_fp32(self, minimize: Callable, callback_for: Callable, state: dict | None, why: str):
+        self.switched_at = 0 if state is None else int(np.asarray(state["nit"]))
+        self.reason = why
+        self.evaluations_before += self.objective.evaluations
+        self.objective = None  # its targets go before the fp32 ones are computed
+        self.objective = self.build(self.fp32_network())
+        if state is None:  # nothing ran in bf16 at this scale
+            return minimize(self.objective, callback_for(self.objective), None)
+        state = dict(state) if self.policy.keep_memory else self._state_of_point(state)
+        x = np.asarray(state["x"], np.float64)
+        fun, jac = self.objective(x)  # the point's loss and gradient in fp32: the line search compares with them
+        state.update(fun=float(fun), jac=np.array(jac, np.float64), nfev=int(np.asarray(state["nfev"])) + 1,
+                     fun_old=math.inf)  # not comparable with an fp32 loss: no "loss stalled" test on it
+        return minimize(self.objective, callback_for(self.objective), state)
