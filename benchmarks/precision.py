@@ -51,7 +51,7 @@ def run_once(stylizer):
 
     def progress(p):
         entry = scales.setdefault(p.scale, {"precisions": []})
-        entry.update(iteration=p.iteration, evaluations=p.evaluations)
+        entry.update(iteration=p.iteration, evaluations=p.evaluations, elapsed=p.elapsed)
         if p.iteration and (not entry["precisions"] or entry["precisions"][-1][1] != p.precision):
             entry["precisions"].append((p.iteration, p.precision))
 
@@ -102,7 +102,8 @@ def main() -> int:
         objective = score(result)
         base = base or (seconds, objective)
         per_scale = "; ".join(
-            f"{s}: {e['iteration']} it, {e['evaluations'] - (scales[s - 1]['evaluations'] if s > 1 else 0)} ev"
+            f"{s}: {e['iteration']} it, {e['evaluations'] - (scales[s - 1]['evaluations'] if s > 1 else 0)} ev, "
+            f"{e['elapsed'] - (scales[s - 1]['elapsed'] if s > 1 else 0):.1f} s"
             + (f", fp32 from {result.fp32_from[s][0]}" if s in result.fp32_from else "")
             for s, e in sorted(scales.items()))
         print(f"{label:32s} {seconds:7.1f} s ({seconds / base[0]:.2f}x)  {result.evaluations:4d} evaluations "

@@ -283,3 +283,15 @@ def test_info_says_what_this_machine_has_when_cuda_is_not_installed(models, monk
     assert "\nCUDA provider: not installed here (this onnxruntime runs on cpu); for an NVIDIA GPU, install the gpu " \
            "extra\n" in result.stdout
     assert "not yet verified" not in result.stdout
+
+
+def test_info_on_the_cpu_provider_says_whether_openvino_would_be_faster_on_this_cpu(models, monkeypatch):
+    import nst_rt.network.session as session
+    from nst_rt.network.precision import openvino_advice
+
+    monkeypatch.setattr(session, "available_providers", lambda: ["CPUExecutionProvider"])
+    result = invoke("info", "--models-dir", models)
+    assert_ok(result)
+    line = next(l for l in result.stdout.splitlines() if l.startswith("a run with the defaults uses: "))
+    assert line.startswith("a run with the defaults uses: cpu provider, fp32 (the cpu provider runs fp32; ")
+    assert line.endswith(f"{openvino_advice()})")  # this CPU's verdict, as the tests of openvino_advice hold it

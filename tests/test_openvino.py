@@ -15,7 +15,7 @@ from nst_rt.network import session as network_module
 from nst_rt.errors import OptionError, ProviderError
 from nst_rt.network.session import CPU, CUDA, OPENVINO, Network, choose_providers
 from nst_rt.objective.whole import Objective
-from nst_rt.network.precision import choose_precision, cpu_bf16_flags
+from nst_rt.network.precision import choose_precision, cpu_bf16_flags, needs_probe
 
 from synthetic import gradient, noise
 
@@ -23,25 +23,34 @@ HAS_OPENVINO = OPENVINO in ort.get_available_providers()
 needs_openvino = pytest.mark.skipif(not HAS_OPENVINO, reason="onnxruntime-openvino is not installed")
 
 
-def _cpuinfo(tmp_path, flags: str):
+def _cpuinfo(tmp_path, flags: str, vendor: str = "GenuineIntel"):
     path = tmp_path / "cpuinfo"
-    path.write_text(f"processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: fpu sse2 {flags}\n\nprocessor\t: 1\n")
+    path.write_text(f"processor\t: 0\nvendor_id\t: {vendor}\nmodel name\t: Some CPU\nflags\t\t: fpu sse2 {flags}\n\n"
+                    f"processor\t: 1\n")
     return str(path)
 
 
-@pytest.mark.parametrize("flags,expected,reason", [
-    ("avx512f avx512_bf16 amx_tile amx_bf16 amx_int8", "bf16", "amx_bf16"),
-    ("avx512f avx512_bf16", "fp32", "avx512_bf16 but no AMX"),  # measured slower in bf16 there
-    ("avx2 avx512f avx512_vnni", "fp32", "no bf16")])
-def test_auto_precision_follows_the_cpu_flags(tmp_path, flags, expected, reason):
-    precision, why = choose_precision("auto", "openvino", _cpuinfo(tmp_path, flags))
-    assert precision == expected
-    assert reason in why
+@pytest.mark.parametrize("flags,probes", [
+    ("avx512f avx512_bf16 amx_tile amx_bf16 amx_int8", True), ("avx512f avx512_bf16", True),
+    ("avx2 avx512f avx512_vnni", False)])
+def test_auto_on_openvino_is_measured_wherever_the_cpu_has_bf16_and_fp32_without_it(tmp_path, flags, probes):
+    info = _cpuinfo(tmp_path, flags)
+    assert needs_probe("auto", "openvino", info) is probes
+    precision, why = choose_precision("auto", "openvino", info)
+    assert precision == "fp32" and ("no bf16" in why) is not probes
+    assert not needs_probe("fp32", "openvino", info) and not needs_probe("auto", "cpu", info)
 
 
-def test_cpu_provider_points_to_openvino_only_where_bf16_would_run(tmp_path):
-    assert "nst-rt[openvino]" in choose_precision("auto", "cpu", _cpuinfo(tmp_path, "amx_tile amx_bf16"))[1]
-    assert "openvino" not in choose_precision("auto", "cpu", _cpuinfo(tmp_path, "avx512_bf16"))[1]
+@pytest.mark.parametrize("vendor,flags,verdict", [
+    ("GenuineIntel", "avx512_bf16 amx_tile amx_bf16", "would likely be faster here in bf16"),
+    ("AuthenticAMD", "avx512_bf16", "would likely be faster here in bf16"),
+    ("GenuineIntel", "avx512_bf16", "would not be faster here"),  # bf16 measured slower without AMX
+    ("GenuineIntel", "avx2 avx512f", "would not be faster here"),
+    ("AuthenticAMD", "avx2", "would not be faster here"),
+    ("CentaurHauls", "avx512_bf16", "measures whether bf16 is faster")])  # never measured: the probe says
+def test_cpu_provider_says_whether_openvino_would_be_faster_on_this_cpu(tmp_path, vendor, flags, verdict):
+    precision, why = choose_precision("auto", "cpu", _cpuinfo(tmp_path, flags, vendor))
+    assert precision == "fp32" and verdict in why and "nst-rt[openvino]" in why and "\n" not in why
 
 
 def test_explicit_precision_wins(tmp_path):

@@ -52,3 +52,26 @@ def test_the_python_api_is_silent_by_default_and_draws_the_cli_bar_when_asked(mo
     nst_rt.stylize(gradient(), noise(), models_dir=models, size=32, iterations=2, threads=1, scales=1, progress=True)
     err = capsys.readouterr().err
     assert "stylize" in err and "2/2" in err and "loss " in err, err
+
+
+def screen_of(display, width: int = 120) -> list[str]:
+    screen = Console(file=io.StringIO(), width=width, record=True)
+    screen.print(Group(*display._progress.get_renderables()))
+    return screen.export_text().rstrip("\n").splitlines()
+
+
+def test_a_bf16_run_shows_each_scale_s_arithmetic_and_an_fp32_run_none():
+    stages = (Stage(64, 40), Stage(128, 20))
+    terms = {"content": 0.5, "style": 2.0, "tv": 0.1}
+    display = ProgressDisplay(enabled=True, console=Console(file=io.StringIO(), width=120, force_terminal=True))
+    display(Progress(1, 2, 30, 40, 2.5, terms, 31, 1.0, lambda: None, stages, "bf16"))
+    assert screen_of(display)[0].startswith("scale 1/2 bf16 ")
+    display(Progress(1, 2, 31, 40, 2.4, terms, 33, 1.1, lambda: None, stages, "fp32"))  # went on in fp32
+    display(Progress(2, 2, 3, 20, 2.0, terms, 40, 1.5, lambda: None, stages, "bf16"))
+    lines = screen_of(display)
+    display.close()
+    assert lines[0].startswith("scale 1/2 fp32 ") and lines[1].startswith("scale 2/2 bf16 ")
+    display = ProgressDisplay(enabled=True, console=Console(file=io.StringIO(), width=120, force_terminal=True))
+    display(Progress(1, 2, 30, 40, 2.5, terms, 31, 1.0, lambda: None, stages))
+    assert screen_of(display)[0].startswith("scale 1/2 ") and "fp32" not in screen_of(display)[0]
+    display.close()

@@ -27,7 +27,7 @@ def info(models_dir: Annotated[Optional[Path], typer.Option(
     with stop_signals() as stop:
         try:
             from ..network.session import CUDA, CUDA_STATUS, NAMES, available_providers, choose_providers
-            from ..network.precision import choose_precision
+            from ..network.precision import choose_precision, needs_probe
 
             providers = available_providers()
             import onnxruntime
@@ -43,8 +43,10 @@ def info(models_dir: Annotated[Optional[Path], typer.Option(
             chosen = NAMES[choose_providers("auto")[0]]
             precision, why = choose_precision("auto", chosen)
             found = list_models(models_dir)
-            if chosen == "openvino":
+            if needs_probe("auto", chosen):
                 precision, why = _probed_precision(found, probe)
+            elif probe and chosen == "openvino":
+                raise fail(f"--probe times bf16 against fp32, and {why}")
             elif probe:
                 raise fail(f"--probe times bf16 on the OpenVINO provider, and this install has {chosen}; "
                            f"install 'nst-rt[openvino]'")

@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import ModelError, OptionError, ProviderError
 from .model import ModelInfo, import_onnxruntime
 from ..model_format import GRAD_OUTPUT, IMAGE_INPUT, MIN_SIZE, cotangent_name, layer_depth
-from .precision import OPENVINO_HINT, choose_precision
+from .precision import OPENVINO_HINT, choose_precision, needs_probe
 from ..system.heap import release_free_heap
 from .providers import PROVIDERS  # noqa: F401 (part of this module's API)
 
@@ -93,7 +93,7 @@ class Network:
         self.providers = choose_providers(provider)
         self.device_id = device_id
         self.precision, self.precision_reason = choose_precision(precision, NAMES[self.providers[0]])
-        if precision == "auto" and NAMES[self.providers[0]] == "openvino":
+        if needs_probe(precision, NAMES[self.providers[0]]):
             from .probe import auto_precision, describe, probe  # measured once per machine, then cached
 
             decision, _ = auto_precision(model, threads, run_probe=lambda m, t: probe(m, t, network=Network))

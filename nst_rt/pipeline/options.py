@@ -80,7 +80,7 @@ class Options:
     model: str | os.PathLike = DEFAULT_MODEL
     models_dir: str | os.PathLike | None = None
     provider: str = "auto"
-    precision: str = "auto"  # OpenVINO only: auto (bf16 where the CPU has it), fp32, bf16
+    precision: str = "auto"  # OpenVINO only: auto (bf16 where the probe measured it faster), fp32, bf16
     threads: int | None = None
     tile: int = 0  # evaluate the loss in tiles of this many pixels; 0: only where the whole image does not fit
 
