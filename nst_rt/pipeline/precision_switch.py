@@ -46,6 +46,18 @@ class SwitchPolicy:
 DEFAULT_POLICY = SwitchPolicy()
 
 
+class _Handover:
+    """An L-BFGS ring handed to the fp32 run: read into its own ring once (the resume protocol's ``read_into``),
+    then let go, so that the bf16 run's ring is not held while the fp32 run goes on."""
+
+    def __init__(self, array: np.ndarray):
+        self.array, self.shape = array, array.shape
+
+    def read_into(self, out: np.ndarray) -> None:
+        out[...] = self.array
+        self.array = None
+
+
 class ScaleRun:
     """One scale's minimisation, in bf16 with the switch to fp32 when ``network`` runs bf16, else as it is.
 
@@ -86,7 +98,8 @@ class ScaleRun:
             return self._go_on_in_fp32(minimize, callback_for, stop["state"], stop["why"])
         if (result.reason == LINE_SEARCH_FAILED and self.policy.on_line_search_failure
                 and int(result.nit) < self.iterations):
-            return self._go_on_in_fp32(minimize, callback_for, self._state_of(result),
+            return self._go_on_in_fp32(minimize, callback_for, self._state_of_point(
+                {"x": result.x, "nit": result.nit, "nfev": result.nfev}),
                                        "the bf16 line search found no lower point")
         return result
 
@@ -108,14 +121,15 @@ class ScaleRun:
                            f"{self.policy.window}")
             if why is not None:
                 # Views of the optimiser's arrays: it stops at once, and the fp32 run reads them into its own.
-                stop.update(state=state.state(copy=False), why=why)
+                saved = state.state(copy=False)
+                if self.policy.keep_memory:  # handed over once, so the bf16 run's ring is freed after the read
+                    saved.update(s=_Handover(saved["s"]), y=_Handover(saved["y"]))
+                else:
+                    saved = self._state_of_point(saved)
+                stop.update(state=saved, why=why)
                 raise StopIteration
 
         return watched
-
-    def _state_of(self, result) -> dict:
-        """A resume state at ``result``'s point with an empty L-BFGS memory (the failed line search had dropped it)."""
-        return self._state_of_point({"x": result.x, "nit": result.nit, "nfev": result.nfev})
 
     def _state_of_point(self, state) -> dict:
         """A resume state at ``state``'s point and counts, with an empty L-BFGS memory (fun and jac filled later)."""
@@ -135,7 +149,7 @@ class ScaleRun:
         self.objective = self.build(self.fp32_network())
         if state is None:  # nothing ran in bf16 at this scale
             return minimize(self.objective, callback_for(self.objective), None)
-        state = dict(state) if self.policy.keep_memory else self._state_of_point(state)
+        state = dict(state)
         x = np.asarray(state["x"], np.float64)
         fun, jac = self.objective(x)  # the point's loss and gradient in fp32: the line search compares with them
         state.update(fun=float(fun), jac=np.array(jac, np.float64), nfev=int(np.asarray(state["nfev"])) + 1,

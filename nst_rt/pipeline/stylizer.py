@@ -207,7 +207,6 @@ class Stylizer:
         if self._fp32 is None:
             from ..network.session import NAMES, Network
 
-
             self._fp32 = Network(self.model, NAMES[self.network.providers[0]], self.options.threads, precision="fp32")
         return self._fp32
 
