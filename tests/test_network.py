@@ -332,3 +332,38 @@ def test_missing_model_names_its_export_command(isolated):
     with pytest.raises(ModelNotFoundError) as excinfo:
         load_model("vgg16-max", isolated / "empty")
     assert "nst-rt export vgg16 --pooling max" in str(excinfo.value)
+
+
+class FakeOrt:
+    """What load_cuda_libraries reads of onnxruntime: preload_dlls (which reports on stdout) and the logger."""
+
+    def __init__(self, said: str | None = None, raises: Exception | None = None):
+        self.severity, self.said, self.raises = None, said, raises
+        if said is None and raises is None:
+            self.preload_dlls = None  # an onnxruntime-gpu older than 1.21 has none
+
+    def set_default_logger_severity(self, level):
+        self.severity = level
+
+    def preload_dlls(self):
+        if self.raises:
+            raise self.raises
+        print(self.said)
+
+
+def test_cuda_libraries_failing_to_load_are_returned_not_printed(capsys):
+    from nst_rt.network.session import load_cuda_libraries
+
+    fake = FakeOrt(said="Failed to load libcudnn.so.9: cannot open shared object file\nPlease follow the docs")
+    said = load_cuda_libraries(fake)
+    assert said.splitlines()[0] == "Failed to load libcudnn.so.9: cannot open shared object file"
+    assert capsys.readouterr().out == ""  # stdout is the user's
+    assert fake.severity == 3  # onnxruntime's per-session plugin warnings stay off the terminal
+
+
+def test_cuda_libraries_on_an_onnxruntime_without_preload_or_with_a_missing_directory():
+    from nst_rt.network.session import load_cuda_libraries
+
+    assert load_cuda_libraries(FakeOrt()) == ""
+    said = load_cuda_libraries(FakeOrt(raises=RuntimeError("Invalid parameter of directory=x.")))
+    assert said.startswith("Failed to load the CUDA libraries: Invalid parameter")

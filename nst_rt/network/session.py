@@ -14,6 +14,8 @@ fills at the end of the run.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 from dataclasses import dataclass
@@ -32,8 +34,8 @@ OPENVINO = "OpenVINOExecutionProvider"
 CPU = "CPUExecutionProvider"
 NAMES = {CUDA: "cuda", OPENVINO: "openvino", CPU: "cpu"}
 EXTRAS = {CUDA: "gpu", OPENVINO: "openvino"}  # the nst-rt extra whose onnxruntime offers each provider
-# Until tests/test_gpu.py has passed on a GPU, the CUDA path is written to the documentation only.
-CUDA_STATUS = "not yet verified on a GPU"
+# Where tests/test_gpu.py and benchmarks/gpu.py last ran on a GPU (docs/gpu.md has the figures).
+CUDA_STATUS = "verified on an NVIDIA H200 with onnxruntime-gpu 1.31.1"
 SLACK = 15  # px: the windows of a tiled image differ by less than the network's stride (16)
 BOUND_SETS = 8  # host path: bindings kept for this many image sizes (a tiled image has at most 4 window shapes)
 
@@ -110,6 +112,7 @@ class Network:
         # Cotangents of a converging run get tiny; denormal arithmetic would slow the VJP by orders of magnitude.
         options.add_session_config_entry("session.set_denormal_as_zero", "1")
         provider_options = [provider_settings(name, device_id, self.precision, threads) for name in self.providers]
+        cuda_libraries = load_cuda_libraries(ort) if self.providers[0] == CUDA else ""
         try:
             self.features_session = ort.InferenceSession(str(model.features_path), options, providers=self.providers,
                                                          provider_options=provider_options)
@@ -124,8 +127,11 @@ class Network:
         if self.providers[0] == CUDA and CUDA not in self.features_session.get_providers():
             # onnxruntime falls back to CPU when the CUDA libraries fail to load; an explicit request must not.
             if provider == "cuda":
-                raise ProviderError("onnxruntime could not start the CUDA provider (CUDA or cuDNN libraries missing?); "
-                                    "use --provider cpu")
+                missing = next((line for line in cuda_libraries.splitlines() if line.startswith("Failed to load")),
+                               "CUDA or cuDNN libraries missing?")
+                raise ProviderError(f"onnxruntime could not start the CUDA provider ({missing[:160]}); install "
+                                    "CUDA 12+ and cuDNN 9, e.g. pip install 'onnxruntime-gpu[cuda,cudnn]', "
+                                    "or use --provider cpu")
             self.providers = [CPU]
         self.device = "cuda" if self.providers[0] == CUDA else "cpu"
         # On the host ORT reads and writes numpy arrays by pointer. A device copies a host input when it is
@@ -270,7 +276,30 @@ def provider_settings(provider: str, device_id: int = 0, precision: str = "fp32"
         "cudnn_conv_algo_search": "EXHAUSTIVE",
         # Grow the arena by what is asked: the default doubling can reserve twice the activations at large sizes.
         "arena_extend_strategy": "kSameAsRequested",
+        # float32 convolutions in float32, not TF32 (10-bit mantissa, onnxruntime's default on Ampere and later):
+        # the gradient stays the CPU provider's to 1e-4, as L-BFGS's line search needs (docs/gpu.md).
+        "use_tf32": "0",
     }
+
+
+def load_cuda_libraries(ort) -> str:
+    """Load CUDA and cuDNN from the nvidia-* pip packages where they are installed (`onnxruntime-gpu[cuda,cudnn]`)
+    before the CUDA provider needs them; returns what onnxruntime said of the libraries it could not load.
+
+    Without it the provider finds only the libraries on the loader's path (onnxruntime's CUDA documentation)."""
+    # onnxruntime-gpu 1.31 warns on its default logger, at every session, that no plugin CUDA device is
+    # registered before it takes its built-in CUDA provider: noise on the user's terminal. Errors still show.
+    ort.set_default_logger_severity(3)
+    preload = getattr(ort, "preload_dlls", None)  # onnxruntime-gpu >= 1.21
+    if preload is None:
+        return ""
+    said = io.StringIO()
+    with contextlib.redirect_stdout(said):  # it reports on stdout, which is the user's output
+        try:
+            preload()
+        except (OSError, RuntimeError) as exc:
+            print(f"Failed to load the CUDA libraries: {exc}")
+    return said.getvalue()
 
 
 def ort_value(array: np.ndarray):
