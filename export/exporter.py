@@ -13,11 +13,12 @@ import onnx
 
 from nst_rt.errors import ExportError
 from nst_rt.model_format import (ARCHITECTURES, DEFAULT_PREPROCESS, DEFAULT_WEIGHTS_DTYPE, FEATURES_FILE,
-                                  FORMAT_VERSION, POOLINGS, PREPROCESSES, VJP_FILE, WEIGHTS_DTYPES, WEIGHTS_FILE,
-                                  convs, model_name, relu_names, weight_name)
+                                  FORMAT_VERSION, OBJECTIVE_FILE, POOLINGS, PREPROCESSES, VJP_FILE, WEIGHTS_DTYPES,
+                                  WEIGHTS_FILE, convs, model_name, relu_names, weight_name)
 from nst_rt.network.models_dir import export_dir
+from nst_rt.objective.defaults import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
 
-from . import external, graphs, validate, vgg
+from . import external, graphs, objective_graph, validate, vgg
 
 DEFAULT_OPSET = 17
 MIN_OPSET = 13  # Resize/Pad with tensor inputs and Shape-based padding need 13
@@ -122,12 +123,15 @@ def export_model(arch: str, out_dir: Path | None = None, *, weights: Path | None
         staging.mkdir()
         models = {file_name: build(arch, params, pooling, opset, {**metadata, "role": role}, preprocess, weights_dtype)
                   for file_name, build, role in ((FEATURES_FILE, graphs.features_model, "features"),
-                                                 (VJP_FILE, graphs.vjp_model, "vjp"))}
+                                                 (VJP_FILE, graphs.vjp_model, "vjp"),
+                                                 (OBJECTIVE_FILE, objective_graph.objective_model, "objective"))}
         stored = {weight_name(layer, kind) for layer in convs(arch) for kind in ("weight", "bias")}
         files = [target / p.name for p in external.save_shared(models, staging, WEIGHTS_FILE, stored)]
         rounded = graphs.rounded_params(params, weights_dtype)
         reference = vgg.VGGFeatures(arch, rounded, pooling, preprocess)
         checks = validate.validate_export(staging / FEATURES_FILE, staging / VJP_FILE, reference)
+        checks += validate.validate_objective(staging / OBJECTIVE_FILE, reference, DEFAULT_STYLE_LAYERS,
+                                              DEFAULT_CONTENT_LAYERS)
         log(f"validated against torch on the same weights ({weights_dtype}):")
         for check in checks:
             log(f"  {check.output:<11} max abs error {check.max_abs_error:.2e}  relative {check.relative_error:.2e}"

@@ -41,10 +41,14 @@ class _Graph:
     def __init__(self):
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[onnx.TensorProto] = []
+        self._names: set[str] = set()
         self._count = 0
 
     def const(self, name: str, array: np.ndarray) -> str:
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        """An initializer; the forward and backward nodes of one graph both name each stored weight: kept once."""
+        if name not in self._names:
+            self._names.add(name)
+            self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
         return name
 
     def op(self, op_type: str, inputs: list[str], output: str | None = None, n_out: int = 1, **attrs) -> str | list[str]:
@@ -117,12 +121,9 @@ def _stored(g: _Graph, name: str, array: np.ndarray) -> str:
     return _float32(g, g.const(name, array), array.dtype)
 
 
-def features_model(arch: str, params, pooling: str, opset: int, metadata: dict[str, str],
-                   preprocess: str = "torchvision", weights_dtype: str = "float32") -> onnx.ModelProto:
-    table = layer_table(arch)
+def features_nodes(g: _Graph, arch: str, params, pooling: str, preprocess: str) -> None:
+    """The forward pass on ``IMAGE``: each ReLU's output is the tensor named after its layer. ``params`` as stored."""
     spec = PREPROCESSES[preprocess]
-    params = stored_params(params, preprocess, weights_dtype)
-    g = _Graph()
     x = IMAGE
     if spec.scale != 1:
         x = g.op("Mul", [x, g.const("scale", np.array(spec.scale, np.float32))])
@@ -130,7 +131,7 @@ def features_model(arch: str, params, pooling: str, opset: int, metadata: dict[s
     if any(v != 1 for v in spec.std):
         x = g.op("Div", [x, g.const("std", _rgb(spec.std, preprocess).reshape(1, 3, 1, 1))])
     conv = 0
-    for layer in table:
+    for layer in layer_table(arch):
         if isinstance(layer, Pool):
             pool = "AveragePool" if pooling == "avg" else "MaxPool"
             x = g.op(pool, [x], kernel_shape=[2, 2], strides=[2, 2])
@@ -140,6 +141,13 @@ def features_model(arch: str, params, pooling: str, opset: int, metadata: dict[s
             b = _stored(g, weight_name(layer.name, "bias"), bias)
             x = g.op("Relu", [g.op("Conv", [x, w, b], kernel_shape=[3, 3], pads=[1, 1, 1, 1])], output=layer.name)
             conv += 1
+
+
+def features_model(arch: str, params, pooling: str, opset: int, metadata: dict[str, str],
+                   preprocess: str = "torchvision", weights_dtype: str = "float32") -> onnx.ModelProto:
+    g = _Graph()
+    features_nodes(g, arch, stored_params(params, preprocess, weights_dtype), pooling, preprocess)
+    table = layer_table(arch)
     return _model(g, f"{arch}_features", [_image_info(IMAGE, 3)], _activation_infos(table), opset, metadata)
 
 
@@ -158,17 +166,15 @@ def _backward_weight(g: _Graph, name: str, weight: np.ndarray, factor: np.ndarra
     return flipped if factor is None else g.op("Mul", [flipped, g.const(f"{name}.backward_factor", factor)])
 
 
-def vjp_model(arch: str, params, pooling: str, opset: int, metadata: dict[str, str],
-              preprocess: str = "torchvision", weights_dtype: str = "float32") -> onnx.ModelProto:
+def vjp_nodes(g: _Graph, arch: str, params, pooling: str, preprocess: str, cotangents: dict[str, str]) -> None:
+    """The backward pass into ``GRAD_IMAGE``, from the deepest layer in ``cotangents`` (layer -> its cotangent's
+    tensor) down; each ReLU's mask reads the activation tensor named after its layer. ``params`` as stored."""
     table = layer_table(arch)
     spec = PREPROCESSES[preprocess]
-    params = stored_params(params, preprocess, weights_dtype)
-    g = _Graph()
     zero = g.const("zero", np.zeros((), np.float32))
     pad_begin = g.const("pad_begin", np.zeros(4, np.int64))
     for name, values in (("starts", [-1, -1]), ("ends", [INT64_MIN, INT64_MIN]), ("axes", [2, 3]), ("steps", [-1, -1])):
         g.const(f"flip_{name}", np.array(values, np.int64))  # reverse kernel rows and columns
-    convs = [layer for layer in table if isinstance(layer, Conv)]
     # For each position in the table, the activation that feeds it (None for the image).
     feeding = {}
     previous = None
@@ -177,9 +183,10 @@ def vjp_model(arch: str, params, pooling: str, opset: int, metadata: dict[str, s
         if isinstance(layer, Conv):
             previous = layer.name
 
+    deepest = max(position for position, layer in enumerate(table) if getattr(layer, "name", None) in cotangents)
     grad = None
-    conv = len(convs)
-    for position in range(len(table) - 1, -1, -1):
+    conv = sum(isinstance(layer, Conv) for layer in table[:deepest + 1])
+    for position in range(deepest, -1, -1):
         layer = table[position]
         if isinstance(layer, Pool):
             before = feeding[position]  # pooling always follows a ReLU
@@ -196,8 +203,9 @@ def vjp_model(arch: str, params, pooling: str, opset: int, metadata: dict[str, s
                 _, indices = g.op("MaxPool", [before], n_out=2, kernel_shape=[2, 2], strides=[2, 2])
                 grad = g.op("MaxUnpool", [grad, indices, g.op("Shape", [before])], kernel_shape=[2, 2], strides=[2, 2])
             continue
-        cot = cotangent_name(layer.name)
-        grad = cot if grad is None else g.op("Add", [grad, cot])
+        cot = cotangents.get(layer.name)
+        if cot is not None:
+            grad = cot if grad is None else g.op("Add", [grad, cot])
         grad = g.op("Where", [g.op("Greater", [layer.name, zero]), grad, zero])
         conv -= 1
         factor = None
@@ -210,6 +218,14 @@ def vjp_model(arch: str, params, pooling: str, opset: int, metadata: dict[str, s
         w = _backward_weight(g, weight_name(layer.name, "weight"), params[conv][0], factor)
         grad = g.op("Conv", [grad, w], output=GRAD_IMAGE if conv == 0 else None, kernel_shape=[3, 3], pads=[1, 1, 1, 1])
 
+
+def vjp_model(arch: str, params, pooling: str, opset: int, metadata: dict[str, str],
+              preprocess: str = "torchvision", weights_dtype: str = "float32") -> onnx.ModelProto:
+    table = layer_table(arch)
+    g = _Graph()
+    layers = [layer.name for layer in table if isinstance(layer, Conv)]
+    vjp_nodes(g, arch, stored_params(params, preprocess, weights_dtype), pooling, preprocess,
+              {name: cotangent_name(name) for name in layers})
     activations = _activation_infos(table)
     cotangents = [_image_info(cotangent_name(info.name), info.type.tensor_type.shape.dim[1].dim_value,
                               info.type.tensor_type.shape.dim[2].dim_param, info.type.tensor_type.shape.dim[3].dim_param)

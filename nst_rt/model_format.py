@@ -21,12 +21,18 @@ RANDOM_WEIGHTS_SOURCE = "random weights"
 FEATURES_FILE = "features.onnx"
 VJP_FILE = "vjp.onnx"
 WEIGHTS_FILE = "weights.bin"
-MODEL_FILES = (FEATURES_FILE, VJP_FILE, WEIGHTS_FILE)  # what an export writes (format 1: the first two)
+MODEL_FILES = (FEATURES_FILE, VJP_FILE, WEIGHTS_FILE)  # what an export needs (format 1: the first two)
+# The losses and their gradient in one graph (export/objective_graph.py). Optional: exports made before it lack
+# it, and the runtime then computes the losses in numpy between the two graphs above.
+OBJECTIVE_FILE = "objective.onnx"
+WRITTEN_FILES = (FEATURES_FILE, VJP_FILE, OBJECTIVE_FILE, WEIGHTS_FILE)  # what `nst-rt export` writes
 # How an export stores its weights; the graphs compute in float32 either way (a float16 tensor is cast in-graph).
 WEIGHTS_DTYPES = ("float16", "float32")
 DEFAULT_WEIGHTS_DTYPE = "float16"
 IMAGE_INPUT = "image"
 GRAD_OUTPUT = "grad_image"
+STYLE_WEIGHTS, CONTENT_WEIGHTS = "style_weights", "content_weights"  # the objective graph's per-layer weights
+STYLE_LOSS, CONTENT_LOSS = "style_loss", "content_loss"  # and its two loss outputs
 REQUIRED_METADATA = ("nst_rt.format", "architecture", "pooling", "layers", "cotangent_layers",
                      "normalization_mean", "normalization_std", "weights_sha256", "weights_dtype", "opset",
                      "exporter_version")  # format 1 lacks weights_dtype
@@ -130,6 +136,16 @@ def weight_name(layer: str, kind: str) -> str:
 def cotangent_name(layer: str) -> str:
     """Name of the VJP graph's input that takes dL/d(layer)."""
     return f"grad_{layer}"
+
+
+def gram_target_name(layer: str) -> str:
+    """Name of the objective graph's input that takes the style target's Gram matrix at ``layer``."""
+    return f"target_gram_{layer}"
+
+
+def content_target_name(layer: str) -> str:
+    """Name of the objective graph's input that takes the content target's activations at ``layer``."""
+    return f"target_{layer}"
 
 
 # The network's stride at its deepest layer, from the layer table (four 2x2 poolings before relu5_1: 16 px).

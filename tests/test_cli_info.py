@@ -90,9 +90,9 @@ def test_export_writes_a_validated_model_and_refuses_to_overwrite_it(weights_fil
         assert float(match.group(1)) < 1e-4
     assert re.search(rf"^exported vgg19 \(avg pooling\) to {re.escape(str(out / 'vgg19'))} in ", result.stderr, re.M)
     model = out / "vgg19"
-    from nst_rt.model_format import MODEL_FILES
+    from nst_rt.model_format import WRITTEN_FILES
 
-    assert sorted(p.name for p in model.iterdir()) == sorted(MODEL_FILES)
+    assert sorted(p.name for p in model.iterdir()) == sorted(WRITTEN_FILES)
     before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in model.iterdir()}
 
     again = invoke("export", "vgg19", "--weights", weights_file("vgg19"), "--out", out)

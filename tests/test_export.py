@@ -219,14 +219,15 @@ def test_export_log_overwrite_and_force(tmp_path, weights_file):
     result = export_model("vgg19", out, weights=weights_file("vgg19"), log=lines.append)
     target = out / "vgg19"
     assert result.path == target
-    assert sorted(p.name for p in target.iterdir()) == ["features.onnx", "vjp.onnx", "weights.bin"]
-    assert sorted(p.name for p in result.files) == ["features.onnx", "vjp.onnx", "weights.bin"]
+    written = ["features.onnx", "objective.onnx", "vjp.onnx", "weights.bin"]
+    assert sorted(p.name for p in target.iterdir()) == written
+    assert sorted(p.name for p in result.files) == written
     assert _hidden(out) == []
 
     # the log: one line per checked output, carrying its max error
     assert all("\n" not in line for line in lines)
     checks = {c.output: c for c in result.checks}
-    assert list(checks) == LAYERS["vgg19"] + ["grad_image"]
+    assert list(checks) == LAYERS["vgg19"] + ["grad_image", "style_loss", "content_loss", "objective_gradient"]
     for name, check in checks.items():
         matching = [line for line in lines if line.split() and line.split()[0] == name]
         assert len(matching) == 1, (name, lines)

@@ -44,17 +44,20 @@ def test_the_path_taken(vgg19, way):
     assert network.shares_host_memory == (way == "cpu")
 
 
+@pytest.mark.parametrize("fused", [True, False], ids=["objective-graph", "two-graphs"])
 @pytest.mark.parametrize("way", WAYS)
-def test_gradient_matches_a_fresh_cpu_network_at_every_step(vgg19, way):
+def test_gradient_matches_a_fresh_cpu_network_at_every_step(vgg19, way, fused):
     content, style = gradient(48, 64), noise(48, 48)
     x = np.random.default_rng(5).random((1, 3, 48, 64))
-    objective = Objective(network_for(vgg19, way), content, [style], **WEIGHTS)
+    objective = Objective(network_for(vgg19, way), content, [style], fused=fused, **WEIGHTS)
+    assert (objective._fused is not None) == fused
     # Several steps on different images: every step must see its own image and cotangents.
     for step in range(3):
         image = np.clip(x + 0.05 * step, 0, 1)
         loss, grad = objective(image)
         grad = grad.copy()
-        expected_loss, expected_grad = Objective(Network(vgg19, "cpu"), content, [style], **WEIGHTS)(image)
+        expected_loss, expected_grad = Objective(Network(vgg19, "cpu"), content, [style], fused=False,
+                                                 **WEIGHTS)(image)
         assert np.linalg.norm(grad - expected_grad) / np.linalg.norm(expected_grad) < 1e-4
         assert abs(loss - expected_loss) / abs(expected_loss) < 1e-4
 
@@ -63,8 +66,9 @@ def test_gradient_matches_a_fresh_cpu_network_at_every_step(vgg19, way):
 def test_cotangents_of_layers_no_longer_used_are_zeroed_on_the_device(vgg19, way):
     network = network_for(vgg19, way)
     content, style, x = gradient(48, 64), noise(48, 48), np.random.default_rng(6).random((1, 3, 48, 64))
-    many = Objective(network, content, [style], **WEIGHTS)
-    few = Objective(network, content, [style], style_layers=("relu1_1",), **WEIGHTS)
+    # the two-graph path: the objective graph binds no cotangent
+    many = Objective(network, content, [style], fused=False, **WEIGHTS)
+    few = Objective(network, content, [style], style_layers=("relu1_1",), fused=False, **WEIGHTS)
     many(x)
     loss, grad = few(x)
     expected_loss, expected_grad = Objective(Network(vgg19, "cpu"), content, [style], style_layers=("relu1_1",),
@@ -118,7 +122,8 @@ def test_tiles_of_several_window_shapes_reuse_the_host_buffers(vgg19, way):
     assert abs(loss - expected_loss) <= 1e-6 * abs(expected_loss)
 
 
-def test_device_path_follows_io_binding_semantics(vgg19, monkeypatch):
+@pytest.mark.parametrize("fused, runs", [(False, 2), (True, 1)], ids=["two-graphs", "objective-graph"])
+def test_device_path_follows_io_binding_semantics(vgg19, monkeypatch, fused, runs):
     """Device memory comes from the sessions (no OrtValue allocated outside them), and every run whose inputs
     were written first synchronises them."""
     from onnxruntime.capi.onnxruntime_inference_collection import IOBinding
@@ -132,9 +137,9 @@ def test_device_path_follows_io_binding_semantics(vgg19, monkeypatch):
 
     monkeypatch.setattr(ort.OrtValue, "ortvalue_from_shape_and_type", staticmethod(outside_the_session))
     network = network_for(vgg19, "cpu-device-path")
-    objective = Objective(network, gradient(48, 64), [noise(48, 48)], **WEIGHTS)
+    objective = Objective(network, gradient(48, 64), [noise(48, 48)], fused=fused, **WEIGHTS)
     x = np.random.default_rng(7).random((1, 3, 48, 64))
     calls.clear()  # the targets' runs bind nothing
     for step in range(2):
         objective(np.clip(x + 0.1 * step, 0, 1))
-    assert calls == ["sync"] * 4  # forward and backward of each step
+    assert calls == ["sync"] * 2 * runs  # each run of each step (forward and backward, or the objective graph)

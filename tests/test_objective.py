@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -109,16 +110,24 @@ def _objective(network, content, styles, **kw):
     return Objective(network, content, styles, style_blend_weights=blend, **kw)
 
 
+# relu1_1 as a content layer is outside the objective graph's layers: those terms take the two graphs with the
+# numpy losses between them; with relu4_2 alone the model's objective graph computes them (nst_rt.objective.fused).
+PATHS = {"numpy": {}, "objective-graph": dict(content_layers=("relu4_2",), content_layer_weights=(10.0,))}
+
+
+@pytest.mark.parametrize("path", list(PATHS))
 @pytest.mark.parametrize("recipe", [RECIPE, NORMALIZED], ids=["plain", "normalized"])
 @pytest.mark.parametrize("part", ["content", "style", "both"])
-def test_value_and_gradient_match_torch(network, oracle, images, part, recipe):
+def test_value_and_gradient_match_torch(network, oracle, images, part, recipe, path):
     content, styles, x = images
-    kw = dict(recipe, blend=BLEND)
+    kw = dict(recipe, blend=BLEND, **PATHS[path])
     if part == "content":
         kw["style_weight"] = 0.0
     elif part == "style":
         kw["content_weight"] = 0.0
     objective = _objective(network, content, styles, **kw)
+    # without a content term the two-layer recipe's style terms are the graph's too
+    assert (objective._fused is not None) == (path == "objective-graph" or part == "style")
     value, grad = objective(x)
     terms, t_value, t_grad = torch_objective(oracle, content, styles, x, **kw)
     assert grad.shape == x.shape and grad.dtype == np.float32  # no tv: the network's gradient as it comes
@@ -332,6 +341,7 @@ class _DeadNetwork:
     """A network whose every activation is zero: no target has a scale to normalise by."""
 
     layers = ["relu1_1"]
+    model = SimpleNamespace(objective_layers=([], []))  # an export without the objective graph
 
     def features(self, image):
         return {"relu1_1": np.zeros((1, 4, image.shape[2], image.shape[3]), np.float32)}

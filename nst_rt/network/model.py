@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import MissingDependencyError, ModelError, ModelNotFoundError
-from ..model_format import (FEATURES_FILE, FORMAT_VERSION, MODEL_FILES, RANDOM_WEIGHTS_SOURCE, READABLE_FORMATS,
-                            REQUIRED_METADATA, VJP_FILE, WEIGHTS_FILE)
+from ..model_format import (FEATURES_FILE, FORMAT_VERSION, MODEL_FILES, OBJECTIVE_FILE, RANDOM_WEIGHTS_SOURCE,
+                            READABLE_FORMATS, REQUIRED_METADATA, VJP_FILE, WEIGHTS_FILE)
 from .models_dir import (DEFAULT_MODEL, ENV_MODELS_DIR, OFFLINE_HINT, absolute, create_hint, export_command,
                          export_dir, is_model_dir, not_found_message, search_dirs)
 
@@ -71,8 +71,24 @@ class ModelInfo:
 
     @property
     def files(self) -> list[Path]:
-        """The files of the export (format 1: the two graphs; later formats add the shared weights file)."""
-        return [self.path / name for name in _files(self.format)]
+        """The files of the export (format 1: the two graphs; later formats add the shared weights file, and
+        exports from the objective graph's introduction on that graph)."""
+        return [self.path / name for name in _files(self.format)] + ([self.objective_path] if self.objective_path
+                                                                      else [])
+
+    @property
+    def objective_path(self) -> Path | None:
+        """The objective graph (losses and gradient in one graph), or None for an export made before it."""
+        path = self.path / OBJECTIVE_FILE
+        return path if path.is_file() else None
+
+    @property
+    def objective_layers(self) -> tuple[list[str], list[str]]:
+        """The style and content layers the objective graph computes the losses of (empty without one)."""
+        if self.objective_path is None:
+            return [], []
+        return (self.metadata["objective_style_layers"].split(","),
+                self.metadata["objective_content_layers"].split(","))
 
     @property
     def features_path(self) -> Path:
@@ -160,6 +176,13 @@ def load_model(model: str | os.PathLike = DEFAULT_MODEL, models_dir: str | os.Pa
     for key in ("architecture", "pooling", "layers", "weights_sha256", "weights_dtype"):
         if vjp.get(key) != features.get(key):
             raise ModelError(f"the two graphs of {path} come from different exports ({key} differs); {fix}")
+    if (path / OBJECTIVE_FILE).is_file():
+        objective = _read_metadata(path / OBJECTIVE_FILE, ort)
+        for key in ("architecture", "pooling", "layers", "weights_sha256", "weights_dtype", "preprocess"):
+            if objective.get(key) != features.get(key):
+                raise ModelError(f"the graphs of {path} come from different exports ({key} differs in "
+                                 f"{OBJECTIVE_FILE}); {fix}")
+        features = {**features, **{k: v for k, v in objective.items() if k.startswith("objective_")}}
     return ModelInfo(path.name, path, features)
 
 

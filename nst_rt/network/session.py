@@ -14,9 +14,6 @@ fills at the end of the run.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
 import math
 from dataclasses import dataclass
 
@@ -25,17 +22,11 @@ import numpy as np
 from ..errors import ModelError, OptionError, ProviderError
 from .model import ModelInfo, import_onnxruntime
 from ..model_format import GRAD_OUTPUT, IMAGE_INPUT, MIN_SIZE, cotangent_name, layer_depth
-from .precision import OPENVINO_HINT, choose_precision, needs_probe
+from .precision import choose_precision, needs_probe
 from ..system.heap import release_free_heap
-from .providers import PROVIDERS  # noqa: F401 (part of this module's API)
+from .provider_options import load_cuda_libraries, provider_settings
+from .providers import CPU, CUDA, CUDA_STATUS, EXTRAS, NAMES, OPENVINO, PROVIDERS  # noqa: F401 (this module's API)
 
-CUDA = "CUDAExecutionProvider"
-OPENVINO = "OpenVINOExecutionProvider"
-CPU = "CPUExecutionProvider"
-NAMES = {CUDA: "cuda", OPENVINO: "openvino", CPU: "cpu"}
-EXTRAS = {CUDA: "gpu", OPENVINO: "openvino"}  # the nst-rt extra whose onnxruntime offers each provider
-# Where tests/test_gpu.py and benchmarks/gpu.py last ran on a GPU (docs/gpu.md has the figures).
-CUDA_STATUS = "verified on an NVIDIA H200 with onnxruntime-gpu 1.31.1"
 SLACK = 15  # px: the windows of a tiled image differ by less than the network's stride (16)
 BOUND_SETS = 8  # host path: bindings kept for this many image sizes (a tiled image has at most 4 window shapes)
 
@@ -113,14 +104,10 @@ class Network:
         options.add_session_config_entry("session.set_denormal_as_zero", "1")
         provider_options = [provider_settings(name, device_id, self.precision, threads) for name in self.providers]
         cuda_libraries = load_cuda_libraries(ort) if self.providers[0] == CUDA else ""
-        try:
-            self.features_session = ort.InferenceSession(str(model.features_path), options, providers=self.providers,
-                                                         provider_options=provider_options)
-            self.vjp_session = ort.InferenceSession(str(model.vjp_path), options, providers=self.providers,
-                                                    provider_options=provider_options)
-        except Exception as exc:
-            raise ModelError(f"onnxruntime cannot load {model.path} ({str(exc).splitlines()[0][:160]}); "
-                             f"re-export it with --force") from None
+        self._session_settings = (options, provider_options)
+        self.features_session = self._session(model.features_path)
+        self.vjp_session = self._session(model.vjp_path)
+        self._objective_session = None
         # What the sessions' creation freed (the parsed graphs, the folded intermediates) goes back to the system:
         # otherwise the process keeps about twice the weights it uses (docs/footprint.md).
         release_free_heap()
@@ -133,6 +120,7 @@ class Network:
                                     "CUDA 12+ and cuDNN 9, e.g. pip install 'onnxruntime-gpu[cuda,cudnn]', "
                                     "or use --provider cpu")
             self.providers = [CPU]
+            self._session_settings = (options, [{}])
         self.device = "cuda" if self.providers[0] == CUDA else "cpu"
         # On the host ORT reads and writes numpy arrays by pointer. A device copies a host input when it is
         # bound, not when the graph runs, so there the buffers are OrtValues on the device, updated each step.
@@ -151,6 +139,22 @@ class Network:
         self.bindings_made = 0
         self._written: set[str] = set()
         self._stale: set[str] = set()  # device path: cotangents changed on the host since they were uploaded
+
+    def _session(self, path):
+        options, provider_options = self._session_settings
+        try:
+            return import_onnxruntime().InferenceSession(str(path), options, providers=self.providers,
+                                                         provider_options=provider_options)
+        except Exception as exc:
+            raise ModelError(f"onnxruntime cannot load {self.model.path} ({str(exc).splitlines()[0][:160]}); "
+                             f"re-export it with --force") from None
+
+    def objective_session(self):
+        """The session of the model's objective graph, opened on first use (None for an export without one)."""
+        if self._objective_session is None and self.model.objective_path is not None:
+            self._objective_session = self._session(self.model.objective_path)
+            release_free_heap()
+        return self._objective_session
 
     def features(self, image: np.ndarray) -> dict[str, np.ndarray]:
         """Activations of an (1, 3, H, W) image as fresh arrays (used for content and style targets)."""
@@ -257,49 +261,6 @@ class Network:
         if bound.device is not None:
             bound.vjp_binding.synchronize_outputs()
         return bound.grad
-
-
-def provider_settings(provider: str, device_id: int = 0, precision: str = "fp32", threads: int | None = None) -> dict:
-    """ONNX Runtime options for one execution provider."""
-    if provider == OPENVINO:
-        settings = {"device_type": "CPU",
-                    "load_config": json.dumps({"CPU": {"INFERENCE_PRECISION_HINT": OPENVINO_HINT[precision]}})}
-        if threads:
-            settings["num_of_threads"] = str(threads)
-        return settings
-    if provider != CUDA:
-        return {}
-    return {
-        "device_id": str(device_id),
-        # One image size runs hundreds of passes: the one-time exhaustive search for each conv's fastest
-        # cuDNN algorithm pays for itself (it is ORT's default; stated so that it stays).
-        "cudnn_conv_algo_search": "EXHAUSTIVE",
-        # Grow the arena by what is asked: the default doubling can reserve twice the activations at large sizes.
-        "arena_extend_strategy": "kSameAsRequested",
-        # float32 convolutions in float32, not TF32 (10-bit mantissa, onnxruntime's default on Ampere and later):
-        # the gradient stays the CPU provider's to 1e-4, as L-BFGS's line search needs (docs/gpu.md).
-        "use_tf32": "0",
-    }
-
-
-def load_cuda_libraries(ort) -> str:
-    """Load CUDA and cuDNN from the nvidia-* pip packages where they are installed (`onnxruntime-gpu[cuda,cudnn]`)
-    before the CUDA provider needs them; returns what onnxruntime said of the libraries it could not load.
-
-    Without it the provider finds only the libraries on the loader's path (onnxruntime's CUDA documentation)."""
-    # onnxruntime-gpu 1.31 warns on its default logger, at every session, that no plugin CUDA device is
-    # registered before it takes its built-in CUDA provider: noise on the user's terminal. Errors still show.
-    ort.set_default_logger_severity(3)
-    preload = getattr(ort, "preload_dlls", None)  # onnxruntime-gpu >= 1.21
-    if preload is None:
-        return ""
-    said = io.StringIO()
-    with contextlib.redirect_stdout(said):  # it reports on stdout, which is the user's output
-        try:
-            preload()
-        except (OSError, RuntimeError) as exc:
-            print(f"Failed to load the CUDA libraries: {exc}")
-    return said.getvalue()
 
 
 def ort_value(array: np.ndarray):

@@ -36,6 +36,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import guided, losses
+from .fused import FusedTerms
 from ..errors import OptionError
 from ..model_format import layer_depth
 from .defaults import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, check_weight  # noqa: F401 (re-exported)
@@ -93,7 +94,8 @@ class Objective:
                  style_blend_weights: Sequence[float] | None = None,
                  content_layer_weights: Sequence[float] | None = None,
                  style_layer_weights: Sequence[float] | None = None,
-                 style_masks: Sequence[np.ndarray] | None = None, content_mask: np.ndarray | None = None):
+                 style_masks: Sequence[np.ndarray] | None = None, content_mask: np.ndarray | None = None,
+                 fused: bool = True):
         self.network = network
         self.normalize = bool(normalize)
         self.content_layers = check_layers("content", content_layers, network.layers)
@@ -143,6 +145,12 @@ class Objective:
                 self.style[l] = w
                 self.style_constant += w * (spread - _mean_square(blended))
         self.used_layers = set(self.content) | set(self.style)
+        # The model's objective graph computes the terms in one run where it holds them (nst_rt.objective.fused);
+        # fused=False keeps the two graphs with the numpy losses between them.
+        self._fused = None
+        if fused and FusedTerms.fits(network, self.style, self.content, bool(self.style_masked or self.content_masked)):
+            self._fused = FusedTerms(network, self.shape, self.style, self.style_targets, self.content,
+                                     self.content_targets)
         # With tv on and no `out`, the gradient is gathered in float64 here (one buffer, made on first use and
         # reused) so the tv part stays exact.
         self._grad64: np.ndarray | None = None
@@ -182,6 +190,9 @@ class Objective:
         else it is a buffer of this objective's that the next call reuses (float32 without tv)."""
         if x.shape != self.shape:
             raise OptionError(f"image shape {x.shape} does not match the objective's {self.shape}")
+        if self._fused is not None:
+            style, content, grad = self._fused(x)
+            return self._finish(x, out, content, style + (self.style_constant if self.style else 0.0), grad)
         acts = self.network.forward(x, self.used_layers)
         cotangents = self.network.cotangents(self.used_layers)
         written: set[str] = set()
@@ -201,7 +212,10 @@ class Objective:
             else:
                 content += losses.content_loss(acts[layer], self.content_targets[layer], weight, cotangents[layer],
                                                accumulate=layer in written)
-        grad = self.network.backward()
+        return self._finish(x, out, content, style, self.network.backward())
+
+    def _finish(self, x, out, content: float, style: float, grad: np.ndarray) -> tuple[float, np.ndarray]:
+        """Add the tv term to the graphs' gradient (into ``out`` when given) and record the point's terms."""
         tv = 0.0
         if out is None and self.tv_weight > 0:
             out = self._grad64 = float64_buffer(self._grad64, self.shape)

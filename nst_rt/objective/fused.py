@@ -1,0 +1,70 @@
+"""The style and content terms and their image gradient from the model's objective graph: one run of one
+session in place of the features run, the numpy losses and the VJP run (export/objective_graph.py).
+
+The activations then never leave ONNX Runtime: on a CPU nothing activation-sized crosses the graph boundary
+(OpenVINO in bf16 skips converting each activation to planar float32 and back), and on a GPU only the image and
+the gradient travel. The graph holds the losses of fixed layers; ``FusedTerms.fits`` says whether an objective's
+terms are among them. It holds ``nst_rt.objective.losses``'s recipe: a layer's weight and target here are the
+ones the numpy path would use, and the terms agree to float32 rounding (the sums run in float32 in the graph).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..model_format import (CONTENT_LOSS, CONTENT_WEIGHTS, GRAD_OUTPUT, IMAGE_INPUT, STYLE_LOSS, STYLE_WEIGHTS,
+                            content_target_name, gram_target_name)
+from ..network.session import activation_shape, ort_value
+
+
+class FusedTerms:
+    """``(style, content, gradient)`` of an image from the objective graph, for fixed weights and targets."""
+
+    def __init__(self, network, shape: tuple[int, ...], style: dict[str, float], style_targets: dict[str, np.ndarray],
+                 content: dict[str, float], content_targets: dict[str, np.ndarray]):
+        style_layers, content_layers = network.model.objective_layers
+        _, _, height, width = shape
+        self.network = network
+        self.session = network.objective_session()
+        self.image = np.zeros(shape, np.float32)
+        self.grad = np.zeros(shape, np.float32)
+        self.losses = {STYLE_LOSS: np.zeros((), np.float32), CONTENT_LOSS: np.zeros((), np.float32)}
+        # Layers of the graph this objective leaves out get weight 0 and a zero target.
+        inputs = {STYLE_WEIGHTS: np.array([style.get(l, 0.0) for l in style_layers], np.float32),
+                  CONTENT_WEIGHTS: np.array([content.get(l, 0.0) for l in content_layers], np.float32)}
+        for l in style_layers:
+            c = network.channels[l]
+            inputs[gram_target_name(l)] = np.ascontiguousarray(style_targets.get(l, np.zeros((c, c))), np.float32)
+        for l in content_layers:
+            target = content_targets.get(l)
+            if target is None:
+                target = np.zeros(activation_shape(l, network.channels[l], height, width), np.float32)
+            inputs[content_target_name(l)] = np.ascontiguousarray(target, np.float32)
+        self.inputs = inputs  # kept alive: the binding reads them (on the host, by pointer)
+        self.binding = self.session.io_binding()
+        for name, array in inputs.items():  # on a device they are copied now, once
+            self.binding.bind_cpu_input(name, array)
+        self.on_host = network.shares_host_memory
+        if self.on_host:  # read by pointer at each run
+            self.binding.bind_ortvalue_input(IMAGE_INPUT, ort_value(self.image))
+        self.binding.bind_ortvalue_output(GRAD_OUTPUT, ort_value(self.grad))
+        for name, array in self.losses.items():
+            self.binding.bind_ortvalue_output(name, ort_value(array))
+
+    @staticmethod
+    def fits(network, style: dict, content: dict, masked: bool) -> bool:
+        """Can the model's objective graph compute these terms (unmasked, every layer among the graph's)?"""
+        style_layers, content_layers = network.model.objective_layers
+        return (not masked and bool(style_layers) and set(style) <= set(style_layers)
+                and set(content) <= set(content_layers))
+
+    def __call__(self, x: np.ndarray) -> tuple[float, float, np.ndarray]:
+        """Style term, content term and the image gradient (float32, a buffer the next call overwrites)."""
+        np.copyto(self.image, x, casting="same_kind")
+        if not self.on_host:
+            self.binding.bind_cpu_input(IMAGE_INPUT, self.image)  # a device copies a host input when it is bound
+            self.binding.synchronize_inputs()
+        self.session.run_with_iobinding(self.binding)
+        if not self.on_host:
+            self.binding.synchronize_outputs()
+        return float(self.losses[STYLE_LOSS]), float(self.losses[CONTENT_LOSS]), self.grad
