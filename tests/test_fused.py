@@ -77,6 +77,15 @@ def test_terms_the_graph_does_not_hold_take_the_numpy_losses(vgg19, pictures):
     assert Objective(network, content, styles[:1], fused=False, **DEFAULTS)._fused is None
 
 
+def test_openvino_keeps_the_two_graphs_where_the_objective_graph_measured_slower(vgg19, pictures):
+    from nst_rt.network.session import CPU, OPENVINO
+
+    content, styles, x = pictures
+    network = Network(vgg19, "cpu")
+    network.providers = [OPENVINO, CPU]  # what an OpenVINO network reports; the sessions do not matter here
+    assert Objective(network, content, styles[:1], **DEFAULTS)._fused is None
+
+
 def test_an_export_without_the_objective_graph_still_runs(vgg19, pictures, tmp_path):
     old = tmp_path / "vgg19"
     shutil.copytree(vgg19.path, old)

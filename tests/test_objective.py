@@ -342,6 +342,7 @@ class _DeadNetwork:
 
     layers = ["relu1_1"]
     model = SimpleNamespace(objective_layers=([], []))  # an export without the objective graph
+    providers = ["CPUExecutionProvider"]
 
     def features(self, image):
         return {"relu1_1": np.zeros((1, 4, image.shape[2], image.shape[3]), np.float32)}

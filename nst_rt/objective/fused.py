@@ -14,7 +14,11 @@ import numpy as np
 
 from ..model_format import (CONTENT_LOSS, CONTENT_WEIGHTS, GRAD_OUTPUT, IMAGE_INPUT, STYLE_LOSS, STYLE_WEIGHTS,
                             content_target_name, gram_target_name)
-from ..network.session import activation_shape, ort_value
+from ..network.session import OPENVINO, activation_shape, ort_value
+
+# Providers on which one objective-graph evaluation measured slower than the two graphs with the numpy losses
+# (benchmarks/objective_graph.py, docs/performance.md): OpenVINO, 1.4x in bf16 and 1.1x in fp32 at 512 px.
+SLOWER_ON = (OPENVINO,)
 
 
 class FusedTerms:
@@ -53,10 +57,11 @@ class FusedTerms:
 
     @staticmethod
     def fits(network, style: dict, content: dict, masked: bool) -> bool:
-        """Can the model's objective graph compute these terms (unmasked, every layer among the graph's)?"""
+        """Should the model's objective graph compute these terms: it holds them (unmasked, every layer among the
+        graph's), and the network's provider runs it faster than the two graphs?"""
         style_layers, content_layers = network.model.objective_layers
-        return (not masked and bool(style_layers) and set(style) <= set(style_layers)
-                and set(content) <= set(content_layers))
+        return (network.providers[0] not in SLOWER_ON and not masked and bool(style_layers)
+                and set(style) <= set(style_layers) and set(content) <= set(content_layers))
 
     def __call__(self, x: np.ndarray) -> tuple[float, float, np.ndarray]:
         """Style term, content term and the image gradient (float32, a buffer the next call overwrites)."""
