@@ -203,8 +203,8 @@ def export(
              "they load, so the arithmetic is float32 either way.")] = WeightsDtype[DEFAULT_WEIGHTS_DTYPE],
     force: Annotated[bool, typer.Option(help="Overwrite an existing export of the same name.")] = False,
 ) -> None:
-    """Export ARCH to OUT/NAME/ (features.onnx, vjp.onnx and the weights.bin both read), validated against torch
-    (needs the export extra)."""
+    """Export ARCH to OUT/NAME/ (features.onnx, vjp.onnx, objective.onnx and the weights.bin they read),
+    validated against torch (needs the export extra)."""
     from .exporter_loader import import_exporter
     from ..network.models_dir import absolute, default_dirs, export_dir, found_from
 
