@@ -25,22 +25,13 @@ from pathlib import Path
 
 import nst_rt  # noqa: F401  (first: it sets OPENBLAS_THREAD_TIMEOUT before numpy loads OpenBLAS, as the CLI does)
 import numpy as np
+from bench import best_of  # benchmarks/bench.py: the best time of a few runs after a warm-up
 
 from nst_rt.errors import RandomWeightsNotice
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTENT = ROOT / "examples" / "content" / "chelsea.png"
 STYLE = ROOT / "examples" / "style" / "starry_night.jpg"
-
-
-def best_of(fn, repeats: int) -> float:
-    fn()  # warm-up: the first run allocates, and on CUDA searches the convolution algorithms
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return min(times)
 
 
 def machine() -> None:

@@ -11,6 +11,7 @@ import math
 import numpy as np
 import pytest
 
+from nst_rt.network.session import CPU, OPENVINO
 from nst_rt.optimize import LINE_SEARCH_FAILED, minimize
 from nst_rt.pipeline import precision_switch
 from nst_rt.pipeline.precision_switch import ScaleRun, SwitchPolicy
@@ -26,10 +27,12 @@ def to_bf16(array: np.ndarray) -> None:
 
 
 class StandIn:
-    """A network marked ``precision`` that counts its passes; ``noisy`` rounds its activations to bf16."""
+    """A network marked ``precision`` that counts its passes; ``noisy`` rounds its activations to bf16. It reports
+    OpenVINO's providers, as a bf16 network does: the objectives then take its two graphs, whose passes count."""
 
     def __init__(self, network, precision: str, noisy: bool = False):
         self._network, self.precision, self.noisy, self.passes = network, precision, noisy, 0
+        self.providers = [OPENVINO, CPU]
 
     def __getattr__(self, name):
         return getattr(self._network, name)
