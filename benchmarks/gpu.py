@@ -7,8 +7,9 @@ Needs onnxruntime-gpu and a GPU; the torch rows need torch with CUDA (skipped wi
 - machine: CPU model and cores, GPU, versions;
 - passes: one features + VJP pass (the graphs alone) on the CPU provider, the CUDA provider and torch eager
   CUDA (image gradient only, weights frozen), best of --repeats;
-- evaluation: one whole objective evaluation on CUDA, split into the graphs with their transfers and the numpy
-  losses on the host, with the GPU memory the run took (cudaMemGetInfo before the sessions and at each pass);
+- evaluation: one whole objective evaluation on CUDA through the two graphs, split into the graphs with their
+  transfers and the numpy losses on the host, with the GPU memory the run took (cudaMemGetInfo before the
+  sessions and at each pass); and through the objective graph (the losses on the device too);
 - runs: a stylization at each size, one scale, --run-iterations iterations, on each provider (wall time, loss of
   the result, CUDA/CPU ratios); then the default coarse-to-fine run on CUDA alone.
 """
@@ -161,8 +162,10 @@ def evaluation(model, sizes, repeats: int) -> None:
     from nst_rt.pipeline.options import Options
     from nst_rt.system.memory_probes import device_free_bytes
 
-    print(f"\n## One objective evaluation on CUDA (defaults: 5 style layers, 1 content layer, tv), best of {repeats}")
-    print(f"{'size':>9} {'total':>9} {'graphs+transfers':>17} {'host losses':>12} {'host share':>11} {'GPU used':>9}")
+    print(f"\n## One objective evaluation on CUDA (defaults: 5 style layers, 1 content layer, tv), best of {repeats}: "
+          "the two graphs with the numpy losses between them, split, and the objective graph")
+    print(f"{'size':>9} {'two graphs':>11} {'graphs+transfers':>17} {'host losses':>12} {'host share':>11} "
+          f"{'GPU used':>9} {'objective graph':>16} {'ratio':>6}")
     content, style = load_image(CONTENT), load_image(STYLE)
     defaults = Options()
     weights = {k: getattr(defaults, k) for k in ("content_weight", "style_weight", "tv_weight", "normalize")}
@@ -171,24 +174,26 @@ def evaluation(model, sizes, repeats: int) -> None:
         network = Network(model, "cuda")
         free_before = device_free_bytes(0)  # after the sessions' weights, before any activation
         timed = Timed(network)
-        objective = Objective(network, resize_to(content, (size, size)), [resize_to(style, (size, size))],
-                              **weights)
+        images = resize_to(content, (size, size)), [resize_to(style, (size, size))]
+        two_graphs = Objective(network, *images, fused=False, **weights)
         x = np.random.default_rng(2).random((1, 3, size, size))
-        objective(x)
+        two_graphs(x)
         best = None
         for _ in range(repeats):
             timed.reset()
             started = time.perf_counter()
-            objective(x)
+            two_graphs(x)
             total = time.perf_counter() - started
             graphs = timed.seconds["forward"] + timed.seconds["backward"]
             if best is None or total < best[0]:
                 best = (total, graphs)
         total, graphs = best
         used = (free_before - timed.lowest_free) / 2**30 if free_before and timed.lowest_free else float("nan")
-        print(f"{size:>4}x{size:<4} {total:>8.4f}s {graphs:>16.4f}s {total - graphs:>11.4f}s "
-              f"{(total - graphs) / total:>11.0%} {used:>7.2f}GiB")
-        del objective, network, timed
+        fused = Objective(network, *images, **weights)
+        one = best_of(lambda: fused(x), repeats) if fused._fused is not None else float("nan")
+        print(f"{size:>4}x{size:<4} {total:>10.4f}s {graphs:>16.4f}s {total - graphs:>11.4f}s "
+              f"{(total - graphs) / total:>11.0%} {used:>7.2f}GiB {one:>15.4f}s {one / total:>6.3f}")
+        del two_graphs, fused, network, timed
 
 
 def runs(models_dir: Path, model: str, sizes, iterations: int, default_sizes) -> None:
