@@ -1,4 +1,4 @@
-"""ONNX Runtime sessions for the two graphs, and the buffers that carry data between them.
+"""ONNX Runtime sessions for the graphs of an export, and the buffers that carry data between two of them.
 
 One optimisation step is: features run (image -> activations), numpy losses (activations ->
 cotangents), VJP run (activations + cotangents -> image gradient). ``Network.bind`` preallocates the
@@ -73,7 +73,8 @@ class _Bound:
 
 
 class Network:
-    """The features and VJP sessions of one exported model on one execution provider."""
+    """The features and VJP sessions of one exported model on one execution provider (and its objective graph's,
+    opened on first use: nst_rt.objective.fused binds that one itself)."""
 
     def __init__(self, model: ModelInfo, provider: str = "auto", threads: int | None = None, device_id: int = 0,
                  precision: str = "auto"):
