@@ -57,7 +57,8 @@ def objective_model(arch: str, params, pooling: str, opset: int, metadata: dict[
                     style_layers=DEFAULT_STYLE_LAYERS, content_layers=DEFAULT_CONTENT_LAYERS) -> onnx.ModelProto:
     channels = {layer.name: layer.out_channels for layer in layer_table(arch) if hasattr(layer, "out_channels")}
     g = _Graph()
-    features_nodes(g, arch, stored_params(params, preprocess, weights_dtype), pooling, preprocess)
+    stored = stored_params(params, preprocess, weights_dtype)
+    features_nodes(g, arch, stored, pooling, preprocess)
     cotangents: dict[str, str] = {}
     style_terms, content_terms, inputs = [], [], [_image_info(IMAGE_INPUT, 3)]
     inputs.append(helper.make_tensor_value_info(STYLE_WEIGHTS, TensorProto.FLOAT, [len(style_layers)]))
@@ -85,7 +86,7 @@ def objective_model(arch: str, params, pooling: str, opset: int, metadata: dict[
         inputs.append(_image_info(content_target_name(layer), channels[layer], f"{layer}_height", f"{layer}_width"))
     _total(g, style_terms, STYLE_LOSS)
     _total(g, content_terms, CONTENT_LOSS)
-    vjp_nodes(g, arch, stored_params(params, preprocess, weights_dtype), pooling, preprocess, cotangents)
+    vjp_nodes(g, arch, stored, pooling, preprocess, cotangents)
     outputs = [helper.make_tensor_value_info(STYLE_LOSS, TensorProto.FLOAT, []),
                helper.make_tensor_value_info(CONTENT_LOSS, TensorProto.FLOAT, []), _image_info(GRAD_OUTPUT, 3)]
     metadata = {**metadata, "objective_style_layers": ",".join(style_layers),
