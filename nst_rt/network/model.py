@@ -85,7 +85,7 @@ class ModelInfo:
     @property
     def objective_layers(self) -> tuple[list[str], list[str]]:
         """The style and content layers the objective graph computes the losses of (empty without one)."""
-        if self.objective_path is None:
+        if "objective_style_layers" not in self.metadata:  # load_model merges them in from a checked objective graph
             return [], []
         return (self.metadata["objective_style_layers"].split(","),
                 self.metadata["objective_content_layers"].split(","))

@@ -1,9 +1,8 @@
 """The style and content terms and their image gradient from the model's objective graph: one run of one
 session in place of the features run, the numpy losses and the VJP run (export/objective_graph.py).
 
-The activations then never leave ONNX Runtime: on a CPU nothing activation-sized crosses the graph boundary
-(OpenVINO in bf16 skips converting each activation to planar float32 and back), and on a GPU only the image and
-the gradient travel. The graph holds the losses of fixed layers; ``FusedTerms.fits`` says whether an objective's
+The activations then never leave ONNX Runtime: on a CPU nothing activation-sized crosses the graph boundary,
+and on a GPU only the image and the gradient travel. The graph holds the losses of fixed layers; ``FusedTerms.fits`` says whether an objective's
 terms are among them. It holds ``nst_rt.objective.losses``'s recipe: a layer's weight and target here are the
 ones the numpy path would use, and the terms agree to float32 rounding (the sums run in float32 in the graph).
 """
@@ -28,7 +27,6 @@ class FusedTerms:
                  content: dict[str, float], content_targets: dict[str, np.ndarray]):
         style_layers, content_layers = network.model.objective_layers
         _, _, height, width = shape
-        self.network = network
         self.session = network.objective_session()
         self.image = np.zeros(shape, np.float32)
         self.grad = np.zeros(shape, np.float32)

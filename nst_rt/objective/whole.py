@@ -192,7 +192,7 @@ class Objective:
             raise OptionError(f"image shape {x.shape} does not match the objective's {self.shape}")
         if self._fused is not None:
             style, content, grad = self._fused(x)
-            return self._finish(x, out, content, style + (self.style_constant if self.style else 0.0), grad)
+            return self._finish(x, out, content, style + self.style_constant, grad)  # the constant is 0 without style
         acts = self.network.forward(x, self.used_layers)
         cotangents = self.network.cotangents(self.used_layers)
         written: set[str] = set()
