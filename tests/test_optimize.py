@@ -33,11 +33,16 @@ def make_quadratic(n=100, cond=1e4, seed=0, x_star_range=(-1.0, 2.0)):
     a = (q * np.logspace(0.0, np.log10(cond), n)) @ q.T
     a = 0.5 * (a + a.T)
     x_star = rng.uniform(*x_star_range, n)
+    # Evaluated in long double: in float64 the value's rounding (about 1e-14 relative, and dependent on the
+    # BLAS kernel's summation order) exceeds the ftol of 1e-15 the tight tests resolve, so whether a run ended
+    # on ftol or on a line search that found no lower point depended on the CPU. numpy's long double matmul
+    # does not go through BLAS, so the value is the same on every CPU.
+    a_long, x_star_long = a.astype(np.longdouble), x_star.astype(np.longdouble)
 
     def fg(x):
-        r = x - x_star
-        ar = a @ r
-        return 0.5 * float(r @ ar), ar
+        r = np.asarray(x, dtype=np.longdouble) - x_star_long
+        ar = a_long @ r
+        return float(0.5 * (r @ ar)), ar.astype(np.float64)
 
     return fg, x_star
 
