@@ -15,7 +15,7 @@ import numpy as np
 NOT_FINGERPRINTED = ("model", "models_dir", "provider", "precision", "threads", "tile")
 MASKS = ("style_masks", "content_mask")  # fingerprinted by their pixels, not their paths
 # Model metadata that records where a model came from, not what it computes.
-MODEL_PROVENANCE = ("exporter_version", "weights_source", "opset")
+MODEL_PROVENANCE = ("exporter_version", "weights_source", "opset", "weights_file_size", "weights_file_sha256")
 
 
 def fingerprint(options, model_metadata: Mapping[str, str], content: np.ndarray, styles, init,
