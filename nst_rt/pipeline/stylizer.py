@@ -18,7 +18,7 @@ import numpy as np
 from ..io import colors, image_load, images, layout
 from . import masks as run_masks, schedule
 from .checkpoint import FROM_THE_START, terms_of
-from ..errors import ImageError, MaskNotice, MemoryNotice, OptionError, RandomWeightsNotice
+from ..errors import ImageError, MaskNotice, MaskShapeNotice, MemoryNotice, OptionError, RandomWeightsNotice
 from ..model_format import MIN_SIZE
 from ..objective.whole import Objective
 from .options import INIT_HINTS, INITS, Options, random_weights_note
@@ -97,6 +97,9 @@ class Stylizer:
                                 kept=(resumed.scale, int(np.asarray(resumed.state["maxcor"]))))
         for note in dict.fromkeys(p.note for p in plans if p.note):
             warnings.warn(note, MemoryNotice, stacklevel=2)
+        stretched = masks.stretched(content_full.shape[:2])
+        if stretched:
+            warnings.warn(stretched, MaskShapeNotice, stacklevel=2)
         uncovered = masks.uncovered_share(content_full.shape[:2])
         if uncovered > 0:
             warnings.warn(f"the style masks cover no style over {uncovered:.0%} of the picture: only the content "
