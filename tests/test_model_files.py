@@ -80,3 +80,14 @@ def test_an_export_made_before_the_weights_file_was_recorded_still_loads(export_
         (export_copy / graph).write_bytes(model.SerializeToString())
     assert WEIGHTS_FILE_SIZE not in read_props(export_copy / FEATURES_FILE)
     assert load_model(export_copy).architecture == "vgg19"
+
+
+def test_info_shows_a_corrupt_weights_file_as_unusable(export_copy):
+    weights = export_copy / WEIGHTS_FILE
+    data = bytearray(weights.read_bytes())
+    data[0] ^= 0x01
+    weights.write_bytes(bytes(data))
+    result = invoke("info", "--models-dir", export_copy.parent)
+    assert result.exit_code == 0, result.output
+    assert f"vgg19 ({export_copy}): unusable: {weights} does not hold the bytes the export wrote" in \
+        " ".join(result.stdout.split())
