@@ -195,6 +195,17 @@ def test_float32_gradient_converges_with_float64_state():
     np.testing.assert_allclose(res.x, x_star, atol=1e-4)
 
 
+def test_the_state_is_float64_but_for_the_pairs_which_are_float32():
+    """What docs/how-it-works.md says of the optimiser's precision."""
+    fg, _ = make_quadratic(n=20, cond=10.0)
+    states = []
+    minimize(fg, np.zeros(20), jac=True, options={"maxiter": 3, "gtol": 0.0, "ftol": 0.0},
+             callback=lambda r: states.append(r.state()))
+    dtypes = {name: np.asarray(value).dtype for name, value in states[-1].items() if name != "method"}
+    assert dtypes["s"] == dtypes["y"] == np.float32
+    assert {dtypes[name] for name in ("x", "jac", "sy", "yy", "rho", "fun", "gamma")} == {np.dtype(np.float64)}
+
+
 def test_callback_stop_iteration():
     seen = []
 

@@ -18,7 +18,7 @@ import numpy as np
 from ..io import colors, image_load, images, layout
 from . import masks as run_masks, schedule
 from .checkpoint import FROM_THE_START, terms_of
-from ..errors import ImageError, MaskNotice, MemoryNotice, OptionError, RandomWeightsNotice
+from ..errors import ImageError, MaskNotice, MaskShapeNotice, MemoryNotice, OptionError, RandomWeightsNotice
 from ..model_format import MIN_SIZE
 from ..objective.whole import Objective
 from .options import INIT_HINTS, INITS, Options, random_weights_note
@@ -88,14 +88,18 @@ class Stylizer:
         plans = plan_scales(self.network, self.model.architecture, o, content_full, styles_full, sizes,
                             [stage.iterations for stage in stages])
 
-        resumed = checkpoint.begin(o, self.model.metadata, content_full, styles_full, init_full, masks) \
-            if checkpoint else FROM_THE_START
+        switching = o.optimizer == "lbfgs" and getattr(self.network, "precision", "fp32") == "bf16"
+        resumed = checkpoint.begin(o, self.model.metadata, content_full, styles_full, init_full, masks,
+                                   switching=switching) if checkpoint else FROM_THE_START
         if resumed.state is not None and o.optimizer == "lbfgs":  # the history the run used, whatever fits now
             plans = plan_scales(self.network, self.model.architecture, o, content_full, styles_full, sizes,
                                 [stage.iterations for stage in stages],
                                 kept=(resumed.scale, int(np.asarray(resumed.state["maxcor"]))))
         for note in dict.fromkeys(p.note for p in plans if p.note):
             warnings.warn(note, MemoryNotice, stacklevel=2)
+        stretched = masks.stretched(content_full.shape[:2])
+        if stretched:
+            warnings.warn(stretched, MaskShapeNotice, stacklevel=2)
         uncovered = masks.uncovered_share(content_full.shape[:2])
         if uncovered > 0:
             warnings.warn(f"the style masks cover no style over {uncovered:.0%} of the picture: only the content "
@@ -105,7 +109,7 @@ class Stylizer:
         x = None
         total_iterations, total_evaluations = resumed.iterations_before, resumed.evaluations_before
         last = {"x": None, "loss": float("nan"), "terms": {}}
-        interrupted, stopped_early, fp32_from = False, dict(resumed.stopped_early), {}
+        interrupted, stopped_early, fp32_from = False, dict(resumed.stopped_early), dict(resumed.fp32_from)
         for scale, stage in enumerate(stages, start=1):
             longest, iterations = stage.size, stage.iterations
             if scale < resumed.scale:
@@ -133,9 +137,10 @@ class Stylizer:
                 build = self._objective_builder(content_img, style_imgs, masks, plan, wrap_objective, on_tile)
                 scale_run = precision_switch.ScaleRun(build, self.network, self._fp32_network, self.switch_policy,
                                                       iterations=iterations, history=plan.history,
-                                                      last_scale=scale == len(stages), watch=o.optimizer == "lbfgs")
+                                                      last_scale=scale == len(stages), watch=o.optimizer == "lbfgs",
+                                                      restored=resumed.switch if saved is not None else None)
                 if checkpoint:
-                    checkpoint.enter_scale(scale, total_iterations, total_evaluations, stopped_early)
+                    checkpoint.enter_scale(scale, total_iterations, total_evaluations, stopped_early, fp32_from)
                 if progress is not None and saved is None:
                     progress(Progress(scale, len(sizes), 0, iterations, float("nan"), {}, total_evaluations,
                                       time.perf_counter() - started, lambda x0=x0: self._finish(x0, content_full),
@@ -144,7 +149,7 @@ class Stylizer:
                 def callback_for(objective):  # a new objective (bf16 went on in fp32): its losses start afresh
                     last.update(loss=float("inf"))
                     return self._on_iteration(scale, stages, objective, last, progress, total_evaluations, started,
-                                              content_full, checkpoint, lambda: scale_run.precision)
+                                              content_full, checkpoint, scale_run)
 
                 result = scale_run.run(
                     lambda objective, callback, resume: minimize(
@@ -219,7 +224,7 @@ class Stylizer:
         return {"maxiter": iterations, "lr": o.learning_rate}
 
     def _on_iteration(self, scale, stages, objective, last, progress, evaluations_before, started, content_full,
-                      checkpoint, precision):
+                      checkpoint, scale_run):
         """The optimiser's callback: keep the best point (Adam may go up), save a checkpoint when due, report."""
         iterations = stages[scale - 1].iterations
 
@@ -230,11 +235,11 @@ class Stylizer:
             if state.fun <= last["loss"]:
                 last.update(x=current, loss=float(state.fun), terms=terms)
             if checkpoint:
-                checkpoint.maybe_save(state)
+                checkpoint.maybe_save(state, scale_run.record)
             if progress is not None:
                 progress(Progress(scale, len(stages), int(state.nit), iterations, float(state.fun), dict(terms),
                                   evaluations_before + int(state.nfev), time.perf_counter() - started,
-                                  lambda: self._finish(current, content_full), stages, precision()))
+                                  lambda: self._finish(current, content_full), stages, scale_run.precision))
 
         return on_iteration
 
