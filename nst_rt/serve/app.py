@@ -29,7 +29,7 @@ def model_notices(base: Options) -> list[str]:
 
     model = load_model(base.model, base.models_dir)
     if model.random_weights and base.normalize:
-        return [random_weights_note(model.name, model.metadata["weights_source"])]
+        return [random_weights_note(model.name, model.metadata.get("weights_source", "random weights"))]
     return []
 
 
