@@ -158,3 +158,13 @@ def test_the_model_notice_reaches_the_api(models_dir, tmp_path, monkeypatch):
     with TestClient(create_app(base(models_dir())), base_url=URL) as random:
         notices = random.get("/api/options").json()["notices"]
     assert len(notices) == 1 and notices[0].startswith("model vgg19 has ") and "content is lost" in notices[0]
+
+
+def test_what_the_run_would_refuse_at_its_start_is_refused_at_post(client, monkeypatch):
+    message = refused(post(client, {"size": 64, "scales": 5}), 400, "scales")
+    assert "below the network's" in message and "fewer --scales" in message
+    import nst_rt.pipeline.memory as memory
+
+    monkeypatch.setattr(memory, "available_bytes", lambda: 1 << 20)  # 1 MiB: no run fits
+    assert "needs about" in refused(post(client, {"size": 64}), 400, "size")
+    assert not client.app.state.jobs.jobs
