@@ -181,3 +181,16 @@ def test_dropped_and_example_pictures_blend_weights_stop_and_a_second_tab(server
     page.wait_for_selector(f"#results .result[data-id='{job['id']}']")  # the first tab keeps it in its strip
     assert "dropped.png in the style of dropped-style.png (1) + starry_night.jpg (0.25)" in page.text_content(
         "#results .result figcaption")
+
+
+@pytest.fixture
+def random_weights(monkeypatch):
+    from nst_rt.network.model import ModelInfo
+
+    monkeypatch.setattr(ModelInfo, "random_weights", property(lambda self: True))
+
+
+def test_the_model_notice_shows_on_the_page(random_weights, server, browser):
+    page = open_page(browser, server)
+    assert page.is_visible("#notices")
+    assert page.text_content("#notices").startswith("Note: model vgg19 has ")

@@ -168,3 +168,20 @@ def test_what_the_run_would_refuse_at_its_start_is_refused_at_post(client, monke
     monkeypatch.setattr(memory, "available_bytes", lambda: 1 << 20)  # 1 MiB: no run fits
     assert "needs about" in refused(post(client, {"size": 64}), 400, "size")
     assert not client.app.state.jobs.jobs
+
+
+def test_the_names_a_server_answers_to():
+    from nst_rt.serve.guard import Guard
+
+    def answers(host, headers, **kwargs):
+        return Guard(None, host, **kwargs).refusal(headers) is None
+
+    assert all(answers("127.0.0.1", {"host": h}) for h in ("127.0.0.1:8000", "localhost:8000", "[::1]:8000"))
+    assert not answers("127.0.0.1", {"host": "evil.example:8000"})
+    assert not answers("127.0.0.1", {"host": "[::1"})  # unreadable
+    assert answers("0.0.0.0", {"host": "192.168.1.5:8000"}) and not answers("0.0.0.0", {"host": "box.lan:8000"})
+    assert answers("0.0.0.0", {"host": "box.lan:8000"}, allow_hosts=("box.lan",))
+    assert not answers("192.168.1.5", {"host": "127.0.0.1:8000"})
+    page = {"host": "127.0.0.1:8000", "origin": "http://localhost:3000"}
+    assert not answers("127.0.0.1", page) and answers("127.0.0.1", page, allow_origins=("http://localhost:3000",))
+    assert not answers("127.0.0.1", {"host": "127.0.0.1:8000", "origin": "null"})
