@@ -45,6 +45,7 @@ def test_pictures_over_the_pixel_caps_are_refused_from_their_headers(client):
     assert len(big) < 100_000
     message = refused(post(client, style=big, styles=4), 413, "style")
     assert "81.0 megapixels" in message and "--max-megapixels" in message
+    assert "more than this server's 8" in refused(post(client, styles=9), 400, "style")
     assert not client.app.state.jobs.jobs
 
 
@@ -185,3 +186,11 @@ def test_the_names_a_server_answers_to():
     page = {"host": "127.0.0.1:8000", "origin": "http://localhost:3000"}
     assert not answers("127.0.0.1", page) and answers("127.0.0.1", page, allow_origins=("http://localhost:3000",))
     assert not answers("127.0.0.1", {"host": "127.0.0.1:8000", "origin": "null"})
+
+
+def test_a_jobs_pictures_together_are_capped(models_dir, tmp_path):
+    limits = Limits(max_megapixels=0.002, max_job_megapixels=0.003)  # one 48x40 picture fits, two do not
+    with TestClient(create_app(base(models_dir()), limits=limits), base_url=URL) as small:
+        message = refused(post(small, styles=1), 413, "style")
+        assert "--max-job-megapixels" in message and "'s0.png'" in message
+        assert small.get("/api/options").json()["limits"]["max_job_megapixels"] == 0.003
