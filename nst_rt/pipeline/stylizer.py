@@ -53,7 +53,8 @@ class Stylizer:
 
     def run(self, content, styles, progress: Callable[[Progress], None] | None = None, *,
             start: np.ndarray | None = None, wrap_objective: Callable | None = None, checkpoint=None,
-            on_tile: Callable[[int, int, int], None] | None = None) -> Result:
+            on_tile: Callable[[int, int, int], None] | None = None,
+            should_stop: Callable[[], bool] | None = None) -> Result:
         """Stylize. Ctrl-C (KeyboardInterrupt) ends the run early and returns the best image so far.
 
         ``start``, an (H, W, 3) image, replaces the start image that ``init`` would make (resized to the
@@ -63,17 +64,23 @@ class Stylizer:
         continue it from a saved one; remove it once the result is written.
         ``on_tile(pass_, index, count)`` is called before each tile of a tiled evaluation (see
         :mod:`nst_rt.objective.tiled`). A scale whose L-BFGS history had to be shrunk to fit in memory is announced
-        with a :class:`nst_rt.errors.MemoryNotice` warning before the run starts.
+        with a :class:`nst_rt.errors.MemoryNotice` warning before the run starts. ``should_stop()`` is asked between
+        setup steps (loading, colour transfer, schedule, memory plan, resizes, targets): true stops as Ctrl-C does.
         """
         from ..optimize import minimize
 
         o = self.options
+        def check_stop():  # raises once a stop is asked, else None (so comprehensions ask it per picture)
+            if should_stop is not None and should_stop():
+                raise KeyboardInterrupt
+
         styles = list(styles) if isinstance(styles, (list, tuple)) else [styles]
         if not styles:
             raise OptionError("give at least one style image")
         content_full = image_load.load_image(content, role="content image", min_side=MIN_SIZE)
+        check_stop()
         styles_full = [image_load.load_image(s, role=f"style image {i + 1}", min_side=MIN_SIZE)
-                       for i, s in enumerate(styles)]
+                       for i, s in enumerate(styles) if check_stop() is None]
         init_full = None
         if o.init not in INITS:
             if isinstance(o.init, (str, os.PathLike)) and not os.path.lexists(o.init):
@@ -81,12 +88,16 @@ class Stylizer:
                                  f"({', '.join(INITS)}){INIT_HINTS.get(str(o.init), '; check the path')}")
             init_full = image_load.load_image(o.init, role="init image", min_side=MIN_SIZE)
         masks = run_masks.load(o, len(styles_full))
-        styles_full = [colors.transfer(s, content_full, o.color_transfer) for s in styles_full]
+        styles_full = [colors.transfer(s, content_full, o.color_transfer)
+                       for s in styles_full if check_stop() is None]
+        check_stop()
         # Check sizes and memory on the shapes alone: a huge --size must be refused before it is allocated.
         stages = schedule.stages_for(o.size, o.iterations, o.scales, o.style_scale, content_full, styles_full)
         sizes = [stage.size for stage in stages]
+        check_stop()
         plans = plan_scales(self.network, self.model.architecture, o, content_full, styles_full, sizes,
                             [stage.iterations for stage in stages])
+        check_stop()
 
         switching = o.optimizer == "lbfgs" and getattr(self.network, "precision", "fp32") == "bf16"
         resumed = checkpoint.begin(o, self.model.metadata, content_full, styles_full, init_full, masks,
@@ -117,10 +128,12 @@ class Stylizer:
             scale_run = result = None
             saved = resumed.state if scale == resumed.scale else None  # the optimiser's state to continue from
             try:
+                check_stop()
                 content_img = images.resize_longest(content_full, longest)
                 h, w = content_img.shape[:2]
                 style_imgs = [images.resize_longest(s, schedule.style_size(longest, o.style_scale))
-                              for s in styles_full]
+                              for s in styles_full if check_stop() is None]
+                check_stop()
                 if saved is not None:  # minimize takes the iterate and the rest from the checkpoint
                     first = None
                 elif x is None and start is not None:
@@ -134,7 +147,8 @@ class Stylizer:
                 first = None
                 last.update(x=x0, loss=float("inf"), nit=0 if saved is None else resumed.iteration)
                 plan = plans[scale - 1]
-                build = self._objective_builder(content_img, style_imgs, masks, plan, wrap_objective, on_tile)
+                build = self._objective_builder(content_img, style_imgs, masks, plan, wrap_objective, on_tile,
+                                                check_stop)
                 scale_run = precision_switch.ScaleRun(build, self.network, self._fp32_network, self.switch_policy,
                                                       iterations=iterations, history=plan.history,
                                                       last_scale=scale == len(stages), watch=o.optimizer == "lbfgs",
@@ -191,8 +205,10 @@ class Stylizer:
                       total_evaluations, time.perf_counter() - started, interrupted, message, stopped_early,
                       fp32_from)
 
-    def _objective_builder(self, content_img, style_imgs, masks, plan, wrap_objective, on_tile) -> Callable:
-        """``build(network)``: this scale's objective on ``network`` (tiled when the plan says so)."""
+    def _objective_builder(self, content_img, style_imgs, masks, plan, wrap_objective, on_tile,
+                           check_stop=lambda: None) -> Callable:
+        """``build(network)``: this scale's objective on ``network`` (tiled when the plan says so); ``check_stop``
+        is asked before its targets are computed."""
         o = self.options
         shape = content_img.shape[:2]
         settings = dict(content_layers=o.content_layers, style_layers=o.style_layers, content_weight=o.content_weight,
@@ -201,6 +217,7 @@ class Stylizer:
                         content_mask=masks.content_at(shape))
 
         def build(network):
+            check_stop()
             objective = Objective(network, content_img, style_imgs, **settings) if plan.tile is None else \
                 TiledObjective(network, content_img, style_imgs, tile=plan.tile, on_tile=on_tile, **settings)
             return objective if wrap_objective is None else wrap_objective(objective, shape)
