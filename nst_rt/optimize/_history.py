@@ -31,7 +31,7 @@ class _History:
     basis and takes its dot products from small Gram matrices (``s_i.y_j``,
     ``y_i.y_j``, kept up to date as pairs arrive). The arithmetic is the textbook
     recursion step by step, but the n-dimensional work becomes a few BLAS
-    matrix-vector products (seven passes over the history per iteration) instead
+    matrix-vector products (six passes over the history per iteration) instead
     of ``4 m`` separate dot/axpy passes, which matters for millions of pixels.
 
     The pairs are kept in ``dtype`` (float32 by default). A new pair is rounded to
@@ -93,8 +93,9 @@ class _History:
         self.head = (row + 1) % self.m
         self.count = k = min(self.count + 1, self.m)
         # New row and column of the Gram matrices.
-        self.sy[row, :k] = self._rows_dot(self.y[:k], s_new)
-        self.yy[row, :k] = self.yy[:k, row] = self._rows_dot(self.y[:k], y_new)
+        y_dots = self._rows_dot(self.y[:k], self.new_stored)  # y_i.s_new and y_i.y_new: one pass over y
+        self.sy[row, :k] = y_dots[:, 0]
+        self.yy[row, :k] = self.yy[:k, row] = y_dots[:, 1]
         self.sy[:k, row] = self._rows_dot(self.s[:k], y_new)
         self.sy[row, row] = ys
         self.yy[row, row] = yy
@@ -138,17 +139,17 @@ class _History:
         return v
 
     def _rows_dot(self, rows: Any, v: Any) -> np.ndarray:
-        """``rows @ v`` in float64 for stored ``rows`` (and ``v`` of either precision), upcasting one block of
-        columns at a time; the k results on the host."""
+        """``rows @ v.T`` in float64 for stored ``rows`` and a vector ``v`` (k results) or a few stacked ones
+        (k x p), of either precision, upcasting one block of columns at a time; the results on the host."""
         xp = self.xp
         k, n = rows.shape
         width = self.block.shape[1]
-        out = xp.zeros(k)
+        out = xp.zeros((k,) + v.shape[:-1])
         for j in range(0, n, width):
             w = min(width, n - j)
             block = self.block[:k, :w]
             xp.copyto(block, rows[:, j:j + w])
-            out += block @ v[j:j + w]
+            out += block @ v[..., j:j + w].T
         return to_host(out)
 
     def _add_combination(self, coef: np.ndarray, rows: Any, out: Any) -> None:
