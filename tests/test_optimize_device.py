@@ -103,3 +103,20 @@ def test_the_stand_in_refuses_what_a_device_array_refuses():
         with pytest.raises((HostConversionError, TypeError)):
             stray()
     assert float(strict.dot(a, a)) == 14.0  # explicit scalars cross
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize(("method", "bounds", "options"), CASES)
+def test_cupy_run_follows_the_host_run(method, bounds, options):
+    """On CUDA the reductions sum in another order: the same run to rounding, not bit for bit."""
+    cupy = pytest.importorskip("cupy")
+    try:
+        cupy.cuda.runtime.getDeviceCount()
+    except cupy.cuda.runtime.CUDARuntimeError:
+        pytest.skip("no CUDA device")
+    x0 = np.random.default_rng(1).uniform(0.0, 1.0, N)
+    host = minimize(quadratic(np), x0, method=method, bounds=bounds, options=options)
+    device = minimize(quadratic(cupy), cupy.asarray(x0), method=method, bounds=bounds, options=options)
+    assert isinstance(device.x, cupy.ndarray) and device.nit == host.nit
+    np.testing.assert_allclose(cupy.asnumpy(device.x), host.x, rtol=1e-6, atol=1e-9)
+    assert abs(device.fun - host.fun) <= 1e-8 * abs(host.fun)
