@@ -145,9 +145,8 @@ class StrictArray:
         self._a[_unwrap(index)] = _unwrap(value)
 
     def __getattr__(self, name):
-        if name.startswith("__") or name in ("flags", "base", "ctypes", "data"):
-            # no __array_interface__/__array_struct__/buffer for numpy to read the memory through, and no
-            # writeable flag (CuPy's flags cannot make an array read-only)
+        if name.startswith("__") or name in ("base", "ctypes", "data"):
+            # no __array_interface__/__array_struct__/buffer for numpy to read the memory through
             raise AttributeError(f"a device array has no {name!r} here")
         attr = getattr(self._a, name)
         if callable(attr):

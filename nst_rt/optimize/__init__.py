@@ -6,7 +6,7 @@ message, success``; options carry SciPy's names (``maxiter``, ``maxfun``,
 ``maxcor``, ``ftol``, ``gtol``, ``maxls``). Only numpy (or the device library
 holding ``x0``) is used, so the runtime package needs no SciPy. Modules: ``_lbfgs`` (the driver), ``_history`` (the
 pairs and the two-loop recursion), ``_box`` (bounds), ``_linesearch``,
-``_adam``, ``_common`` (result, messages, objective wrapper), ``_xp`` (the array module).
+``_adam``, ``_common`` (result, messages, objective wrapper), ``nst_rt.system.array_module`` (numpy or the device library).
 
 Algorithms
 ----------
@@ -226,7 +226,7 @@ def minimize(
     from ._options import _check_options
     from ._box import _Box
     from ._common import _Objective
-    from ._xp import array_module
+    from ..system.array_module import array_module
 
     xp = array_module(x0)  # numpy, or the device library that holds x0: every vector of the run lives there
     x = xp.array(x0, dtype=xp.float64).reshape(-1)  # our own float64 copy

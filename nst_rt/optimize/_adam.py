@@ -19,7 +19,7 @@ from ._common import (
     _result,
     _shaped,
 )
-from ._xp import array_module
+from ..system.array_module import array_module
 
 
 def adam(obj: _Objective, x: Any, box: _Box | None, opts: dict[str, Any], callback: Any,

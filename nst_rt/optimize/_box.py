@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import OptionError
-from ._xp import to_host
+from ..system.array_module import to_host
 
 
 class _Box:

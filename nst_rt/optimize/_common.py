@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import OptionError
-from ._xp import array_module, fill_from, read_only, to_host
+from ..system.array_module import array_module, fill_from, read_only, to_host
 
 from ._defaults import pairs_kept  # noqa: F401
 from ._reasons import (_MSG_CALLBACK, _MSG_FTOL, _MSG_LINESEARCH, _MSG_MAXFUN, _MSG_MAXITER,  # noqa: F401

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ._xp import fill_from, on_host, to_host
+from ..system.array_module import fill_from, on_host, to_host
 
 _EPS = float(np.finfo(np.float64).eps)
 

@@ -26,7 +26,7 @@ from ._common import (
     _shaped,
 )
 from ._linesearch import _extend_on_path, _projected_armijo, _strong_wolfe
-from ._xp import array_module
+from ..system.array_module import array_module
 
 
 def _trial_point(xp, x: Any, t: float, d: Any, box: _Box | None, out: Any) -> Any:

@@ -1,4 +1,4 @@
-"""The array module the optimiser runs on: the numpy API of whatever library holds the iterate.
+"""The array module the optimiser and the losses run on: the numpy API of whatever library holds the iterate.
 
 numpy on the host, CuPy on a CUDA device (it mirrors numpy's API, ``out=`` and ``where=`` of ``copyto``
 included). The optimiser calls only ``xp.<function>`` on its vectors, so a device iterate stays on the device;
