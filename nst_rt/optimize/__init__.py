@@ -6,7 +6,8 @@ message, success``; options carry SciPy's names (``maxiter``, ``maxfun``,
 ``maxcor``, ``ftol``, ``gtol``, ``maxls``). Only numpy (or the device library
 holding ``x0``) is used, so the runtime package needs no SciPy. Modules: ``_lbfgs`` (the driver), ``_history`` (the
 pairs and the two-loop recursion), ``_box`` (bounds), ``_linesearch``,
-``_adam``, ``_common`` (result, messages, objective wrapper), ``nst_rt.system.array_module`` (numpy or the device library).
+``_adam``, ``_common`` (result, messages, objective wrapper); ``nst_rt.system.array_module`` finds numpy or
+the device library.
 
 Algorithms
 ----------

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..network.precision import REDUCED
 from ..optimize import CALLBACK_STOP, LINE_SEARCH_FAILED, pairs_kept
 
 
@@ -72,7 +73,8 @@ class ScaleRun:
                  iterations: int, history: int, last_scale: bool, watch: bool = True):
         self.build, self.fp32_network, self.policy = build, fp32_network, policy
         self.iterations, self.history = iterations, history
-        self.watching = watch and getattr(network, "precision", "fp32") == "bf16"  # L-BFGS on bf16 only
+        self.reduced = getattr(network, "precision", "fp32")  # the arithmetic the scale starts in
+        self.watching = watch and self.reduced in REDUCED  # L-BFGS on bf16 or TF32 only
         self.finish_at = iterations - policy.finish_fp32 if last_scale and policy.finish_fp32 > 0 else None
         self.objective = build(network)
         self.evaluations_before = 0  # of objectives no longer in use
@@ -85,7 +87,7 @@ class ScaleRun:
 
     @property
     def precision(self) -> str:
-        return "fp32" if self.switched_at is not None or not self.watching else "bf16"
+        return "fp32" if self.switched_at is not None or not self.watching else self.reduced
 
     def run(self, minimize: Callable, callback_for: Callable, resume=None):
         if not self.watching:
@@ -100,7 +102,7 @@ class ScaleRun:
                 and int(result.nit) < self.iterations):
             return self._go_on_in_fp32(minimize, callback_for, self._state_of_point(
                 {"x": result.x, "nit": result.nit, "nfev": result.nfev}),
-                                       "the bf16 line search found no lower point")
+                                       f"the {self.reduced} line search found no lower point")
         return result
 
     def _watched(self, callback: Callable, stop: dict) -> Callable:
@@ -117,7 +119,7 @@ class ScaleRun:
             elif len(evaluations) > self.policy.window and nit < self.iterations:
                 mean = (evaluations[-1] - evaluations[0]) / self.policy.window
                 if mean > self.policy.struggle:
-                    why = (f"bf16's line searches took {mean:.1f} evaluations per iteration over the last "
+                    why = (f"{self.reduced}'s line searches took {mean:.1f} evaluations per iteration over the last "
                            f"{self.policy.window}")
             if why is not None:
                 # Views of the optimiser's arrays: it stops at once, and the fp32 run reads them into its own.
