@@ -15,6 +15,15 @@ from nst_rt.errors import OptionError  # noqa: E402
 from nst_rt.optimize import OptimizeResult, minimize  # noqa: E402
 from nst_rt.optimize._history import _History  # noqa: E402
 from oracles import rosen  # noqa: E402
+from strict_xp import minimize_on_device  # noqa: E402
+
+
+@pytest.fixture(autouse=True, params=["numpy", "device"])
+def namespace(request, monkeypatch):
+    """Every test twice: on numpy, and with the optimiser's vectors on a stand-in device that refuses numpy."""
+    if request.param == "device":
+        monkeypatch.setitem(globals(), "minimize", minimize_on_device(minimize))
+    return request.param
 
 # Tight tolerances used on both sides so that both optimisers run to the minimum.
 TIGHT = {"gtol": 1e-10, "ftol": 0.0, "maxcor": 10, "maxiter": 5000, "maxfun": 20000}

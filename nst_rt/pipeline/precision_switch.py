@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..network.precision import REDUCED
 from ..optimize import CALLBACK_STOP, LINE_SEARCH_FAILED, pairs_kept
 
 
@@ -73,7 +74,8 @@ class ScaleRun:
                  iterations: int, history: int, last_scale: bool, watch: bool = True, restored=None):
         self.build, self.fp32_network, self.policy = build, fp32_network, policy
         self.iterations, self.history = iterations, history
-        self.watching = watch and getattr(network, "precision", "fp32") == "bf16"  # L-BFGS on bf16 only
+        self.reduced = getattr(network, "precision", "fp32")  # the arithmetic the scale starts in
+        self.watching = watch and self.reduced in REDUCED  # L-BFGS on bf16 or TF32 only
         self.finish_at = iterations - policy.finish_fp32 if last_scale and policy.finish_fp32 > 0 else None
         self.window = deque(maxlen=policy.window + 1)  # nfev after each of the last window iterations
         self.evaluations_before = 0  # of objectives no longer in use
@@ -98,7 +100,7 @@ class ScaleRun:
 
     @property
     def precision(self) -> str:
-        return "fp32" if self.switched_at is not None or not self.watching else "bf16"
+        return "fp32" if self.switched_at is not None or not self.watching else self.reduced
 
     def run(self, minimize: Callable, callback_for: Callable, resume=None):
         if not self.watching or self.switched_at is not None:
@@ -118,7 +120,7 @@ class ScaleRun:
                 and int(result.nit) < self.iterations):
             return self._go_on_in_fp32(minimize, callback_for, self._state_of_point(
                 {"x": result.x, "nit": result.nit, "nfev": result.nfev}),
-                                       "the bf16 line search found no lower point")
+                                       f"the {self.reduced} line search found no lower point")
         return result
 
     def _why(self, nit: int) -> str | None:
@@ -128,7 +130,7 @@ class ScaleRun:
         if len(self.window) > self.policy.window and nit < self.iterations:
             mean = (self.window[-1] - self.window[0]) / self.policy.window
             if mean > self.policy.struggle:
-                return (f"bf16's line searches took {mean:.1f} evaluations per iteration over the last "
+                return (f"{self.reduced}'s line searches took {mean:.1f} evaluations per iteration over the last "
                         f"{self.policy.window}")
         return None
 
