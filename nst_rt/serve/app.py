@@ -13,7 +13,7 @@ from starlette.staticfiles import StaticFiles
 
 from ..errors import OptionError
 from ..pipeline.options import Options
-from . import examples
+from . import browser, examples
 from .api import CATCH_ALL, EXCEPTION_HANDLERS, ROUTES
 from .jobs import Jobs
 
@@ -46,9 +46,11 @@ class ModelLayers:
 
 
 def create_app(base: Options | None = None, *, results_dir: str | Path | None = None, keep: int = 50,
-               max_upload_mb: int = 25, examples_dir: str | Path | None = None) -> Starlette:
+               max_upload_mb: int = 25, examples_dir: str | Path | None = None,
+               browser_dir: str | Path | None = None) -> Starlette:
     """The server's application. ``base`` holds the server's options (model, models directory), which are the
-    page's defaults; ``examples_dir`` the example pictures (default: a source checkout's ``examples/``)."""
+    page's defaults; ``examples_dir`` the example pictures (default: a source checkout's ``examples/``);
+    ``browser_dir`` a bundle of ``nst-rt web-bundle``, served at ``/browser/``."""
     base = (base or Options()).validated()
     for name, value in (("keep", keep), ("max-upload-mb", max_upload_mb)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -71,6 +73,8 @@ def create_app(base: Options | None = None, *, results_dir: str | Path | None = 
             temp.cleanup()
 
     mounts = [Mount(f"{examples.URL}/{kind}", StaticFiles(directory=folder)) for kind, folder in found.items()]
+    if browser_dir is not None:
+        mounts.append(Mount(browser.URL, app=browser.bundle_app(browser_dir)))
     app = Starlette(routes=[*ROUTES, CATCH_ALL, *mounts, Mount("/", StaticFiles(directory=STATIC, html=True))],
                     exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
     app.state.jobs, app.state.base, app.state.max_upload_mb = jobs, base, max_upload_mb
