@@ -59,6 +59,7 @@ def create_app(base: Options | None = None, *, results_dir: str | Path | None = 
 
     resolve_model(base.model, base.models_dir)  # a server whose own model is missing is refused at start
     found = examples.folders(examples_dir)
+    bundle = browser.routes(browser_dir) if browser_dir is not None else []
     temp = None
     if results_dir is None:
         temp = tempfile.TemporaryDirectory(prefix="nst-rt-serve-")
@@ -73,8 +74,7 @@ def create_app(base: Options | None = None, *, results_dir: str | Path | None = 
             temp.cleanup()
 
     mounts = [Mount(f"{examples.URL}/{kind}", StaticFiles(directory=folder)) for kind, folder in found.items()]
-    if browser_dir is not None:
-        mounts.append(Mount(browser.URL, app=browser.bundle_app(browser_dir)))
+    mounts += bundle
     app = Starlette(routes=[*ROUTES, CATCH_ALL, *mounts, Mount("/", StaticFiles(directory=STATIC, html=True))],
                     exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
     app.state.jobs, app.state.base, app.state.max_upload_mb = jobs, base, max_upload_mb

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from starlette.responses import RedirectResponse
+from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..errors import OptionError
@@ -30,3 +32,8 @@ def bundle_app(folder: str | Path):
         await files(scope, receive, send_isolated)
 
     return app
+
+
+def routes(folder: str | Path) -> list:
+    """``/browser/`` serving the bundle in ``folder``, and ``/browser`` sending there."""
+    return [Route(URL, lambda request: RedirectResponse(f"{URL}/")), Mount(URL, app=bundle_app(folder))]
