@@ -2,13 +2,17 @@
 the Python runtime on ONNX Runtime's CPU provider (same threads), side by side in one run, and the bundle's size.
 
     python benchmarks/browser.py --model MODEL_DIR [--size 256] [--repeats 5] [--threads 1,2]
-                                 [--onnxruntime-web PATH]
+                                 [--onnxruntime-web PATH] [--run-iterations 100 --out DIR]
 
 Both evaluate the default objective (five style layers, relu4_2, tv; Options' weights) at the content picture,
 examples/content/chelsea.png in the style of examples/style/starry_night.jpg, resized once with Pillow and handed
 to both as the same PNG files. For each thread count the evaluations alternate (Python, browser, Python, ...),
 and the median of each is printed with their ratio. The page is served cross-origin isolated (as
 ``nst-rt serve --browser`` does), which WASM threads need.
+
+With --run-iterations N, a whole single-scale run of N iterations follows in the page (its default threads) and in
+Python (``nst_rt.stylize``, scales 1, the same weights): both pictures are written to --out, and the final losses,
+the wall times and the mean absolute difference of the two pictures (8-bit values) are printed.
 """
 
 from __future__ import annotations
@@ -81,6 +85,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--onnxruntime-web", default=None, help="the onnxruntime-web package (default: the cache)")
+    parser.add_argument("--run-iterations", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("."))
     args = parser.parse_args()
 
     import onnxruntime
@@ -130,8 +136,45 @@ def main() -> None:
                       f"({page.text_content('#backend').split(' · ')[0].removeprefix('runs on ')}) {web:.3f} s, "
                       f"ratio {web / py:.2f}")
                 page.close()
+            if args.run_iterations:
+                whole_runs(browser, url, args, content, style)
             browser.close()
         server.shutdown()
+
+
+def whole_runs(browser, url: str, args, content: Path, style: Path) -> None:
+    from nst_rt import stylize
+    from nst_rt.pipeline.options import Options
+
+    page = browser.new_page()
+    page.goto(f"{url}?backend=wasm")
+    page.wait_for_selector("body[data-ready]", timeout=300000)
+    page.set_input_files("#content", str(content))
+    page.set_input_files("#style", str(style))
+    page.fill("#opt-size", str(args.size))
+    page.fill("#opt-iterations", str(args.run_iterations))
+    started = time.perf_counter()
+    page.click("#start")
+    page.wait_for_selector("#download:not([hidden])", timeout=3600000)
+    web_seconds = time.perf_counter() - started
+    with page.expect_download() as info:
+        page.click("#download")
+    args.out.mkdir(parents=True, exist_ok=True)
+    web = Image.open(info.value.path()).convert("RGB")
+    web.save(args.out / "browser.png")
+    web_loss = page.evaluate("nstPage.result.loss")
+    label = page.text_content("#backend").split(" · ")[0].removeprefix("runs on ")
+    page.close()
+    o = Options()
+    started = time.perf_counter()
+    python = stylize(content, style, model=args.model, size=args.size, iterations=args.run_iterations, scales=1,
+                     history=o.history)
+    python_seconds = time.perf_counter() - started
+    python.save(args.out / "python.png")
+    difference = np.abs(np.asarray(web, float) - np.asarray(python, float)).mean()
+    print(f"  {args.run_iterations} iterations: browser ({label}) loss {web_loss:.5g} in {web_seconds:.0f} s, Python "
+          f"(all cores) in {python_seconds:.0f} s; pictures differ by {difference:.2f}/255 on average "
+          f"({args.out / 'browser.png'}, {args.out / 'python.png'})")
 
 
 if __name__ == "__main__":

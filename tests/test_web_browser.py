@@ -5,7 +5,10 @@ or npm (which fetches onnxruntime-web once per session)."""
 
 from __future__ import annotations
 
+import functools
+import http.server
 import io
+import re
 import shutil
 import socket
 import threading
@@ -16,6 +19,7 @@ import numpy as np
 import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = pytest.mark.slow
 if not CHROMIUM.exists():
     pytest.skip("no /usr/bin/chromium (apt-get install chromium)", allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -33,6 +37,8 @@ from nst_rt.serve.app import create_app  # noqa: E402
 from nst_rt.web import onnxruntime_web  # noqa: E402
 from nst_rt.web.bundle import write_bundle  # noqa: E402
 from synthetic import gradient, noise  # noqa: E402
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "browser.md"
 
 
 @pytest.fixture(scope="session")
@@ -182,3 +188,31 @@ def test_stop_keeps_the_picture_so_far(server, browser, tmp_path):
     assert np.array_equal(saved, np.array(shown, np.uint8))  # the download is the picture on show
     assert np.abs(saved.reshape(48, 48, 4)[..., :3] / 255 - gradient(48, 48)).mean() > 0.01  # a stylised one
     assert page.is_enabled("#start") and page.is_disabled("#stop")
+
+
+def test_the_docs_own_page_runs_from_the_bundle_folder(server, browser, site):
+    block = re.search(r"^```html\n(.*?)^```", DOC.read_text(), re.M | re.S).group(1)
+    small = block.replace("128)", "32)").replace("maxiter: 20", "maxiter: 3")
+    assert small != block
+    (site / "embed.html").write_text(small)
+    page = browser.new_page()
+    page.goto(f"{server}/browser/embed.html")
+    page.wait_for_function("document.body.textContent.startsWith('loss')", timeout=120000)
+    assert re.fullmatch(r"loss [0-9.e+-]+ after 3 iterations", page.text_content("body").strip())
+
+
+def test_a_plain_static_host_runs_it_on_one_thread(browser, site):
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    host = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(site)))
+    threading.Thread(target=host.serve_forever, daemon=True).start()
+    try:
+        page = browser.new_page()
+        page.goto(f"http://127.0.0.1:{host.server_address[1]}/")
+        page.wait_for_selector("body[data-ready]", timeout=120000)
+        assert not page.evaluate("self.crossOriginIsolated")
+        assert page.text_content("#backend").startswith("runs on WASM, 1 thread ·")
+    finally:
+        host.shutdown()

@@ -138,3 +138,13 @@ def test_serve_mounts_a_bundle_at_browser_cross_origin_isolated(runner, models_d
         assert client.get("/browser/ort/ort.wasm.min.mjs").text == "ort.wasm.min.mjs"
         assert client.get("/browser", follow_redirects=False).headers["location"] == "/browser/"
         assert "cross-origin-opener-policy" not in client.get("/").headers  # the server's own page is unchanged
+
+
+def test_a_model_with_random_weights_starts_the_page_with_the_settings_that_keep_the_content():
+    from nst_rt.pipeline.options import RANDOM_WEIGHTS_SETTINGS
+    from nst_rt.web.bundle import page_defaults
+
+    defaults = page_defaults(random_weights=True)
+    assert {k: defaults[k] for k in ("normalize", "style_weight", "tv_weight")} == {
+        k: RANDOM_WEIGHTS_SETTINGS[k] for k in ("normalize", "style_weight", "tv_weight")}
+    assert defaults != page_defaults(random_weights=False)
