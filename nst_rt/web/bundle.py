@@ -2,7 +2,7 @@
 
 Layout of a bundle (every URL the page loads is relative and inside it):
 
-  index.html, app.js, objective.js, lbfgs.js, style.css   the page (``static/``)
+  index.html, app.js, objective.js, lbfgs.js, linesearch.js, style.css   the page (``static/``)
   bundle.json                                             the model's facts and the page's defaults
   ort/                                                    onnxruntime-web's files and its licence note
   model/features.onnx, model/objective.onnx, model/weights.bin
@@ -26,7 +26,7 @@ from ..serve import examples as example_pictures
 from . import onnxruntime_web
 
 STATIC = Path(__file__).parent / "static"
-PAGE_FILES = ("index.html", "app.js", "objective.js", "lbfgs.js", "style.css")
+PAGE_FILES = ("index.html", "app.js", "objective.js", "lbfgs.js", "linesearch.js", "style.css")
 MANIFEST = "bundle.json"
 # The page's default size: one evaluation at 512 px takes about four times as long as at 256 px, too long to watch
 # in a browser tab on a laptop CPU.
