@@ -11,7 +11,7 @@ and the median of each is printed with their ratio. The page is served cross-ori
 ``nst-rt serve --browser`` does), which WASM threads need.
 
 With --run-iterations N, a whole single-scale run of N iterations follows in the page (its default threads) and in
-Python (``nst_rt.stylize``, scales 1, the same weights): both pictures are written to --out, and the final losses,
+Python (``nst_rt.Stylizer``, scales 1, the same weights): both pictures are written to --out, and the final losses,
 the wall times and the mean absolute difference of the two pictures (8-bit values) are printed.
 """
 
@@ -143,7 +143,7 @@ def main() -> None:
 
 
 def whole_runs(browser, url: str, args, content: Path, style: Path) -> None:
-    from nst_rt import stylize
+    from nst_rt import Stylizer
     from nst_rt.pipeline.options import Options
 
     page = browser.new_page()
@@ -167,13 +167,14 @@ def whole_runs(browser, url: str, args, content: Path, style: Path) -> None:
     page.close()
     o = Options()
     started = time.perf_counter()
-    python = stylize(content, style, model=args.model, size=args.size, iterations=args.run_iterations, scales=1,
-                     history=o.history)
+    outcome = Stylizer(model=args.model, size=args.size, iterations=args.run_iterations, scales=1,
+                       history=o.history).run(content, style)
+    python = outcome.to_pil()
     python_seconds = time.perf_counter() - started
     python.save(args.out / "python.png")
     difference = np.abs(np.asarray(web, float) - np.asarray(python, float)).mean()
     print(f"  {args.run_iterations} iterations: browser ({label}) loss {web_loss:.5g} in {web_seconds:.0f} s, Python "
-          f"(all cores) in {python_seconds:.0f} s; pictures differ by {difference:.2f}/255 on average "
+          f"(all cores) loss {outcome.loss:.5g} in {python_seconds:.0f} s; pictures differ by {difference:.2f}/255 on average "
           f"({args.out / 'browser.png'}, {args.out / 'python.png'})")
 
 

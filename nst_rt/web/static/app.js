@@ -231,7 +231,7 @@ async function run(event) {
     page.result = {loss: result.fun, nit: result.nit, status: result.status, message: result.message};
   } catch (exc) {
     if (!document.querySelector('.field-error:not(:empty)')) fail(exc.message || String(exc));
-    $('status').textContent = 'not started: see the message';
+    $('status').textContent = 'failed: see the message';
   } finally {
     page.running = false;
     $('start').disabled = false;
