@@ -129,12 +129,16 @@ class History {  // the last m pairs in float32 ring buffers, and the two-loop r
       a[i] += alpha[i] - beta;
     }
     for (let i = 0; i < out.length; i++) out[i] *= c;
-    for (const [coef, rows] of [[a, this.s], [b, this.y]]) {  // r = a.s + b.y + c v, in the Python order
-      for (let i = 0; i < out.length; i++) {
-        let sum = 0;
-        for (let j = 0; j < k; j++) sum += coef[j] * rows[j * this.n + i];
-        out[i] += sum;
+    // r = a.s + b.y + c v, in the Python order: per component the sum over the pairs, then added to out (the rows
+    // are walked one after the other, which keeps the memory access sequential)
+    const sum = this.sum || (this.sum = new Float64Array(this.n));
+    for (const [coef, rows] of [[a, this.s], [b, this.y]]) {
+      sum.fill(0);
+      for (let j = 0; j < k; j++) {
+        const row = this.row(rows, j), cj = coef[j];
+        for (let i = 0; i < sum.length; i++) sum[i] += cj * row[i];
       }
+      for (let i = 0; i < out.length; i++) out[i] += sum[i];
     }
     if (active) for (let i = 0; i < out.length; i++) if (active[i]) out[i] = 0;
     return out;
