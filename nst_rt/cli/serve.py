@@ -62,6 +62,9 @@ def serve(
     examples_dir: Annotated[Optional[Path], typer.Option(
         help="A folder with content/ and style/ pictures the page offers [default: a source checkout's examples/].",
         show_default=False)] = None,
+    browser: Annotated[Optional[Path], typer.Option(
+        help="A folder written by `nst-rt web-bundle`, served at /browser/ (stylizes in the visitor's browser).",
+        show_default=False)] = None,
     open_browser: Annotated[bool, typer.Option("--open", help="Open the page in a browser.")] = False,
 ) -> None:
     """Serve a web page to stylize with live preview, and the HTTP API behind it (docs/serve.md)."""
@@ -81,7 +84,7 @@ def serve(
         limits = Limits(max_megapixels=max_megapixels, max_job_megapixels=max_job_megapixels, max_queue=max_queue)
         application = create_app(base, results_dir=results_dir, keep=keep, max_upload_mb=max_upload_mb,
                                  examples_dir=examples_dir, limits=limits, host=host, allow_hosts=allow_host or (),
-                                 allow_origins=allow_origin or ())
+                                 allow_origins=allow_origin or (), browser_dir=browser)
     except NstError as exc:
         raise fail(str(exc)) from None
     warning = exposure_warning(host)

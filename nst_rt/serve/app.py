@@ -13,7 +13,7 @@ from starlette.staticfiles import StaticFiles
 
 from ..errors import OptionError
 from ..pipeline.options import Options
-from . import examples
+from . import browser, examples
 from .api import CATCH_ALL, EXCEPTION_HANDLERS, ROUTES
 from .guard import Guard
 from .jobs import Jobs
@@ -49,11 +49,13 @@ class ModelLayers:
 
 def create_app(base: Options | None = None, *, results_dir: str | Path | None = None, keep: int = 50,
                max_upload_mb: int = 25, examples_dir: str | Path | None = None, limits: Limits | None = None,
-               host: str = "127.0.0.1", allow_hosts=(), allow_origins=()) -> Starlette:
+               host: str = "127.0.0.1", allow_hosts=(), allow_origins=(),
+               browser_dir: str | Path | None = None) -> Starlette:
     """The server's application. ``base`` holds the server's options (model, models directory, provider,
     precision, threads: fixed for every job; the rest are the page's defaults); ``examples_dir`` the example
     pictures (default: a source checkout's ``examples/``); ``limits`` what a job may cost; ``host`` the address
-    it listens on, which with ``allow_hosts`` and ``allow_origins`` says whom it answers (guard.py)."""
+    it listens on, which with ``allow_hosts`` and ``allow_origins`` says whom it answers (guard.py);
+    ``browser_dir`` a bundle of ``nst-rt web-bundle``, served at ``/browser/``."""
     base = (base or Options()).validated()
     limits = (limits or Limits()).validated()
     for name, value in (("keep", keep), ("max-upload-mb", max_upload_mb)):
@@ -63,6 +65,7 @@ def create_app(base: Options | None = None, *, results_dir: str | Path | None = 
 
     resolve_model(base.model, base.models_dir)  # a server whose own model is missing is refused at start
     found = examples.folders(examples_dir)
+    bundle = browser.routes(browser_dir) if browser_dir is not None else []
     temp = None
     if results_dir is None:
         temp = tempfile.TemporaryDirectory(prefix="nst-rt-serve-")
@@ -77,6 +80,7 @@ def create_app(base: Options | None = None, *, results_dir: str | Path | None = 
             temp.cleanup()
 
     mounts = [Mount(f"{examples.URL}/{kind}", StaticFiles(directory=folder)) for kind, folder in found.items()]
+    mounts += bundle
     app = Starlette(routes=[*ROUTES, CATCH_ALL, *mounts, Mount("/", StaticFiles(directory=STATIC, html=True))],
                     exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
     app.add_middleware(Guard, host=host, allow_hosts=tuple(allow_hosts), allow_origins=tuple(allow_origins))
