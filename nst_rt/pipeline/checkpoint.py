@@ -119,7 +119,7 @@ class Checkpoint:
     def begin(self, options, model_metadata: Mapping[str, str], content: np.ndarray, styles, init,
               masks=None, switching: bool = False) -> Resumed:
         """Fingerprint this run; return where it continues from (``FROM_THE_START`` without a checkpoint).
-        ``switching``: the run may switch from bf16 to fp32, so a checkpoint must say where its switch stood."""
+        ``switching``: the run may switch from bf16 or TF32 to fp32, so a checkpoint must say where its switch stood."""
         self._fingerprint = fingerprint(options, model_metadata, content, styles, init, masks)
         self._last = time.monotonic()
         if not self.resume:

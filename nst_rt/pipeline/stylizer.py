@@ -21,7 +21,9 @@ from .checkpoint import FROM_THE_START, terms_of
 from ..errors import ImageError, MaskNotice, MaskShapeNotice, MemoryNotice, OptionError, RandomWeightsNotice
 from ..model_format import MIN_SIZE
 from ..objective.whole import Objective
+from ..network.precision import REDUCED
 from .options import INIT_HINTS, INITS, Options, random_weights_note
+from .start import start_image
 from .outcome import Progress, Result, stop_reason  # noqa: F401 (Progress and Result are part of this module's API)
 from . import precision_switch
 from ..objective.tiled import TiledObjective
@@ -99,7 +101,7 @@ class Stylizer:
                             [stage.iterations for stage in stages])
         check_stop()
 
-        switching = o.optimizer == "lbfgs" and getattr(self.network, "precision", "fp32") == "bf16"
+        switching = o.optimizer == "lbfgs" and getattr(self.network, "precision", "fp32") in REDUCED
         resumed = checkpoint.begin(o, self.model.metadata, content_full, styles_full, init_full, masks,
                                    switching=switching) if checkpoint else FROM_THE_START
         if resumed.state is not None and o.optimizer == "lbfgs":  # the history the run used, whatever fits now
@@ -139,7 +141,7 @@ class Stylizer:
                 elif x is None and start is not None:
                     first = images.resize_to(np.asarray(start, dtype=np.float32), (h, w))
                 elif x is None:
-                    first = self._start_image(content_img, style_imgs[0], init_full, rng)
+                    first = start_image(o, content_img, style_imgs[0], init_full, rng)
                 else:  # coarse-to-fine: the previous scale's result, upsampled, is the next start
                     first = images.resize_to(layout.from_nchw(x), (h, w))
                 # float32 until minimize takes its float64 copy: one image-sized float64 vector less held by the run
@@ -259,22 +261,6 @@ class Stylizer:
                                   lambda: self._finish(current, content_full), stages, scale_run.precision))
 
         return on_iteration
-
-    def _start_image(self, content, style, init_image, rng) -> np.ndarray:
-        o = self.options
-        h, w = content.shape[:2]
-        if o.init == "content":
-            start = content
-        elif o.init == "style":
-            start = images.resize_to(style, (h, w))
-        elif o.init == "noise":
-            start = rng.random((h, w, 3), dtype=np.float32)
-        else:
-            start = images.resize_to(init_image, (h, w))
-        if o.noise_ratio > 0 and o.init != "noise":
-            noise = rng.random((h, w, 3), dtype=np.float32)
-            start = (1 - o.noise_ratio) * start + o.noise_ratio * noise
-        return np.asarray(start, dtype=np.float32)
 
     def _finish(self, x: np.ndarray, content: np.ndarray) -> np.ndarray:
         """The image as it will be saved: clamped to [0, 1], with the content's colours when asked."""
