@@ -18,6 +18,7 @@ from nst_rt.pipeline.options import Options
 from nst_rt.serve.app import create_app
 from nst_rt.web import onnxruntime_web
 from nst_rt.web.bundle import BROWSER_SIZE, PAGE_FILES
+from serve_helpers import URL
 
 
 def package(path, version=onnxruntime_web.VERSION, leave_out=()):
@@ -130,7 +131,7 @@ def test_serve_mounts_a_bundle_at_browser_cross_origin_isolated(runner, models_d
                   str(package(tmp_path / "ort.tgz"))).exit_code == 0
     app = create_app(Options(model="vgg19", models_dir=models_dir()), results_dir=tmp_path / "r",
                      browser_dir=tmp_path / "site")
-    with TestClient(app) as client:
+    with TestClient(app, base_url=URL) as client:
         page = client.get("/browser/")
         assert page.status_code == 200 and "nst-rt in the browser" in page.text
         assert page.headers["cross-origin-opener-policy"] == "same-origin"
