@@ -1,0 +1,132 @@
+"""The objective graph reading the image from, and writing the gradient into, buffers of the caller's array module
+(nst_rt/network/device_buffers.py, nst_rt/objective/fused.py), on the CPU provider: numpy, and the stand-in
+device namespace of tests/strict_xp.py, whose arrays refuse conversion to numpy and are bound by pointer as
+CuPy's are. What CUDA adds (the streams) is run by tests/test_gpu.py on a GPU."""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from nst_rt.errors import DeviceNotice, OptionError
+from nst_rt.network import device_buffers
+from nst_rt.network.session import Network
+from nst_rt.objective.whole import Objective
+from strict_xp import StrictArray, strict, to_strict
+
+from synthetic import gradient, noise
+
+NO_TV = dict(content_weight=1.0, style_weight=10.0, tv_weight=0.0, normalize=True)
+WITH_TV = {**NO_TV, "tv_weight": 10.0}
+MODULES = {"numpy": (np, np.asarray), "stand-in": (strict, to_strict)}
+
+
+def host(a) -> np.ndarray:
+    return strict.asnumpy(a) if isinstance(a, StrictArray) else a
+
+
+def points(count=3):
+    x = np.random.default_rng(4).random((1, 3, 40, 56))
+    return [np.clip(x + 0.07 * step, 0, 1) for step in range(count)]
+
+
+def copying_objective(vgg19, **weights):
+    """Today's copying path on the CPU provider: the image bound as a host input copied at each call, the
+    gradient an output ORT copies into a host array."""
+    network = Network(vgg19, "cpu")
+    network.shares_host_memory = False
+    objective = Objective(network, gradient(40, 56), [noise()], **weights)
+    assert objective._fused is not None and not objective._fused.by_pointer
+    return objective
+
+
+@pytest.mark.parametrize("module", list(MODULES))
+def test_the_gradient_is_the_bound_buffer_and_equals_the_copying_path_bit_for_bit(vgg19, module):
+    xp, upload = MODULES[module]
+    objective = Objective(Network(vgg19, "cpu"), gradient(40, 56), [noise()], xp=xp, **NO_TV)
+    fused = objective._fused
+    assert fused.by_pointer and objective.xp is xp
+    copying = copying_objective(vgg19, **NO_TV)
+    for x in points():
+        value, grad = objective(upload(x))
+        assert grad is fused.grad and isinstance(grad, type(upload(x)))
+        # ONNX Runtime's own output is the buffer: its address is the gradient's
+        written = {v.data_ptr() for v in fused.binding.get_outputs()}
+        assert device_buffers.placement(grad)[2] in written
+        expected_value, expected_grad = copying(x)
+        assert value == expected_value
+        np.testing.assert_array_equal(host(grad), expected_grad)
+
+
+@pytest.mark.parametrize("module", list(MODULES))
+def test_with_tv_the_optimisers_float64_buffer_gets_the_gradient(vgg19, module):
+    xp, upload = MODULES[module]
+    objective = Objective(Network(vgg19, "cpu"), gradient(40, 56), [noise()], xp=xp, **WITH_TV)
+    copying = copying_objective(vgg19, **WITH_TV)
+    out = xp.empty((1, 3, 40, 56))
+    for x in points(2):
+        value, grad = objective(upload(x), out=out)
+        assert grad is out
+        expected_value, expected_grad = copying(x, out=np.empty(x.shape))
+        assert value == expected_value
+        np.testing.assert_array_equal(host(grad), expected_grad)
+        assert objective.terms_at(value) == copying.terms_at(expected_value)
+
+
+def test_an_image_changed_in_place_is_read_at_the_next_evaluation(vgg19, monkeypatch):
+    """The optimiser hands the same buffer each time with new values in it: each evaluation is that point's, and
+    each run waits for the module's queued copy first (on CUDA a missing wait reads the last image)."""
+    order = []
+    real_settle = device_buffers.settle
+    monkeypatch.setattr(device_buffers, "settle", lambda xp: (xp is strict and order.append("settle"),
+                                                               real_settle(xp))[1])
+    objective = Objective(Network(vgg19, "cpu"), gradient(40, 56), [noise()], xp=strict, **NO_TV)
+    run = objective._fused.session.run_with_iobinding
+    objective._fused.session.run_with_iobinding = lambda binding: (order.append("run"), run(binding))[1]
+    fresh = Objective(Network(vgg19, "cpu"), gradient(40, 56), [noise()], fused=True, **NO_TV)
+    iterate = to_strict(np.zeros((1, 3, 40, 56)))
+    seen = []
+    for x in points():
+        iterate[...] = to_strict(x)
+        value, grad = objective(iterate)
+        seen.append(value)
+        expected_value, expected_grad = fresh(x)
+        assert value == expected_value
+        np.testing.assert_array_equal(host(grad), expected_grad)
+    assert len(set(seen)) == 3
+    assert order == ["settle", "run"] * 3
+
+
+def test_an_array_on_another_device_is_refused(vgg19):
+    class OnGpu(StrictArray):
+        __slots__ = ()
+
+        def __dlpack_device__(self):
+            return (2, 0)  # kDLCUDA
+
+    network = Network(vgg19, "cpu")
+    binding = network.objective_session().io_binding()
+    with pytest.raises(OptionError, match="the image is on cuda:0 but the network runs on cpu:0"):
+        device_buffers.bind(binding, "image", OnGpu(np.zeros((1, 3, 40, 56), np.float32)), network)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        device_buffers.placement(np.zeros((4, 4), np.float32)[:, ::2])
+
+
+def test_the_array_module_of_a_run(vgg19, monkeypatch):
+    network = Network(vgg19, "cpu")
+    assert device_buffers.array_module_for(network) is np
+    network.device = "cuda"  # what a CUDA network says; nothing runs here
+    monkeypatch.setitem(sys.modules, "cupy", None)  # not installed
+    with pytest.warns(DeviceNotice, match="CuPy is not installed, so the optimiser runs on the host"):
+        assert device_buffers.array_module_for(network) is np
+    gpu = types.SimpleNamespace(current=1)
+    cupy = types.SimpleNamespace(cuda=types.SimpleNamespace(runtime=types.SimpleNamespace(
+        getDevice=lambda: gpu.current)))
+    monkeypatch.setitem(sys.modules, "cupy", cupy)
+    with pytest.warns(DeviceNotice, match="CuPy uses GPU 1, the network GPU 0"):
+        assert device_buffers.array_module_for(network) is np
+    gpu.current = 0
+    assert device_buffers.array_module_for(network) is cupy
