@@ -15,6 +15,7 @@ from nst_rt.errors import DeviceNotice, OptionError
 from nst_rt.network import device_buffers
 from nst_rt.network.session import Network
 from nst_rt.objective.whole import Objective
+from nst_rt.pipeline.stylizer import Stylizer
 from strict_xp import StrictArray, strict, to_strict
 
 from synthetic import gradient, noise
@@ -130,3 +131,45 @@ def test_the_array_module_of_a_run(vgg19, monkeypatch):
         assert device_buffers.array_module_for(network) is np
     gpu.current = 0
     assert device_buffers.array_module_for(network) is cupy
+
+
+def test_a_run_keeps_its_iterate_in_the_array_module_of_its_network(models, isolated):
+    """A two-scale run with the stand-in as the run's array module (what CuPy is on CUDA): the optimiser, the
+    objective graph's image and gradient stay in it; what crosses to the host is a scale's start and result, a
+    preview when one is drawn, and scalars. The picture is the numpy run's, bit for bit."""
+    def run(xp):
+        stylizer = Stylizer(size=64, iterations=8, scales=2, models_dir=models, provider="cpu")
+        assert stylizer.xp is np  # the CPU provider's
+        stylizer.xp = xp
+        seen = []
+        strict.crossings = 0
+        result = stylizer.run(gradient(), noise(), progress=seen.append)
+        return result, strict.crossings, seen
+
+    host, _, _ = run(np)
+    device, crossed, seen = run(strict)
+    np.testing.assert_array_equal(device.image, host.image)
+    assert device.loss == host.loss and device.evaluations == host.evaluations
+    sizes = {p.scale: p.image().shape for p in seen if p.iteration == 0}  # a preview comes to the host
+    assert [p.image().shape for p in seen[-1:]] == [device.image.shape]
+    pixels = sum(3 * h * w for h, w, _ in sizes.values())
+    # per scale: the start uploaded, the result brought back (and its preview); per iteration: dot products
+    assert crossed <= 3 * pixels + 16 * 20 * 8
+    assert crossed < device.evaluations * min(3 * h * w for h, w, _ in sizes.values())  # no image per evaluation
+
+
+def test_a_wrapped_or_two_graph_objective_keeps_the_host_path(models, isolated):
+    stylizer = Stylizer(size=64, iterations=3, scales=1, models_dir=models, provider="cpu", style_layers=("relu1_2",))
+    stylizer.xp = strict
+    result = stylizer.run(gradient(), noise())  # the two graphs take numpy: the iterate stays there
+    assert result.iterations == 3
+    wrapped = []
+    stylizer = Stylizer(size=64, iterations=3, scales=1, models_dir=models, provider="cpu")
+    stylizer.xp = strict
+
+    def wrap(objective, shape):
+        wrapped.append(objective.xp)
+        return objective
+
+    assert stylizer.run(gradient(), noise(), wrap_objective=wrap).iterations == 3
+    assert wrapped == [np]

@@ -163,3 +163,54 @@ def test_device_path_follows_io_binding_semantics(vgg19, monkeypatch, fused, run
     for step in range(2):
         objective(np.clip(x + 0.1 * step, 0, 1))
     assert calls == ["sync"] * 2 * runs  # each run of each step (forward and backward, or the objective graph)
+
+
+def cupy_or_skip():
+    """CuPy on a CUDA network, or the test is skipped (it runs on a machine with the `gpu` extra)."""
+    if NO_CUDA:
+        pytest.skip("onnxruntime offers no CUDA provider here")
+    return pytest.importorskip("cupy")
+
+
+@pytest.mark.gpu
+def test_the_objective_graph_reads_and_writes_cupy_buffers(vgg19):
+    """The image and the gradient are CuPy arrays the graph reads and writes in place; each step's image is
+    written on a non-blocking CuPy stream just before the run, so a run that does not wait for it reads the
+    last step's image and the gradient is the wrong point's."""
+    cupy = cupy_or_skip()
+    content, style = gradient(48, 64), noise(48, 48)
+    objective = Objective(network_for(vgg19, "cuda"), content, [style], xp=cupy, **{**WEIGHTS, "tv_weight": 0.0})
+    assert objective._fused is not None and objective._fused.by_pointer and objective.xp is cupy
+    expected = Objective(Network(vgg19, "cpu"), content, [style], fused=False, **{**WEIGHTS, "tv_weight": 0.0})
+    iterate = cupy.zeros((1, 3, 48, 64))
+    x = np.random.default_rng(9).random((1, 3, 48, 64))
+    with cupy.cuda.Stream(non_blocking=True):
+        for step in range(4):
+            image = np.clip(x + 0.05 * step, 0, 1)
+            iterate[...] = cupy.asarray(image)
+            loss, grad = objective(iterate)
+            assert isinstance(grad, cupy.ndarray) and grad.data.ptr == objective._fused.grad.data.ptr
+            expected_loss, expected_grad = expected(image)
+            grad = cupy.asnumpy(grad)
+            assert np.linalg.norm(grad - expected_grad) / np.linalg.norm(expected_grad) < 1e-4
+            assert abs(loss - expected_loss) / abs(expected_loss) < 1e-4
+
+
+@pytest.mark.gpu
+def test_a_cuda_run_keeps_its_iterate_on_the_device(models_dir, isolated, monkeypatch):
+    """With CuPy the pipeline hands the optimiser a CuPy iterate (every scale) and the run's loss falls."""
+    cupy = cupy_or_skip()
+    import nst_rt.optimize as optimize
+
+    starts, real = [], optimize.minimize
+    monkeypatch.setattr(optimize, "minimize", lambda fun, x0, **kw: (starts.append(type(x0)), real(fun, x0, **kw))[1])
+    try:
+        stylizer = Stylizer(size=96, iterations=15, scales=2, models_dir=models_dir(), provider="cuda")
+    except ProviderError as exc:
+        pytest.skip(str(exc))
+    assert stylizer.xp is cupy
+    losses = []
+    result = stylizer.run(gradient(), noise(), progress=lambda p: losses.append(p.loss))
+    assert starts == [cupy.ndarray] * 2
+    losses = [loss for loss in losses if np.isfinite(loss)]
+    assert result.loss < losses[0] and isinstance(result.image, np.ndarray)
