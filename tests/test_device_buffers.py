@@ -173,3 +173,52 @@ def test_a_wrapped_or_two_graph_objective_keeps_the_host_path(models, isolated):
 
     assert stylizer.run(gradient(), noise(), wrap_objective=wrap).iterations == 3
     assert wrapped == [np]
+
+
+def test_a_run_stopped_and_resumed_from_a_checkpoint_on_the_device_equals_the_uninterrupted_one(models, tmp_path):
+    """The checkpoint copies the device state to the host when it is written; the resumed run reads it back into
+    the device's buffers and ends at the uninterrupted numpy run's picture, bit for bit."""
+    from nst_rt.pipeline.checkpoint import Checkpoint
+
+    def stylizer(xp):
+        made = Stylizer(models_dir=models, size=48, scales=2, iterations=8, threads=1, provider="cpu")
+        made.xp = xp
+        return made
+
+    def stop(p):
+        if (p.scale, p.iteration) == (2, 3):
+            raise KeyboardInterrupt
+
+    whole = stylizer(np).run(gradient(), noise())
+    path = tmp_path / "out.png.ckpt"
+    stopped = stylizer(strict).run(gradient(), noise(), stop, checkpoint=Checkpoint(path, 1e-9, write_share=None))
+    assert stopped.interrupted and path.exists()
+    resumed = stylizer(strict).run(gradient(), noise(), checkpoint=Checkpoint(path, 1e-9, write_share=None,
+                                                                                resume=True))
+    np.testing.assert_array_equal(resumed.image, whole.image)
+    assert (resumed.loss, resumed.iterations, resumed.evaluations) == (whole.loss, whole.iterations, whole.evaluations)
+
+
+class _Reduced:
+    """The CPU network marked as a reduced-precision one (a TF32 CUDA network's part in the switch to fp32)."""
+
+    def __init__(self, network):
+        self._network, self.precision = network, "tf32"
+
+    def __getattr__(self, name):
+        return getattr(self._network, name)
+
+
+def test_going_on_in_fp32_moves_the_point_into_the_new_objectives_module(models):
+    from nst_rt.pipeline.precision_switch import SwitchPolicy
+
+    def run(xp):
+        stylizer = Stylizer(models_dir=models, size=32, iterations=10, threads=1, provider="cpu")
+        stylizer.network, stylizer._fp32 = _Reduced(stylizer.network), stylizer.network
+        stylizer.switch_policy, stylizer.xp = SwitchPolicy(struggle=float("inf"), finish_fp32=5), xp
+        return stylizer.run(gradient(), noise())
+
+    host, device = run(np), run(strict)
+    assert device.fp32_from == host.fp32_from == {1: (5, "the last iterations run in fp32")}
+    np.testing.assert_array_equal(device.image, host.image)
+    assert device.loss == host.loss and device.evaluations == host.evaluations
