@@ -158,20 +158,47 @@ def test_a_run_keeps_its_iterate_in_the_array_module_of_its_network(models, isol
     assert crossed < device.evaluations * min(3 * h * w for h, w, _ in sizes.values())  # no image per evaluation
 
 
-def test_a_wrapped_or_two_graph_objective_keeps_the_host_path(models, isolated):
-    stylizer = Stylizer(size=64, iterations=3, scales=1, models_dir=models, provider="cpu", style_layers=("relu1_2",))
-    stylizer.xp = strict
-    result = stylizer.run(gradient(), noise())  # the two graphs take numpy: the iterate stays there
-    assert result.iterations == 3
+def test_the_two_graphs_losses_run_on_the_device_and_equal_the_numpy_ones(vgg19):
+    """Layers outside the objective graph: the two graphs write their activations into, and read the cotangents
+    from, buffers of the stand-in, where the losses run; the terms and the gradient are the numpy path's."""
+    kw = dict(style_layers=("relu1_2", "relu3_1"), **WITH_TV)
+    network = Network(vgg19, "cpu")
+    objective = Objective(network, gradient(40, 56), [noise()], xp=strict, **kw)
+    expected = Objective(Network(vgg19, "cpu"), gradient(40, 56), [noise()], **kw)
+    assert objective._fused is None and objective.xp is strict
+    for x in points():
+        strict.crossings = 0
+        value, grad = objective(to_strict(x), out=strict.empty(x.shape))
+        assert strict.crossings == x.size  # the point's upload in this test, nothing else
+        assert all(isinstance(a, StrictArray) for a in network._bound.activations.values())
+        expected_value, expected_grad = expected(x, out=np.empty(x.shape))
+        assert value == expected_value and objective.terms_at(value) == expected.terms_at(expected_value)
+        np.testing.assert_array_equal(strict.asnumpy(grad), expected_grad)
+    masked = Objective(network, gradient(40, 56), [noise()], xp=strict, style_masks=[np.ones((40, 56))], **kw)
+    assert masked.xp is np  # the masked terms run on numpy
+
+
+def test_a_two_graph_run_keeps_its_iterate_on_the_device_and_a_wrapped_one_on_the_host(models, isolated):
+    def run(xp, iterations=6, **kw):
+        stylizer = Stylizer(size=64, iterations=iterations, scales=1, models_dir=models, provider="cpu",
+                            style_layers=("relu1_2",))
+        stylizer.xp = xp
+        strict.crossings = 0
+        return stylizer.run(gradient(), noise(), **kw), strict.crossings
+
+    (host, _), (device, crossed) = run(np), run(strict)
+    np.testing.assert_array_equal(device.image, host.image)
+    assert device.loss == host.loss and device.evaluations == host.evaluations
+    # what the targets, the start and the result cost is paid once; an evaluation adds scalars only
+    longer, more = run(strict, iterations=12)
+    assert 0 < more - crossed < (longer.evaluations - device.evaluations) * device.image.size / 20
     wrapped = []
-    stylizer = Stylizer(size=64, iterations=3, scales=1, models_dir=models, provider="cpu")
-    stylizer.xp = strict
 
     def wrap(objective, shape):
         wrapped.append(objective.xp)
         return objective
 
-    assert stylizer.run(gradient(), noise(), wrap_objective=wrap).iterations == 3
+    assert run(strict, wrap_objective=wrap)[0].iterations == 6
     assert wrapped == [np]
 
 

@@ -173,14 +173,16 @@ def cupy_or_skip():
 
 
 @pytest.mark.gpu
-def test_the_objective_graph_reads_and_writes_cupy_buffers(vgg19):
-    """The image and the gradient are CuPy arrays the graph reads and writes in place; each step's image is
-    written on a non-blocking CuPy stream just before the run, so a run that does not wait for it reads the
-    last step's image and the gradient is the wrong point's."""
+@pytest.mark.parametrize("fused", [True, False], ids=["objective-graph", "two-graphs"])
+def test_the_graphs_read_and_write_cupy_buffers(vgg19, fused):
+    """The image and the gradient (and with two graphs the activations and cotangents, the losses on CuPy) are
+    CuPy arrays the graphs read and write in place; each step's image is written on a non-blocking CuPy stream
+    just before the run, so a run that does not wait for it reads the last step's image."""
     cupy = cupy_or_skip()
     content, style = gradient(48, 64), noise(48, 48)
-    objective = Objective(network_for(vgg19, "cuda"), content, [style], xp=cupy, **{**WEIGHTS, "tv_weight": 0.0})
-    assert objective._fused is not None and objective._fused.by_pointer and objective.xp is cupy
+    network = network_for(vgg19, "cuda")
+    objective = Objective(network, content, [style], xp=cupy, fused=fused, **{**WEIGHTS, "tv_weight": 0.0})
+    assert (objective._fused is not None) == fused and objective.xp is cupy
     expected = Objective(Network(vgg19, "cpu"), content, [style], fused=False, **{**WEIGHTS, "tv_weight": 0.0})
     iterate = cupy.zeros((1, 3, 48, 64))
     x = np.random.default_rng(9).random((1, 3, 48, 64))
@@ -189,7 +191,8 @@ def test_the_objective_graph_reads_and_writes_cupy_buffers(vgg19):
             image = np.clip(x + 0.05 * step, 0, 1)
             iterate[...] = cupy.asarray(image)
             loss, grad = objective(iterate)
-            assert isinstance(grad, cupy.ndarray) and grad.data.ptr == objective._fused.grad.data.ptr
+            bound = objective._fused.grad if fused else network._bound.grad
+            assert isinstance(grad, cupy.ndarray) and grad.data.ptr == bound.data.ptr
             expected_loss, expected_grad = expected(image)
             grad = cupy.asnumpy(grad)
             assert np.linalg.norm(grad - expected_grad) / np.linalg.norm(expected_grad) < 1e-4

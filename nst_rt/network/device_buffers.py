@@ -1,5 +1,5 @@
-"""Arrays a graph reads and writes in place: the objective graph's image input and gradient output bound by
-pointer to buffers of the optimiser's array module, and the choice of that module for a network.
+"""Arrays a graph reads and writes in place: the graphs' inputs and outputs bound by pointer to buffers of the
+optimiser's array module, and the choice of that module for a network.
 
 A buffer is bound with ONNX Runtime's ``IOBinding.bind_input``/``bind_output`` and its ``buffer_ptr``: a numpy
 array on the host (``a.ctypes.data``, device ``cpu``), a CuPy array on its CUDA device (``a.data.ptr``, device
@@ -7,10 +7,10 @@ array on the host (``a.ctypes.data``, device ``cpu``), a CuPy array on its CUDA 
 a buffer of another library is refused rather than read from the wrong memory.
 
 Stream contract (CuPy and ONNX Runtime's CUDA stream): CuPy queues the copy of the iterate into the bound image
-on its current stream; ONNX Runtime runs the graph on a stream of its own. Before each run ``settle`` waits
-for CuPy's current stream, so the graph reads the new image, never the last one; ``run_with_iobinding``
-synchronises ONNX Runtime's stream before it returns (and ``synchronize_outputs`` is called after it), so the
-gradient is complete before CuPy reads it. The other contract, a shared ``user_compute_stream`` (the CUDA
+(and the losses' writes into the bound cotangents) on its current stream; ONNX Runtime runs the graph on a
+stream of its own. Before each run ``settle`` waits for CuPy's current stream, so the graph reads the new
+image, never the last one; ``run_with_iobinding`` synchronises ONNX Runtime's stream before it returns, so
+the outputs (gradient, activations) are complete before CuPy reads them. The other contract, a shared ``user_compute_stream`` (the CUDA
 provider's option, set when the session is made), would order the two without waiting; it ties each session
 to one CuPy stream for its life and still leaves ONNX Runtime's end-of-run synchronisation in place, so it
 would save one stream synchronisation (microseconds) per evaluation of milliseconds (docs/gpu.md).

@@ -147,12 +147,16 @@ class Objective:
         self.used_layers = set(self.content) | set(self.style)
         # The model's objective graph computes the terms in one run where it holds them (nst_rt.objective.fused);
         # fused=False keeps the two graphs with the numpy losses between them.
-        # ``xp`` is the array module of the points it is given (CuPy: on the device); the two graphs take numpy.
+        # ``xp`` is the array module of the points it is given (numpy, or CuPy on the device).
         self._fused = None
         if fused and FusedTerms.fits(network, self.style, self.content, bool(self.style_masked or self.content_masked)):
             self._fused = FusedTerms(network, self.shape, self.style, self.style_targets, self.content,
                                      self.content_targets, xp=xp)
-        self.xp = xp if self._fused is not None else np
+        # The two graphs' losses run where their activations are (device_buffers), the masked ones on the host.
+        self.xp = np if self.style_masked or self.content_masked else xp
+        if self._fused is None and self.xp is not np:  # the targets go to the device once
+            self.style_targets = {l: xp.asarray(t) for l, t in self.style_targets.items()}
+            self.content_targets = {l: xp.asarray(t) for l, t in self.content_targets.items()}
         # With tv on and no `out`, the gradient is gathered in float64 here (one buffer, made on first use and
         # reused) so the tv part stays exact.
         self._grad64 = None
