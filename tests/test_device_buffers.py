@@ -249,3 +249,16 @@ def test_going_on_in_fp32_moves_the_point_into_the_new_objectives_module(models)
     assert device.fp32_from == host.fp32_from == {1: (5, "the last iterations run in fp32")}
     np.testing.assert_array_equal(device.image, host.image)
     assert device.loss == host.loss and device.evaluations == host.evaluations
+
+
+def test_the_memory_plan_knows_where_the_optimiser_runs(models, isolated, monkeypatch):
+    import nst_rt.pipeline.stylizer as stylizer_module
+
+    asked, real = [], stylizer_module.plan_scales
+    monkeypatch.setattr(stylizer_module, "plan_scales",
+                        lambda *a, **kw: (asked.append(kw.get("device_optimizer")), real(*a, **kw))[1])
+    for xp, wrap in ((np, None), (strict, None), (strict, lambda objective, shape: objective)):
+        stylizer = Stylizer(size=48, iterations=2, scales=1, models_dir=models, provider="cpu")
+        stylizer.xp = xp
+        stylizer.run(gradient(), noise(), wrap_objective=wrap)
+    assert asked == [False, True, False]

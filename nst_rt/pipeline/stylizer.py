@@ -7,6 +7,7 @@ keeps the best image when interrupted, and hands out intermediate frames (the CL
 from __future__ import annotations
 
 import copy
+import functools
 import os
 import time
 import warnings
@@ -100,17 +101,18 @@ class Stylizer:
         stages = schedule.stages_for(o.size, o.iterations, o.scales, o.style_scale, content_full, styles_full)
         sizes = [stage.size for stage in stages]
         check_stop()
-        plans = plan_scales(self.network, self.model.architecture, o, content_full, styles_full, sizes,
-                            [stage.iterations for stage in stages])
+        # an untiled scale's optimiser on the GPU where its iterate is in CuPy
+        planned = functools.partial(plan_scales, self.network, self.model.architecture, o, content_full, styles_full,
+                                    sizes, [stage.iterations for stage in stages],
+                                    device_optimizer=self.xp is not np and wrap_objective is None)
+        plans = planned()
         check_stop()
 
         switching = o.optimizer == "lbfgs" and getattr(self.network, "precision", "fp32") in REDUCED
         resumed = checkpoint.begin(o, self.model.metadata, content_full, styles_full, init_full, masks,
                                    switching=switching) if checkpoint else FROM_THE_START
         if resumed.state is not None and o.optimizer == "lbfgs":  # the history the run used, whatever fits now
-            plans = plan_scales(self.network, self.model.architecture, o, content_full, styles_full, sizes,
-                                [stage.iterations for stage in stages],
-                                kept=(resumed.scale, int(np.asarray(resumed.state["maxcor"]))))
+            plans = planned(kept=(resumed.scale, int(np.asarray(resumed.state["maxcor"]))))
         for note in dict.fromkeys(p.note for p in plans if p.note):
             warnings.warn(note, MemoryNotice, stacklevel=2)
         stretched = masks.stretched(content_full.shape[:2])
