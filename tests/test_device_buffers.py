@@ -174,8 +174,26 @@ def test_the_two_graphs_losses_run_on_the_device_and_equal_the_numpy_ones(vgg19)
         expected_value, expected_grad = expected(x, out=np.empty(x.shape))
         assert value == expected_value and objective.terms_at(value) == expected.terms_at(expected_value)
         np.testing.assert_array_equal(strict.asnumpy(grad), expected_grad)
-    masked = Objective(network, gradient(40, 56), [noise()], xp=strict, style_masks=[np.ones((40, 56))], **kw)
-    assert masked.xp is np  # the masked terms run on numpy
+
+
+def test_masked_terms_run_on_the_device_and_equal_the_numpy_ones(vgg19):
+    """Guided Gram matrices (one style over a box of the picture, the other over the rest) and a masked content
+    term on the stand-in, against numpy, bit for bit."""
+    left = np.zeros((40, 56), np.float32)
+    left[:, :20] = 1.0
+    kw = dict(style_masks=[left, 1 - left], content_mask=np.linspace(0, 1, 40 * 56).reshape(40, 56), **WITH_TV)
+    styles = [noise(), noise(seed=2)]
+    objective = Objective(Network(vgg19, "cpu"), gradient(40, 56), styles, xp=strict, **kw)
+    expected = Objective(Network(vgg19, "cpu"), gradient(40, 56), styles, **kw)
+    assert objective._fused is None and objective.style_masked and objective.content_masked
+    assert any(t.box is not None for terms in objective.style_masked.values() for t in terms)
+    for x in points(2):
+        strict.crossings = 0
+        value, grad = objective(to_strict(x), out=strict.empty(x.shape))
+        assert strict.crossings == x.size
+        expected_value, expected_grad = expected(x, out=np.empty(x.shape))
+        assert value == expected_value and objective.terms_at(value) == expected.terms_at(expected_value)
+        np.testing.assert_array_equal(strict.asnumpy(grad), expected_grad)
 
 
 def test_a_two_graph_run_keeps_its_iterate_on_the_device_and_a_wrapped_one_on_the_host(models, isolated):

@@ -172,18 +172,28 @@ def cupy_or_skip():
     return pytest.importorskip("cupy")
 
 
+def _left_half(h: int, w: int) -> np.ndarray:
+    mask = np.zeros((h, w), np.float32)
+    mask[:, : w // 2] = 1.0
+    return mask
+
+
 @pytest.mark.gpu
-@pytest.mark.parametrize("fused", [True, False], ids=["objective-graph", "two-graphs"])
-def test_the_graphs_read_and_write_cupy_buffers(vgg19, fused):
-    """The image and the gradient (and with two graphs the activations and cotangents, the losses on CuPy) are
-    CuPy arrays the graphs read and write in place; each step's image is written on a non-blocking CuPy stream
-    just before the run, so a run that does not wait for it reads the last step's image."""
+@pytest.mark.parametrize("kind", ["objective-graph", "two-graphs", "masked"])
+def test_the_graphs_read_and_write_cupy_buffers(vgg19, kind):
+    """The image and the gradient (and with two graphs the activations and cotangents, the losses, guided or
+    not, on CuPy) are CuPy arrays the graphs read and write in place; each step's image is written on a
+    non-blocking CuPy stream just before the run, so a run that does not wait for it reads the last step's."""
     cupy = cupy_or_skip()
     content, style = gradient(48, 64), noise(48, 48)
+    fused = kind == "objective-graph"
+    kw = {**WEIGHTS, "tv_weight": 0.0, "fused": fused}
+    if kind == "masked":
+        kw.update(style_masks=[_left_half(48, 64)], content_mask=1 - _left_half(48, 64))
     network = network_for(vgg19, "cuda")
-    objective = Objective(network, content, [style], xp=cupy, fused=fused, **{**WEIGHTS, "tv_weight": 0.0})
+    objective = Objective(network, content, [style], xp=cupy, **kw)
     assert (objective._fused is not None) == fused and objective.xp is cupy
-    expected = Objective(Network(vgg19, "cpu"), content, [style], fused=False, **{**WEIGHTS, "tv_weight": 0.0})
+    expected = Objective(Network(vgg19, "cpu"), content, [style], **{**kw, "fused": False})
     iterate = cupy.zeros((1, 3, 48, 64))
     x = np.random.default_rng(9).random((1, 3, 48, 64))
     with cupy.cuda.Stream(non_blocking=True):

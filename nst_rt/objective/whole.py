@@ -152,11 +152,14 @@ class Objective:
         if fused and FusedTerms.fits(network, self.style, self.content, bool(self.style_masked or self.content_masked)):
             self._fused = FusedTerms(network, self.shape, self.style, self.style_targets, self.content,
                                      self.content_targets, xp=xp)
-        # The two graphs' losses run where their activations are (device_buffers), the masked ones on the host.
-        self.xp = np if self.style_masked or self.content_masked else xp
-        if self._fused is None and self.xp is not np:  # the targets go to the device once
+        # The two graphs' losses run where their activations are (device_buffers): the targets go there once.
+        self.xp = xp
+        if self._fused is None and xp is not np:
             self.style_targets = {l: xp.asarray(t) for l, t in self.style_targets.items()}
-            self.content_targets = {l: xp.asarray(t) for l, t in self.content_targets.items()}
+            self.content_targets = {l: xp.asarray(t) for l, t in self.content_targets.items()
+                                    if l not in self.content_masked}
+            self.style_masked = {l: [t.on(xp) for t in terms] for l, terms in self.style_masked.items()}
+            self.content_masked = {l: t.on(xp) for l, t in self.content_masked.items()}
         # With tv on and no `out`, the gradient is gathered in float64 here (one buffer, made on first use and
         # reused) so the tv part stays exact.
         self._grad64 = None
