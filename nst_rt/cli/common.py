@@ -58,10 +58,11 @@ def say(message: str, quiet: bool = False) -> None:
 
 @contextlib.contextmanager
 def notices(quiet: bool = False):
-    """Print the library's notices (MemoryNotice, MaskNotice, RandomWeightsNotice, DeviceNotice) as one line each while the
-    block runs (a notice says how a run was changed to fit, that masks leave a region unstyled, or why its
-    picture will disappoint, so it comes before the long part, not after). A mask or random-weights notice is
-    said once, however many pictures or models a command runs."""
+    """Print the library's notices (MemoryNotice, MaskNotice, RandomWeightsNotice, DeviceNotice) as one line each
+    while the block runs (a notice says how a run was changed to fit, that masks leave a region unstyled, why its
+    picture will disappoint, or that a GPU run keeps its optimiser on the host, so it comes before the long part,
+    not after). A mask, random-weights or device notice is said once, however many pictures or models a command
+    runs."""
     with warnings.catch_warnings():
         warnings.simplefilter("always", MemoryNotice)
         warnings.simplefilter("always", MaskNotice)

@@ -10,10 +10,11 @@ Stream contract (CuPy and ONNX Runtime's CUDA stream): CuPy queues the copy of t
 (and the losses' writes into the bound cotangents) on its current stream; ONNX Runtime runs the graph on a
 stream of its own. Before each run ``settle`` waits for CuPy's current stream, so the graph reads the new
 image, never the last one; ``run_with_iobinding`` synchronises ONNX Runtime's stream before it returns, so
-the outputs (gradient, activations) are complete before CuPy reads them. The other contract, a shared ``user_compute_stream`` (the CUDA
-provider's option, set when the session is made), would order the two without waiting; it ties each session
-to one CuPy stream for its life and still leaves ONNX Runtime's end-of-run synchronisation in place, so it
-would save one stream synchronisation (microseconds) per evaluation of milliseconds (docs/gpu.md).
+the outputs (gradient, activations) are complete before CuPy reads them. The other contract, a shared
+``user_compute_stream`` (the CUDA provider's option, set when the session is made), would order the two
+without waiting; it ties each session to one CuPy stream for its life and still leaves ONNX Runtime's
+end-of-run synchronisation in place, so it would save one wait per run, after a copy the run must wait for
+anyway (docs/gpu.md).
 """
 
 from __future__ import annotations

@@ -68,8 +68,8 @@ class _Bound:
     height: int
     width: int
     image: np.ndarray  # the image buffer (shared with ORT where the buffers are where the graphs run)
-    activations: dict  # layer -> host array (host path: written by ORT; device path: read back from the device)
-    cotangents: dict  # layer -> host array the losses write into (zeros for layers no loss uses)
+    activations: dict  # layer -> array of xp (written by ORT in place; device path: read back from the device)
+    cotangents: dict  # layer -> array of xp the losses write into (zeros for layers no loss uses)
     grad: np.ndarray
     features_binding: object
     vjp_binding: object

@@ -146,7 +146,7 @@ class Objective:
                 self.style_constant += w * (spread - _mean_square(blended))
         self.used_layers = set(self.content) | set(self.style)
         # The model's objective graph computes the terms in one run where it holds them (nst_rt.objective.fused);
-        # fused=False keeps the two graphs with the numpy losses between them.
+        # fused=False keeps the two graphs with the losses (nst_rt.objective.losses, guided) between them.
         # ``xp`` is the array module of the points it is given (numpy, or CuPy on the device).
         self._fused = None
         if fused and FusedTerms.fits(network, self.style, self.content, bool(self.style_masked or self.content_masked)):

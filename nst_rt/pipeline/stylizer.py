@@ -174,7 +174,8 @@ class Stylizer:
 
                 result = scale_run.run(
                     lambda objective, callback, resume: minimize(  # x0 in the objective's array module
-                        objective, to_module(x0, getattr(objective, "xp", np)), jac=True, method=o.optimizer, bounds=(0.0, 1.0) if o.bounds else None,
+                        objective, to_module(x0, getattr(objective, "xp", np)), jac=True, method=o.optimizer,
+                        bounds=(0.0, 1.0) if o.bounds else None,
                         options=self._optimizer_options(iterations, plan.history), resume=resume, callback=callback),
                     callback_for, saved)
                 objective = scale_run.objective
