@@ -280,3 +280,15 @@ def test_the_memory_plan_knows_where_the_optimiser_runs(models, isolated, monkey
         stylizer.xp = xp
         stylizer.run(gradient(), noise(), wrap_objective=wrap)
     assert asked == [False, True, False]
+
+
+def test_the_command_line_says_the_device_notice_once(capsys):
+    import warnings
+
+    from nst_rt.cli.common import notices
+
+    with notices():
+        for _ in range(2):  # a batch makes a Stylizer per model: the note is said once
+            warnings.warn("CuPy is not installed, so the optimiser runs on the host", DeviceNotice)
+    assert capsys.readouterr().err.splitlines() == ["nst-rt: note: CuPy is not installed, so the optimiser runs on "
+                                                    "the host"]
