@@ -9,9 +9,11 @@ Needs onnxruntime-gpu and a GPU; the torch rows need torch with CUDA (skipped wi
   CUDA (image gradient only, weights frozen), best of --repeats;
 - evaluation: one whole objective evaluation on CUDA through the two graphs, split into the graphs with their
   transfers and the numpy losses on the host, with the GPU memory the run took (cudaMemGetInfo before the
-  sessions and at each pass); and through the objective graph (the losses on the device too);
+  sessions and at each pass); and through the objective graph (the losses on the device too); then both with
+  the point and the gradient in CuPy arrays (the iterate on the device: nothing image-sized crosses);
 - runs: a stylization at each size, one scale, --run-iterations iterations, on each provider (wall time, loss of
-  the result, CUDA/CPU ratios); then the default coarse-to-fine run on CUDA alone.
+  the result, CUDA/CPU ratios), on CUDA with the iterate in CuPy and, beside it, on the host; then the default
+  coarse-to-fine run on CUDA alone (the iterate in CuPy where it imports).
 """
 
 from __future__ import annotations
@@ -167,6 +169,7 @@ def evaluation(model, sizes, repeats: int) -> None:
     print(f"{'size':>9} {'two graphs':>11} {'graphs+transfers':>17} {'host losses':>12} {'host share':>11} "
           f"{'GPU used':>9} {'objective graph':>16} {'ratio':>6}")
     content, style = load_image(CONTENT), load_image(STYLE)
+    cupy, on_device = device_module(), {}
     defaults = Options()
     weights = {k: getattr(defaults, k) for k in ("content_weight", "style_weight", "tv_weight", "normalize")}
     for size in sizes:
@@ -193,7 +196,36 @@ def evaluation(model, sizes, repeats: int) -> None:
         one = best_of(lambda: fused(x), repeats) if fused._fused is not None else float("nan")
         print(f"{size:>4}x{size:<4} {total:>10.4f}s {graphs:>16.4f}s {total - graphs:>11.4f}s "
               f"{(total - graphs) / total:>11.0%} {used:>7.2f}GiB {one:>15.4f}s {one / total:>6.3f}")
+        on_device[size] = [on_cupy(lambda: Objective(network, *images, xp=cupy, fused=fused, **weights), x, repeats)
+                           for fused in (False, True)] if cupy is not None else None
         del two_graphs, fused, network, timed
+    print("\n## The same evaluations with the point and the gradient in CuPy arrays (the optimiser's, on the device)")
+    print(f"{'size':>9} {'two graphs':>11} {'objective graph':>16}")
+    for size, seconds in on_device.items():
+        print(f"{size:>4}x{size:<4} " + ("CuPy is not installed" if seconds is None else
+                                         f"{seconds[0]:>10.4f}s {seconds[1]:>15.4f}s"))
+
+
+def on_cupy(make, x, repeats: int) -> float:
+    """Best time of one evaluation at ``x`` in CuPy into a CuPy float64 gradient, the device synchronised."""
+    import cupy
+
+    objective, point = make(), cupy.asarray(x)
+    out = cupy.empty(point.shape)
+
+    def evaluate():
+        objective(point, out=out)
+        cupy.cuda.get_current_stream().synchronize()
+
+    return best_of(evaluate, repeats)
+
+
+def device_module():
+    try:
+        import cupy
+    except ImportError:
+        return None
+    return cupy
 
 
 def runs(models_dir: Path, model: str, sizes, iterations: int, default_sizes) -> None:
@@ -201,8 +233,11 @@ def runs(models_dir: Path, model: str, sizes, iterations: int, default_sizes) ->
 
     print(f"\n## Stylizations, one scale, {iterations} iterations, the defaults otherwise")
     print(f"{'size':>5} {'CPU wall':>9} {'CUDA wall':>10} {'CUDA/CPU':>9} {'CPU loss':>10} {'CUDA loss':>10} "
-          f"{'loss ratio':>11}")
+          f"{'loss ratio':>11} {'CUDA, host iterate':>19}")
     stylizers = {p: Stylizer(models_dir=models_dir, model=model, provider=p) for p in ("cpu", "cuda")}
+    stylizers["cuda-host"] = stylizers["cuda"].derive()
+    stylizers["cuda-host"].xp = np  # the iterate and the optimiser on the host, as without CuPy
+    print(f"CUDA iterate in: {stylizers['cuda'].xp.__name__}")
     for size in sizes:
         result = {}
         for provider, stylizer in stylizers.items():
@@ -213,7 +248,7 @@ def runs(models_dir: Path, model: str, sizes, iterations: int, default_sizes) ->
             result[provider] = (time.perf_counter() - started, out.loss, out.iterations)
         (cpu_wall, cpu_loss, _), (cuda_wall, cuda_loss, _) = result["cpu"], result["cuda"]
         print(f"{size:>5} {cpu_wall:>8.2f}s {cuda_wall:>9.2f}s {cuda_wall / cpu_wall:>9.3f} {cpu_loss:>10.5f} "
-              f"{cuda_loss:>10.5f} {cuda_loss / cpu_loss:>11.5f}")
+              f"{cuda_loss:>10.5f} {cuda_loss / cpu_loss:>11.5f} {result['cuda-host'][0]:>18.2f}s")
     print("\n## The default coarse-to-fine run on CUDA")
     for size in default_sizes:
         stylizer = stylizers["cuda"].derive(size=size)

@@ -56,6 +56,10 @@ class MemoryNotice(UserWarning):
     """A run was changed to fit in memory (e.g. a shorter L-BFGS history); the message says how."""
 
 
+class DeviceNotice(UserWarning):
+    """Said once when a run on a GPU keeps its optimiser on the host (CuPy missing); the message says why."""
+
+
 class MaskNotice(UserWarning):
     """Said once before a run whose style masks leave a region uncovered (only content and tv act there)."""
 

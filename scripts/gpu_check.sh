@@ -4,8 +4,10 @@
 #
 #     bash scripts/gpu_check.sh [OUTPUT_DIR]
 #
-# 1. the GPU tests: the Network device path (tests/test_gpu.py), the optimiser on CuPy against numpy
-#    (tests/test_optimize_device.py), the objective graph on CUDA (tests/test_fused.py);
+# 1. the GPU tests: the Network device path, the objective graph reading and writing CuPy buffers by pointer
+#    (a stale image on a non-blocking stream fails it) and a whole run with its iterate on the device
+#    (tests/test_gpu.py), the optimiser on CuPy against numpy (tests/test_optimize_device.py), the objective
+#    graph on CUDA (tests/test_fused.py);
 # 2. benchmarks/gpu.py on seeded random VGG-19 weights exported here: passes, evaluations and runs at
 #    256/512/1024 px beside the CPU provider and torch on the same GPU;
 # 3. benchmarks/gpu_optimizer.py: the L-BFGS memory's work per iteration on CuPy against numpy, 256/512/1024 px;

@@ -4,6 +4,8 @@
 ``np.dot(a, b)`` and every other stray ``np.`` call on it fails), it does not mix with numpy arrays in
 arithmetic or in ``strict.<function>`` calls, and its reductions return 0-d arrays. What may cross to the host
 crosses explicitly, as on CuPy: ``float(a)``/``bool(a)``/``int(a)`` of a one-element array, ``strict.asnumpy(a)``;
+and ONNX Runtime may bind its memory by pointer as it binds a CuPy array's: ``a.data.ptr`` (CuPy's MemoryPointer)
+with ``a.__dlpack_device__()`` saying where that memory is (the host's: the stand-in's device is the CPU);
 and ``strict.asarray``/``strict.array`` upload numpy data. ``strict.crossings`` counts the host copies
 (``asnumpy``) and uploads (``asarray``/``array`` of numpy data), element by element, for tests that bound them.
 
@@ -104,6 +106,15 @@ def _inplace(op):
     return method
 
 
+class _MemoryPointer:
+    """The address of a device array's memory, as CuPy's ``a.data`` gives it (``ptr``), and nothing else."""
+
+    __slots__ = ("ptr",)
+
+    def __init__(self, ptr: int):
+        self.ptr = ptr
+
+
 class StrictArray:
     """A numpy array behind a device-like wall: no implicit conversion to numpy."""
 
@@ -118,6 +129,14 @@ class StrictArray:
 
     def __array_namespace__(self, api_version=None):
         return strict
+
+    # where the memory is and its address, as CuPy gives them (no buffer numpy could read the memory through)
+    def __dlpack_device__(self):
+        return self._a.__dlpack_device__()
+
+    @property
+    def data(self):
+        return _MemoryPointer(self._a.ctypes.data)
 
     # explicit scalar crossings, as CuPy allows them
     def __float__(self):
@@ -145,7 +164,7 @@ class StrictArray:
         self._a[_unwrap(index)] = _unwrap(value)
 
     def __getattr__(self, name):
-        if name.startswith("__") or name in ("base", "ctypes", "data"):
+        if name.startswith("__") or name in ("base", "ctypes"):
             # no __array_interface__/__array_struct__/buffer for numpy to read the memory through
             raise AttributeError(f"a device array has no {name!r} here")
         attr = getattr(self._a, name)

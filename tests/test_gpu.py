@@ -163,3 +163,67 @@ def test_device_path_follows_io_binding_semantics(vgg19, monkeypatch, fused, run
     for step in range(2):
         objective(np.clip(x + 0.1 * step, 0, 1))
     assert calls == ["sync"] * 2 * runs  # each run of each step (forward and backward, or the objective graph)
+
+
+def cupy_or_skip():
+    """CuPy on a CUDA network, or the test is skipped (it runs on a machine with the `gpu` extra)."""
+    if NO_CUDA:
+        pytest.skip("onnxruntime offers no CUDA provider here")
+    return pytest.importorskip("cupy")
+
+
+def _left_half(h: int, w: int) -> np.ndarray:
+    mask = np.zeros((h, w), np.float32)
+    mask[:, : w // 2] = 1.0
+    return mask
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("kind", ["objective-graph", "two-graphs", "masked"])
+def test_the_graphs_read_and_write_cupy_buffers(vgg19, kind):
+    """The image and the gradient (and with two graphs the activations and cotangents, the losses, guided or
+    not, on CuPy) are CuPy arrays the graphs read and write in place; each step's image is written on a
+    non-blocking CuPy stream just before the run, so a run that does not wait for it reads the last step's."""
+    cupy = cupy_or_skip()
+    content, style = gradient(48, 64), noise(48, 48)
+    fused = kind == "objective-graph"
+    kw = {**WEIGHTS, "tv_weight": 0.0, "fused": fused}
+    if kind == "masked":
+        kw.update(style_masks=[_left_half(48, 64)], content_mask=1 - _left_half(48, 64))
+    network = network_for(vgg19, "cuda")
+    objective = Objective(network, content, [style], xp=cupy, **kw)
+    assert (objective._fused is not None) == fused and objective.xp is cupy
+    expected = Objective(Network(vgg19, "cpu"), content, [style], **{**kw, "fused": False})
+    iterate = cupy.zeros((1, 3, 48, 64))
+    x = np.random.default_rng(9).random((1, 3, 48, 64))
+    with cupy.cuda.Stream(non_blocking=True):
+        for step in range(4):
+            image = np.clip(x + 0.05 * step, 0, 1)
+            iterate[...] = cupy.asarray(image)
+            loss, grad = objective(iterate)
+            bound = objective._fused.grad if fused else network._bound.grad
+            assert isinstance(grad, cupy.ndarray) and grad.data.ptr == bound.data.ptr
+            expected_loss, expected_grad = expected(image)
+            grad = cupy.asnumpy(grad)
+            assert np.linalg.norm(grad - expected_grad) / np.linalg.norm(expected_grad) < 1e-4
+            assert abs(loss - expected_loss) / abs(expected_loss) < 1e-4
+
+
+@pytest.mark.gpu
+def test_a_cuda_run_keeps_its_iterate_on_the_device(models_dir, isolated, monkeypatch):
+    """With CuPy the pipeline hands the optimiser a CuPy iterate (every scale) and the run's loss falls."""
+    cupy = cupy_or_skip()
+    import nst_rt.optimize as optimize
+
+    starts, real = [], optimize.minimize
+    monkeypatch.setattr(optimize, "minimize", lambda fun, x0, **kw: (starts.append(type(x0)), real(fun, x0, **kw))[1])
+    try:
+        stylizer = Stylizer(size=96, iterations=15, scales=2, models_dir=models_dir(), provider="cuda")
+    except ProviderError as exc:
+        pytest.skip(str(exc))
+    assert stylizer.xp is cupy
+    losses = []
+    result = stylizer.run(gradient(), noise(), progress=lambda p: losses.append(p.loss))
+    assert starts == [cupy.ndarray] * 2
+    losses = [loss for loss in losses if np.isfinite(loss)]
+    assert result.loss < losses[0] and isinstance(result.image, np.ndarray)

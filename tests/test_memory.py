@@ -148,3 +148,19 @@ def test_cuda_checks_the_device_memory(monkeypatch):
 def test_device_free_bytes_without_cuda_is_unknown(monkeypatch):
     monkeypatch.setattr(memory_probes, "_CUDART", ("libcudart-not-here.so",))
     assert memory_probes.device_free_bytes(0) is None
+
+
+def test_an_optimiser_on_the_gpu_counts_against_the_device_memory(monkeypatch):
+    """With the iterate in CuPy the L-BFGS history lives on the GPU: a run whose activations fit there but whose
+    history does not is refused untiled (and planned in tiles, whose optimiser stays on the host)."""
+    net = _FakeNetwork()
+    net.device, net.device_id = "cuda", 0
+    monkeypatch.setattr(memory, "available_bytes", lambda: 64 * GIB)
+    activations_only = memory.FIXED_BYTES + int(memory.ACTIVATION_FACTOR * memory.activation_bytes(net, 1024, 1024))
+    monkeypatch.setattr(memory, "device_free_bytes", lambda device_id: activations_only + GIB)
+    memory.check_fits(net, 1024, 1024, 100)  # the history on the host: the device holds the activations
+    with pytest.raises(memory.MemoryLimitError, match="of GPU memory .* or a smaller --history"):
+        memory.check_fits(net, 1024, 1024, 100, device_optimizer=True)  # 2.4 GiB of pairs more on the device
+    assert memory.check_fits(net, 1024, 1024, 3, device_optimizer=True)  # a short history fits beside them
+    assert memory.plan(net, 1024, 1024, 100).tile is None
+    assert memory.plan(net, 1024, 1024, 100, device_optimizer=True).tile is not None

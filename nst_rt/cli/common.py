@@ -17,7 +17,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import MaskNotice, MemoryNotice, NstError, OptionError, RandomWeightsNotice
+from ..errors import DeviceNotice, MaskNotice, MemoryNotice, NstError, OptionError, RandomWeightsNotice
 from ..network.models_dir import SEARCH_ORDER
 from ..network.providers import PROVIDERS
 from ..pipeline.options import COLOR_TRANSFERS, INITS, OPTIMIZERS, ORIGINAL_COLORS_MODES, Options
@@ -58,19 +58,21 @@ def say(message: str, quiet: bool = False) -> None:
 
 @contextlib.contextmanager
 def notices(quiet: bool = False):
-    """Print the library's notices (MemoryNotice, MaskNotice, RandomWeightsNotice) as one line each while the
-    block runs (a notice says how a run was changed to fit, that masks leave a region unstyled, or why its
-    picture will disappoint, so it comes before the long part, not after). A mask or random-weights notice is
-    said once, however many pictures or models a command runs."""
+    """Print the library's notices (MemoryNotice, MaskNotice, RandomWeightsNotice, DeviceNotice) as one line each
+    while the block runs (a notice says how a run was changed to fit, that masks leave a region unstyled, why its
+    picture will disappoint, or that a GPU run keeps its optimiser on the host, so it comes before the long part,
+    not after). A mask, random-weights or device notice is said once, however many pictures or models a command
+    runs."""
     with warnings.catch_warnings():
         warnings.simplefilter("always", MemoryNotice)
         warnings.simplefilter("always", MaskNotice)
         warnings.simplefilter("always", RandomWeightsNotice)
+        warnings.simplefilter("always", DeviceNotice)
         previous = warnings.showwarning
         said = set()
 
         def show(message, category, *args, **kwargs):
-            if issubclass(category, (MaskNotice, RandomWeightsNotice)):
+            if issubclass(category, (MaskNotice, RandomWeightsNotice, DeviceNotice)):
                 if category not in said:
                     say(f"nst-rt: note: {message}", quiet)
                 said.add(category)

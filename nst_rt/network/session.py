@@ -9,7 +9,9 @@ losses read and the VJP graph reads back. On CUDA the device memory comes from t
 so each step rebinds the image and the changed cotangents; the activations are outputs bound to the device,
 handed to the VJP as they are, and only the layers the losses use are read back (``OrtValue.numpy()``
 already returns a fresh host array); the gradient is an output bound to a host array, which ONNX Runtime
-fills at the end of the run.
+fills at the end of the run. Given an image of a device array module (CuPy on CUDA), the buffers are that
+module's instead, bound by pointer as the host's are (nst_rt.network.device_buffers): the losses then read the
+activations and write the cotangents where the graphs run, and nothing activation-sized crosses to the host.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from ..errors import ModelError, OptionError, ProviderError
 from .model import ModelInfo, import_onnxruntime
 from ..model_format import GRAD_OUTPUT, IMAGE_INPUT, MIN_SIZE, cotangent_name, layer_depth
 from .precision import choose_precision, needs_probe
+from ..system.array_module import array_module
 from ..system.heap import release_free_heap
+from . import device_buffers
 from .provider_options import load_cuda_libraries, provider_settings
 from .providers import CPU, CUDA, CUDA_STATUS, EXTRAS, NAMES, OPENVINO, PROVIDERS  # noqa: F401 (this module's API)
 
@@ -63,13 +67,14 @@ def activation_shape(layer: str, channels: int, height: int, width: int) -> tupl
 class _Bound:
     height: int
     width: int
-    image: np.ndarray  # host copy of the image (shared with ORT on the host path)
-    activations: dict  # layer -> host array (host path: written by ORT; device path: read back from the device)
-    cotangents: dict  # layer -> host array the losses write into (zeros for layers no loss uses)
+    image: np.ndarray  # the image buffer (shared with ORT where the buffers are where the graphs run)
+    activations: dict  # layer -> array of xp (written by ORT in place; device path: read back from the device)
+    cotangents: dict  # layer -> array of xp the losses write into (zeros for layers no loss uses)
     grad: np.ndarray
     features_binding: object
     vjp_binding: object
-    device: dict | None  # device path: layer -> activation OrtValue on the device (after a forward); None on the host
+    device: dict | None  # device path: layer -> activation OrtValue on the device (after a forward); else None
+    xp: object = np  # the array module of the buffers
 
 
 class Network:
@@ -137,6 +142,7 @@ class Network:
         # large enough for the largest of them (tiles' windows differ by a few px: they share the memory).
         self._sets: dict[tuple[int, int], _Bound] = {}
         self._flat: dict[str, np.ndarray] = {}
+        self._xp = np  # the array module of the buffers: numpy, or the device module of the images given
         self.bindings_made = 0
         self._written: set[str] = set()
         self._stale: set[str] = set()  # device path: cotangents changed on the host since they were uploaded
@@ -163,11 +169,15 @@ class Network:
         outputs = self.features_session.run(None, {IMAGE_INPUT: np.ascontiguousarray(image, dtype=np.float32)})
         return dict(zip(self.layers, outputs))
 
-    def bind(self, height: int, width: int) -> _Bound:
-        """Allocate and bind the buffers of the optimisation loop for one image size (kept until the size changes)."""
-        if self._bound and (self._bound.height, self._bound.width) == (height, width):
+    def bind(self, height: int, width: int, xp=np) -> _Bound:
+        """Allocate and bind the buffers of the optimisation loop for one image size (kept until the size changes),
+        in array module ``xp``: numpy, or a device module whose arrays live where the graphs run (CuPy on CUDA)."""
+        if self._bound and (self._bound.height, self._bound.width, self._bound.xp) == (height, width, xp):
             return self._bound
         check_image_size(height, width)
+        if xp is not self._xp:  # another module: its own buffers
+            self._bound, self._sets, self._flat, self._written, self._stale, self._xp = None, {}, {}, set(), set(), xp
+        in_place = self.shares_host_memory or xp is not np  # the graphs read and write the buffers by pointer
         if (height, width) in self._sets:
             self._bound = self._sets[height, width]
             return self._bound
@@ -186,46 +196,44 @@ class Network:
             room = {n: activation_shape(n, self.channels[n], height + SLACK, width + SLACK) for n in self.layers}
             room = {IMAGE_INPUT: (1, 3, height + SLACK, width + SLACK), GRAD_OUTPUT: (1, 3, height + SLACK,
                     width + SLACK), **room, **{cotangent_name(n): r for n, r in room.items()}}
-            self._flat = {k: (np.zeros if k == IMAGE_INPUT or k.startswith(cotangent_name("")) else np.empty)(
-                math.prod(room[k]), np.float32) for k in wanted}
+            self._flat = {k: (xp.zeros if k == IMAGE_INPUT or k.startswith(cotangent_name("")) else xp.empty)(
+                math.prod(room[k]), xp.float32) for k in wanted}
         host = {k: self._flat[k][:math.prod(v)].reshape(v) for k, v in wanted.items()}
         self.bindings_made += 1
-        if self.shares_host_memory:
-            values = {name: ort_value(array) for name, array in host.items()}
-            device = None
-        else:
-            values = {GRAD_OUTPUT: ort_value(host[GRAD_OUTPUT])}  # the device result is copied into it by Run
-            device = {}
         features_binding = self.features_session.io_binding()
         vjp_binding = self.vjp_session.io_binding()
-        if device is None:
-            features_binding.bind_ortvalue_input(IMAGE_INPUT, values[IMAGE_INPUT])
-        for n in self.layers:
-            if device is None:
-                features_binding.bind_ortvalue_output(n, values[n])
-                vjp_binding.bind_ortvalue_input(n, values[n])  # activations stay where the features graph wrote them
-                vjp_binding.bind_ortvalue_input(cotangent_name(n), values[cotangent_name(n)])
-            else:  # allocated by the session's arena on the first run; the VJP gets them after each forward
+        device = None if in_place else {}
+        if in_place:  # by pointer; the activations stay where the features graph wrote them
+            bound = [(features_binding, IMAGE_INPUT, False), (vjp_binding, GRAD_OUTPUT, True)]
+            for n in self.layers:
+                bound += [(features_binding, n, True), (vjp_binding, n, False), (vjp_binding, cotangent_name(n), False)]
+            for binding, name, output in bound:
+                device_buffers.bind(binding, name, host[name], self, output=output)
+        else:
+            for n in self.layers:  # allocated by the session's arena at the first run; the VJP gets them per forward
                 features_binding.bind_output(n, self.device, self.device_id)
-                vjp_binding.bind_cpu_input(cotangent_name(n), host[cotangent_name(n)])  # copied now; used ones again
-                # before each run (backward)
-        vjp_binding.bind_ortvalue_output(GRAD_OUTPUT, values[GRAD_OUTPUT])
+                # copied now; the used ones again before each run (backward)
+                vjp_binding.bind_cpu_input(cotangent_name(n), host[cotangent_name(n)])
+            vjp_binding.bind_ortvalue_output(GRAD_OUTPUT, ort_value(host[GRAD_OUTPUT]))  # Run copies the result in
         self._bound = _Bound(height, width, host[IMAGE_INPUT], {n: host[n] for n in self.layers},
                              {n: host[cotangent_name(n)] for n in self.layers}, host[GRAD_OUTPUT],
-                             features_binding, vjp_binding, device)
-        if self.shares_host_memory:
+                             features_binding, vjp_binding, device, xp)
+        if in_place:
             if len(self._sets) >= BOUND_SETS:
                 self._sets.pop(next(iter(self._sets)))
             self._sets[height, width] = self._bound
         return self._bound
 
     def forward(self, image: np.ndarray, layers=None) -> dict[str, np.ndarray]:
-        """Run the features graph on ``image`` (any float dtype); returns the bound activation arrays.
+        """Run the features graph on ``image`` (any float dtype); returns the bound activation arrays, of
+        ``image``'s array module.
 
-        On a device only the activations in ``layers`` (default: all) are copied back to the host arrays.
+        On a device with host buffers only the activations in ``layers`` (default: all) are copied back to them.
         """
-        bound = self.bind(image.shape[2], image.shape[3])
-        np.copyto(bound.image, image, casting="same_kind")
+        xp = array_module(image)
+        bound = self.bind(image.shape[2], image.shape[3], xp)
+        xp.copyto(bound.image, image, casting="same_kind")
+        device_buffers.settle(xp)  # the copy is queued on the module's stream, the run on ORT's
         if bound.device is not None:
             bound.features_binding.bind_cpu_input(IMAGE_INPUT, bound.image)  # the copy to the device is made here
             bound.features_binding.synchronize_inputs()
@@ -260,6 +268,7 @@ class Network:
                 bound.vjp_binding.bind_cpu_input(cotangent_name(layer), bound.cotangents[layer])
             self._stale = set()
             bound.vjp_binding.synchronize_inputs()
+        device_buffers.settle(bound.xp)  # the losses' writes into the cotangents, queued on the module's stream
         self.vjp_session.run_with_iobinding(bound.vjp_binding)
         if bound.device is not None:
             bound.vjp_binding.synchronize_outputs()

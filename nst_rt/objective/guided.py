@@ -14,13 +14,19 @@ own mask and its own term against its own Gram matrix A_k, so the blended-target
 recipe does not apply. Positions where m is 0 add nothing to G_m or take any gradient from it, so each
 style's products run over the box that holds its mask's non-zero values: masks that split the picture cost
 about one plain Gram matrix in all, not one per style.
+
+The terms run on the array module of the activations (numpy, or CuPy on the device), their arrays moved there
+once (``MaskedTerm.on``); the tiles' sums (``core_sums``) are numpy.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from ..system.array_module import array_module
 
 
 def pool(mask: np.ndarray, depth: int) -> np.ndarray:
@@ -52,6 +58,15 @@ class MaskedTerm:
             self.box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
             self.box_mask = np.ascontiguousarray(self.mask[self.box]).reshape(1, -1)
 
+    def on(self, xp) -> MaskedTerm:
+        """This term with its arrays in array module ``xp`` (uploaded once; the box is the one found here)."""
+        if xp is np:
+            return self
+        moved = copy.copy(self)
+        moved.target, moved.mask = xp.asarray(self.target), xp.asarray(self.mask)
+        moved.box_mask = None if self.box_mask is None else xp.asarray(self.box_mask)
+        return moved
+
 
 # Below this fraction of the layer, copying a mask's box out is cheaper than the products over all of it.
 BOX_FRACTION = 0.9
@@ -67,12 +82,13 @@ def style_loss(features: np.ndarray, terms: list[MaskedTerm], grad_out: np.ndarr
                accumulate: bool = True) -> float:
     """sum_k w_k mean((G_mk - A_k)^2); writes (or adds, with ``accumulate``) its gradient into ``grad_out``.
     Each term's products run over its mask's box only (the positions outside it weigh 0)."""
+    xp = array_module(features)
     c, h, w = features.shape[-3:]
     grid = features.reshape(c, h, w)
     value, written = 0.0, accumulate
     out = None
     if grad_out is not None:
-        out = grad_out.reshape(c, h, w) if grad_out.flags.c_contiguous else np.zeros((c, h, w), np.float32)
+        out = grad_out.reshape(c, h, w) if grad_out.flags.c_contiguous else xp.zeros((c, h, w), xp.float32)
     for term in terms:
         if term.box is None:
             m = term.mask.reshape(1, -1)
@@ -80,10 +96,10 @@ def style_loss(features: np.ndarray, terms: list[MaskedTerm], grad_out: np.ndarr
         else:
             m = term.box_mask
             crop = grid[:, term.box[0], term.box[1]]
-            weighted = np.multiply(crop, m.reshape(crop.shape[1:]), out=np.empty(crop.shape, np.float32))
+            weighted = xp.multiply(crop, m.reshape(crop.shape[1:]), out=xp.empty(crop.shape, xp.float32))
             weighted = weighted.reshape(c, -1)
         diff = (weighted @ weighted.T) / np.float32(term.denominator) - term.target
-        value += term.weight * float(np.sum(np.square(diff, dtype=np.float64))) / diff.size
+        value += term.weight * float(xp.sum(xp.square(diff, dtype=xp.float64))) / diff.size
         if out is None:
             continue
         diff *= np.float32(4.0 * term.weight / (diff.size * term.denominator))
@@ -93,7 +109,7 @@ def style_loss(features: np.ndarray, terms: list[MaskedTerm], grad_out: np.ndarr
             if written:
                 target += diff @ weighted
             else:
-                np.matmul(diff, weighted, out=target)
+                xp.matmul(diff, weighted, out=target)
         else:
             if not written:
                 out.fill(0.0)
@@ -114,7 +130,7 @@ def content_loss(features: np.ndarray, term: MaskedTerm, grad_out: np.ndarray | 
     """w * sum(m (F - P)^2) / (C S); writes (or adds) its gradient into ``grad_out``."""
     diff = features - term.target
     weighted = diff * term.mask
-    value = term.weight * float(np.dot(weighted.ravel(), diff.ravel())) / term.denominator
+    value = term.weight * float(array_module(features).dot(weighted.ravel(), diff.ravel())) / term.denominator
     if grad_out is not None:
         weighted *= np.float32(2.0 * term.weight / term.denominator)
         if accumulate:

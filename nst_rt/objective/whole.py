@@ -95,7 +95,7 @@ class Objective:
                  content_layer_weights: Sequence[float] | None = None,
                  style_layer_weights: Sequence[float] | None = None,
                  style_masks: Sequence[np.ndarray] | None = None, content_mask: np.ndarray | None = None,
-                 fused: bool = True):
+                 fused: bool = True, xp=np):
         self.network = network
         self.normalize = bool(normalize)
         self.content_layers = check_layers("content", content_layers, network.layers)
@@ -146,14 +146,23 @@ class Objective:
                 self.style_constant += w * (spread - _mean_square(blended))
         self.used_layers = set(self.content) | set(self.style)
         # The model's objective graph computes the terms in one run where it holds them (nst_rt.objective.fused);
-        # fused=False keeps the two graphs with the numpy losses between them.
+        # fused=False keeps the two graphs with the losses (nst_rt.objective.losses, guided) between them.
+        # ``xp`` is the array module of the points it is given (numpy, or CuPy on the device).
         self._fused = None
         if fused and FusedTerms.fits(network, self.style, self.content, bool(self.style_masked or self.content_masked)):
             self._fused = FusedTerms(network, self.shape, self.style, self.style_targets, self.content,
-                                     self.content_targets)
+                                     self.content_targets, xp=xp)
+        # The two graphs' losses run where their activations are (device_buffers): the targets go there once.
+        self.xp = xp
+        if self._fused is None and xp is not np:
+            self.style_targets = {l: xp.asarray(t) for l, t in self.style_targets.items()}
+            self.content_targets = {l: xp.asarray(t) for l, t in self.content_targets.items()
+                                    if l not in self.content_masked}
+            self.style_masked = {l: [t.on(xp) for t in terms] for l, terms in self.style_masked.items()}
+            self.content_masked = {l: t.on(xp) for l, t in self.content_masked.items()}
         # With tv on and no `out`, the gradient is gathered in float64 here (one buffer, made on first use and
         # reused) so the tv part stays exact.
-        self._grad64: np.ndarray | None = None
+        self._grad64 = None
         self._terms: dict[float | str, dict[str, float]] = {}  # per evaluated point, by its total
         self.evaluations = 0
 
@@ -186,8 +195,9 @@ class Objective:
             raise KeyError(f"no evaluated point has the total {value!r}") from None
 
     def __call__(self, x: np.ndarray, out: np.ndarray | None = None) -> tuple[float, np.ndarray]:
-        """``(loss, gradient)`` at ``x``. The gradient is written into ``out`` (float64, ``x``'s shape) when given,
-        else it is a buffer of this objective's that the next call reuses (float32 without tv)."""
+        """``(loss, gradient)`` at ``x``, an array of ``self.xp``. The gradient is written into ``out`` (float64,
+        ``x``'s shape and module) when given, else it is a buffer of this objective's that the next call reuses
+        (float32 without tv)."""
         if x.shape != self.shape:
             raise OptionError(f"image shape {x.shape} does not match the objective's {self.shape}")
         if self._fused is not None:
@@ -216,14 +226,14 @@ class Objective:
 
     def _finish(self, x, out, content: float, style: float, grad: np.ndarray) -> tuple[float, np.ndarray]:
         """Add the tv term to the graphs' gradient (into ``out`` when given) and record the point's terms."""
-        tv = 0.0
+        tv, xp = 0.0, self.xp
         if out is None and self.tv_weight > 0:
-            out = self._grad64 = float64_buffer(self._grad64, self.shape)
+            out = self._grad64 = float64_buffer(self._grad64, self.shape, xp)
         if out is not None:
-            np.copyto(out, grad)
+            xp.copyto(out, grad)
             grad = out
         if self.tv_weight > 0:
-            tv = losses.tv_loss(np.asarray(x, dtype=np.float64), self.tv_weight, grad)
+            tv = losses.tv_loss(x.astype(xp.float64, copy=False), self.tv_weight, grad)
         total = content + style + tv
         # Keyed by the total the optimiser sees, so the terms of the point it accepts or returns can be found.
         self._terms[point_key(total)] = {"content": content, "style": style, "tv": tv}
@@ -231,9 +241,9 @@ class Objective:
         return total, grad
 
 
-def float64_buffer(buffer: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
-    """``buffer``, or a new float64 one of ``shape`` the first time."""
-    return np.empty(shape, np.float64) if buffer is None else buffer
+def float64_buffer(buffer: np.ndarray | None, shape: tuple[int, ...], xp=np) -> np.ndarray:
+    """``buffer``, or a new float64 one of ``shape`` (in array module ``xp``) the first time."""
+    return xp.empty(shape, xp.float64) if buffer is None else buffer
 
 
 def point_key(total: float) -> float | str:

@@ -56,22 +56,27 @@ def gib(n: int) -> str:
     return f"{n / (1 << 30):.1f} GiB"
 
 
-def check_fits(network, height: int, width: int, history: int, style_shapes=()) -> int:
+def check_fits(network, height: int, width: int, history: int, style_shapes=(), device_optimizer: bool = False) -> int:
     """Raise MemoryLimitError when the estimate exceeds the available memory; return the estimate.
 
     On CUDA the activations and ONNX Runtime's working memory live on the device and are checked against
     its free memory (the factor is the CPU calibration; it has not been fitted to GPU peaks); the host
-    keeps the optimiser's vectors and one host copy of the activations and cotangents.
+    keeps the optimiser's vectors and one host copy of the activations and cotangents. With
+    ``device_optimizer`` (the iterate in CuPy) the optimiser's vectors and L-BFGS history count on the device
+    too (and still on the host: an objective that cannot take a device iterate keeps them there).
     """
     acts = _activations(network, height, width, style_shapes)
     need = estimate_bytes(network, height, width, history, style_shapes)
     advice = "use a smaller --size (memory grows with the pixel count)"
     if getattr(network, "device", "cpu") == "cuda":
         device_need = FIXED_BYTES + int(ACTIVATION_FACTOR * acts)
+        if device_optimizer:
+            device_need += _optimizer_bytes(height, width, history)
         device_have = device_free_bytes(getattr(network, "device_id", 0))
         if device_have is not None and device_need > device_have:
             raise MemoryLimitError(f"a {width}x{height} run needs about {gib(device_need)} of GPU memory but "
-                                   f"{gib(device_have)} is free on the device; {advice}")
+                                   f"{gib(device_have)} is free on the device; {advice}"
+                                   f"{' or a smaller --history' if device_optimizer else ''}")
         need = FIXED_BYTES + 2 * acts + _optimizer_bytes(height, width, history)
     have = available_bytes()
     if have is not None and need > have:
@@ -126,16 +131,17 @@ def _tiled_host_bytes(network, height, width, history, content_layers) -> int:
 
 
 def plan(network, height: int, width: int, history: int, style_shapes=(), *, tile: int = 0, halo: int = 0,
-         content_layers=()) -> Plan:
+         content_layers=(), device_optimizer: bool = False) -> Plan:
     """Choose how a ``height`` x ``width`` scale runs: untiled when it fits (or ``tile`` covers the image),
     else in tiles of ``tile`` px, or with ``tile=0`` the one of TILE_SIZES that fits with the whole history
     and computes the fewest window pixels (the smaller memory on a tie); when none does, the largest tiles
     up to SHRINK_TILE px (or ``tile``) with as many L-BFGS pairs as fit, and a note saying so. Raises
     MemoryLimitError when not even MIN_HISTORY pairs fit. ``history=0``: an optimiser without one (Adam).
+    ``device_optimizer``: an untiled run keeps its optimiser on the GPU (tiles keep it on the host).
     """
     if not tile or max(height, width) <= tile:
         try:
-            return Plan(None, history, check_fits(network, height, width, history, style_shapes))
+            return Plan(None, history, check_fits(network, height, width, history, style_shapes, device_optimizer))
         except MemoryLimitError as exc:
             if tile:  # the tile covers the whole image: smaller tiles would fit
                 raise MemoryLimitError(f"{exc}, or a --tile smaller than {max(height, width)} px") from None

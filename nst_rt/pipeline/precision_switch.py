@@ -26,6 +26,7 @@ import numpy as np
 
 from ..network.precision import REDUCED
 from ..optimize import CALLBACK_STOP, LINE_SEARCH_FAILED, pairs_kept
+from ..system.array_module import to_host, to_module
 
 
 @dataclass(frozen=True)
@@ -155,7 +156,7 @@ class ScaleRun:
 
     def _state_of_point(self, state) -> dict:
         """A resume state at ``state``'s point and counts, with an empty L-BFGS memory (fun and jac filled later)."""
-        n = np.asarray(state["x"]).size
+        n = math.prod(state["x"].shape)  # a result's x may be on a device, a checkpoint's read from the file
         m = pairs_kept(self.history, self.iterations)
         return {"method": "lbfgs", "x": state["x"], "fun": math.nan, "jac": None, "fun_old": math.nan,
                 "nit": int(np.asarray(state["nit"])), "nfev": int(np.asarray(state["nfev"])), "maxcor": m,
@@ -172,11 +173,12 @@ class ScaleRun:
         if state is None:  # nothing ran in bf16 at this scale
             return minimize(self.objective, callback_for(self.objective), None)
         state = dict(state)
-        x = np.asarray(state["x"], np.float64)
+        # the point in the new objective's array module (a device iterate came to the host with the state)
+        x = to_module(np.asarray(to_host(state["x"]), np.float64), getattr(self.objective, "xp", np))
         fun, jac = self.objective(x)  # the point's loss and gradient in fp32: the line search compares with them
         # fun_old nan: the bf16 loss before is not comparable with an fp32 one, and every comparison with nan is
         # false, so the "loss stalled" test (ftol) is not made at the switch, whatever ftol; it is made again
         # from the first fp32 iteration on, on two fp32 losses.
-        state.update(fun=float(fun), jac=np.array(jac, np.float64), nfev=int(np.asarray(state["nfev"])) + 1,
+        state.update(fun=float(fun), jac=np.array(to_host(jac), np.float64), nfev=int(np.asarray(state["nfev"])) + 1,
                      fun_old=math.nan)
         return minimize(self.objective, callback_for(self.objective), state)

@@ -7,6 +7,7 @@ keeps the best image when interrupted, and hands out intermediate frames (the CL
 from __future__ import annotations
 
 import copy
+import functools
 import os
 import time
 import warnings
@@ -22,6 +23,7 @@ from ..errors import ImageError, MaskNotice, MaskShapeNotice, MemoryNotice, Opti
 from ..model_format import MIN_SIZE
 from ..objective.whole import Objective
 from ..network.precision import REDUCED
+from ..system.array_module import to_host, to_module
 from .options import INIT_HINTS, INITS, Options, random_weights_note
 from .start import start_image
 from .outcome import Progress, Result, stop_reason  # noqa: F401 (Progress and Result are part of this module's API)
@@ -34,6 +36,7 @@ class Stylizer:
     """Loads the model once; ``run`` stylizes a content image with one or more style images."""
 
     def __init__(self, options: Options | None = None, **overrides):
+        from ..network import device_buffers
         from ..network.model import load_model
         from ..network.session import Network
 
@@ -42,6 +45,7 @@ class Stylizer:
         self.network = Network(self.model, self.options.provider, self.options.threads,
                                precision=self.options.precision)
         self._fp32 = None  # the fp32 network of a bf16 run, once a scale has gone on in fp32
+        self.xp = device_buffers.array_module_for(self.network)  # where the iterate lives: numpy, or CuPy on CUDA
         self.switch_policy = precision_switch.DEFAULT_POLICY
         if self.model.random_weights and self.options.normalize:  # once per process, by the warnings filter
             warnings.warn(random_weights_note(self.model.name, self.model.metadata["weights_source"]),
@@ -97,17 +101,18 @@ class Stylizer:
         stages = schedule.stages_for(o.size, o.iterations, o.scales, o.style_scale, content_full, styles_full)
         sizes = [stage.size for stage in stages]
         check_stop()
-        plans = plan_scales(self.network, self.model.architecture, o, content_full, styles_full, sizes,
-                            [stage.iterations for stage in stages])
+        # an untiled scale's optimiser on the GPU where its iterate is in CuPy
+        planned = functools.partial(plan_scales, self.network, self.model.architecture, o, content_full, styles_full,
+                                    sizes, [stage.iterations for stage in stages],
+                                    device_optimizer=self.xp is not np and wrap_objective is None)
+        plans = planned()
         check_stop()
 
         switching = o.optimizer == "lbfgs" and getattr(self.network, "precision", "fp32") in REDUCED
         resumed = checkpoint.begin(o, self.model.metadata, content_full, styles_full, init_full, masks,
                                    switching=switching) if checkpoint else FROM_THE_START
         if resumed.state is not None and o.optimizer == "lbfgs":  # the history the run used, whatever fits now
-            plans = plan_scales(self.network, self.model.architecture, o, content_full, styles_full, sizes,
-                                [stage.iterations for stage in stages],
-                                kept=(resumed.scale, int(np.asarray(resumed.state["maxcor"]))))
+            plans = planned(kept=(resumed.scale, int(np.asarray(resumed.state["maxcor"]))))
         for note in dict.fromkeys(p.note for p in plans if p.note):
             warnings.warn(note, MemoryNotice, stacklevel=2)
         stretched = masks.stretched(content_full.shape[:2])
@@ -143,7 +148,7 @@ class Stylizer:
                 elif x is None:
                     first = start_image(o, content_img, style_imgs[0], init_full, rng)
                 else:  # coarse-to-fine: the previous scale's result, upsampled, is the next start
-                    first = images.resize_to(layout.from_nchw(x), (h, w))
+                    first = images.resize_to(layout.from_nchw(to_host(x)), (h, w))
                 # float32 until minimize takes its float64 copy: one image-sized float64 vector less held by the run
                 x0 = layout.to_nchw(first) if saved is None else np.asarray(saved["x"], np.float64)
                 first = None
@@ -168,8 +173,9 @@ class Stylizer:
                                               content_full, checkpoint, scale_run)
 
                 result = scale_run.run(
-                    lambda objective, callback, resume: minimize(
-                        objective, x0, jac=True, method=o.optimizer, bounds=(0.0, 1.0) if o.bounds else None,
+                    lambda objective, callback, resume: minimize(  # x0 in the objective's array module
+                        objective, to_module(x0, getattr(objective, "xp", np)), jac=True, method=o.optimizer,
+                        bounds=(0.0, 1.0) if o.bounds else None,
                         options=self._optimizer_options(iterations, plan.history), resume=resume, callback=callback),
                     callback_for, saved)
                 objective = scale_run.objective
@@ -219,8 +225,9 @@ class Stylizer:
                         content_mask=masks.content_at(shape))
 
         def build(network):
-            check_stop()
-            objective = Objective(network, content_img, style_imgs, **settings) if plan.tile is None else \
+            check_stop()  # a wrapper's term is written for numpy: the points stay on the host then
+            objective = Objective(network, content_img, style_imgs, xp=self.xp if wrap_objective is None else np,
+                                  **settings) if plan.tile is None else \
                 TiledObjective(network, content_img, style_imgs, tile=plan.tile, on_tile=on_tile, **settings)
             return objective if wrap_objective is None else wrap_objective(objective, shape)
 
@@ -264,7 +271,7 @@ class Stylizer:
 
     def _finish(self, x: np.ndarray, content: np.ndarray) -> np.ndarray:
         """The image as it will be saved: clamped to [0, 1], with the content's colours when asked."""
-        image = np.clip(layout.from_nchw(x), 0.0, 1.0)
+        image = np.clip(layout.from_nchw(to_host(x)), 0.0, 1.0)  # a device iterate comes to the host here
         if self.options.original_colors:  # resizes the content to the image's size
             image = colors.original_colors(image, content, self.options.original_colors_mode)
         return image

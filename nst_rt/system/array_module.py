@@ -40,6 +40,11 @@ def to_host(a: Any) -> np.ndarray:
     return np.asarray(a) if xp is np else xp.asnumpy(a)
 
 
+def to_module(a: Any, xp: ModuleType) -> Any:
+    """``a`` as an array of ``xp``: itself when it is one already, else uploaded (a host array to a device)."""
+    return a if array_module(a) is xp else xp.asarray(a)
+
+
 def read_only(a: Any) -> Any:
     """A view of ``a`` that numpy refuses to write through (device arrays have no such flag: ``a`` itself)."""
     if isinstance(a, np.ndarray):
