@@ -23,19 +23,22 @@ from ..model_format import MIN_SIZE
 from ..objective.whole import Objective
 from .options import INIT_HINTS, INITS, Options, random_weights_note
 from .outcome import Progress, Result, stop_reason  # noqa: F401 (Progress and Result are part of this module's API)
-from . import precision_switch
+from . import precision_switch, ray_tiles
 from ..objective.tiled import TiledObjective
 from .plan import plan_scales
 
 
 class Stylizer:
-    """Loads the model once; ``run`` stylizes a content image with one or more style images."""
+    """Loads the model once; ``run`` stylizes a content image with one or more style images. ``engine="ray"``
+    runs the tiles on Ray actors (:mod:`nst_rt.pipeline.ray_tiles`), started by the first run; :meth:`close`."""
 
-    def __init__(self, options: Options | None = None, **overrides):
+    def __init__(self, options: Options | None = None, *, engine: str = "local", address: str | None = None,
+                 actors: int | None = None, worker_memory=None, **overrides):
         from ..network.model import load_model
         from ..network.session import Network
 
         self.options = replace(options or Options(), **overrides).validated()
+        self.engine = ray_tiles.engine_for(engine, address, actors, worker_memory)
         self.model = load_model(self.options.model, self.options.models_dir)
         self.network = Network(self.model, self.options.provider, self.options.threads,
                                precision=self.options.precision)
@@ -85,15 +88,17 @@ class Stylizer:
         # Check sizes and memory on the shapes alone: a huge --size must be refused before it is allocated.
         stages = schedule.stages_for(o.size, o.iterations, o.scales, o.style_scale, content_full, styles_full)
         sizes = [stage.size for stage in stages]
+        pool = self.engine.start(o) if self.engine is not None else None  # its workers' memory sizes the tiles
+        cluster = (self.engine.worker_memory, len(pool.actors)) if pool is not None else None
         plans = plan_scales(self.network, self.model.architecture, o, content_full, styles_full, sizes,
-                            [stage.iterations for stage in stages])
+                            [stage.iterations for stage in stages], cluster=cluster)
 
         resumed = checkpoint.begin(o, self.model.metadata, content_full, styles_full, init_full, masks) \
             if checkpoint else FROM_THE_START
         if resumed.state is not None and o.optimizer == "lbfgs":  # the history the run used, whatever fits now
             plans = plan_scales(self.network, self.model.architecture, o, content_full, styles_full, sizes,
                                 [stage.iterations for stage in stages],
-                                kept=(resumed.scale, int(np.asarray(resumed.state["maxcor"]))))
+                                kept=(resumed.scale, int(np.asarray(resumed.state["maxcor"]))), cluster=cluster)
         for note in dict.fromkeys(p.note for p in plans if p.note):
             warnings.warn(note, MemoryNotice, stacklevel=2)
         uncovered = masks.uncovered_share(content_full.shape[:2])
@@ -196,11 +201,19 @@ class Stylizer:
                         content_mask=masks.content_at(shape))
 
         def build(network):
-            objective = Objective(network, content_img, style_imgs, **settings) if plan.tile is None else \
-                TiledObjective(network, content_img, style_imgs, tile=plan.tile, on_tile=on_tile, **settings)
+            if self.engine is None and plan.tile is None:
+                objective = Objective(network, content_img, style_imgs, **settings)
+            else:  # in tiles, here or on the Ray engine's actors
+                make = TiledObjective if self.engine is None else self.engine.objective
+                objective = make(network, content_img, style_imgs, tile=plan.tile, on_tile=on_tile, **settings)
             return objective if wrap_objective is None else wrap_objective(objective, shape)
 
         return build
+
+    def close(self) -> None:
+        """End the Ray engine's pool (and the local Ray it started); a later run starts it again."""
+        if self.engine is not None:
+            self.engine.close()
 
     def _fp32_network(self):
         """The fp32 network a bf16 scale goes on with (made on first use, then kept: it compiles per image size)."""
@@ -266,18 +279,22 @@ def stylize(content, style, *, progress: bool = False, **options):
     """Stylize ``content`` with ``style`` (one image or a list) and return a PIL RGB image.
 
     ``content`` and each style may be a path, a PIL image or a numpy array. Keyword options are the
-    fields of :class:`Options` (``size``, ``iterations``, ``style_weight``, ``model``, ...). It runs silently;
+    fields of :class:`Options` (``size``, ``iterations``, ``style_weight``, ``model``, ...) and :class:`Stylizer`'s
+    ``engine``, ``address``, ``actors`` and ``worker_memory``. It runs silently;
     ``progress=True`` draws the command line's progress bar on stderr (the loss, the rate, the time left).
     """
     stylizer = Stylizer(**options)
-    if not progress:
-        return stylizer.run(content, style).to_pil()
-    from .display import ProgressDisplay
-
-    bar = ProgressDisplay(enabled=True)
     try:
-        result = stylizer.run(content, style, progress=bar, on_tile=bar.tile)
-        bar.close({scale: "stopped early" for scale in result.stopped_early})
+        if not progress:
+            return stylizer.run(content, style).to_pil()
+        from .display import ProgressDisplay
+
+        bar = ProgressDisplay(enabled=True)
+        try:
+            result = stylizer.run(content, style, progress=bar, on_tile=bar.tile)
+            bar.close({scale: "stopped early" for scale in result.stopped_early})
+        finally:
+            bar.close()
+        return result.to_pil()
     finally:
-        bar.close()
-    return result.to_pil()
+        stylizer.close()
