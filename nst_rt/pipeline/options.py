@@ -17,6 +17,7 @@ from ..optimize import METHODS as OPTIMIZERS
 from ..model_format import check_tile
 
 INITS = ("content", "noise", "style")
+ENGINES = ("local", "ray")  # where a run evaluates: this process, or Ray actors (stylize and batch alike)
 # Colour choices (their one home; nst_rt.io.colors implements them).
 COLOR_TRANSFERS = ("none", "pca", "chol", "sym", "histogram")
 ORIGINAL_COLORS_MODES = ("ycbcr", "lab", "histogram")

@@ -18,11 +18,8 @@ import numpy as np
 from ..errors import MissingDependencyError, OptionError
 from ..objective.tiled import TiledObjective, add_window_sums, place_cores
 from ..system.ray_start import connect
-from .options import Options
+from .options import ENGINES, Options
 from .ray_pool import DEFAULT_THREADS, Pool, actor_resources, pool_size, worker_options
-
-ENGINES = ("local", "ray")
-
 
 def import_ray():
     try:
