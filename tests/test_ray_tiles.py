@@ -113,7 +113,6 @@ def test_a_run_on_ray_gives_the_local_tiled_picture(local_ray, models):
     local = np.asarray(stylize(content, styles, models_dir=models, **RUN))
     on_ray = np.asarray(stylize(content, styles, models_dir=models, engine="ray", actors=2, **RUN))
     np.testing.assert_array_equal(on_ray, local)
-    assert not local_ray.util.list_named_actors() and local_ray.is_initialized()  # its pool is gone, Ray is not
 
 
 @pytest.mark.slow
