@@ -130,8 +130,8 @@ def export_model(arch: str, out_dir: Path | None = None, *, weights: Path | None
         rounded = graphs.rounded_params(params, weights_dtype)
         reference = vgg.VGGFeatures(arch, rounded, pooling, preprocess)
         checks = validate.validate_export(staging / FEATURES_FILE, staging / VJP_FILE, reference)
-        checks += validate.validate_objective(staging / OBJECTIVE_FILE, reference, DEFAULT_STYLE_LAYERS,
-                                              DEFAULT_CONTENT_LAYERS)
+        checks += validate.validate_objective(staging / OBJECTIVE_FILE, staging / FEATURES_FILE, staging / VJP_FILE,
+                                              reference, DEFAULT_STYLE_LAYERS, DEFAULT_CONTENT_LAYERS)
         log(f"validated against torch on the same weights ({weights_dtype}):")
         for check in checks:
             log(f"  {check.output:<11} max abs error {check.max_abs_error:.2e}  relative {check.relative_error:.2e}"

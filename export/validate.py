@@ -17,9 +17,8 @@ from .vgg import VGGFeatures
 FEATURES_TOLERANCE = 1e-5  # max |ort - torch| / max |torch|, per activation
 VJP_TOLERANCE = 1e-5  # ||ort - autograd|| / ||autograd||, on identical activations
 LOSS_TOLERANCE = 1e-5  # |ort - torch| / |torch|, the objective graph's loss terms
-# The objective graph computes its own activations: a ReLU whose pre-activation is within rounding of zero may
-# take the other side than in torch, which moves the gradient by more than the VJP's identical-input tolerance.
-OBJECTIVE_TOLERANCE = 1e-4
+# The objective graph's gradient against the validated VJP graph on the same activations (its own decisions).
+OBJECTIVE_TOLERANCE = 1e-5
 OBJECTIVE_GRADIENT = "objective_gradient"  # the objective graph's grad_image, as the log names it
 
 
@@ -81,10 +80,19 @@ def _relative(got: np.ndarray, expected: np.ndarray) -> float:
     return float(np.linalg.norm(got - expected) / max(float(np.linalg.norm(expected)), 1e-30))
 
 
-def validate_objective(objective_path: Path, reference: VGGFeatures, style_layers, content_layers,
-                       height: int = 45, width: int = 67, seed: int = 1) -> list[Check]:
-    """Run the objective graph on a random image, random targets and weights, and compare its loss terms and
-    gradient with torch autograd of the same recipe (nst_rt.objective.losses) on the same weights."""
+def validate_objective(objective_path: Path, features_path: Path, vjp_path: Path, reference: VGGFeatures,
+                       style_layers, content_layers, height: int = 45, width: int = 67,
+                       seed: int = 1) -> list[Check]:
+    """Run the objective graph on a random image, random targets and weights, and compare its loss terms with
+    torch (the recipe of nst_rt.objective.losses on the same weights) and its gradient with torch's loss
+    cotangents taken through the validated VJP graph.
+
+    The gradient is compared on ONNX Runtime's own activations (the features graph's), not torch's: the
+    objective graph computes its activations itself, and where a pre-activation lies within rounding of zero,
+    or two values of a max-pooling window within rounding of each other, its branch may differ from torch's.
+    At about one random image in ten such a flip moved the gradient by 1e-3 relative with max pooling, though
+    both gradients are right for their branch. The branch ONNX Runtime took is the one to check.
+    """
     import onnxruntime as ort
 
     rng = np.random.default_rng(seed)
@@ -96,28 +104,40 @@ def validate_objective(objective_path: Path, reference: VGGFeatures, style_layer
         flat = a.reshape(a.shape[1], -1)
         return flat @ flat.T / flat.numel()
 
+    def losses(acts):
+        style = sum(w * torch.sum((gram(acts[l]) - gram(targets[l])) ** 2) / acts[l].shape[1] ** 2
+                    for w, l in zip(style_weights.tolist(), style_layers))
+        content = sum(w * torch.mean((acts[l] - targets[l]) ** 2)
+                      for w, l in zip(content_weights.tolist(), content_layers))
+        return style, content
+
     with torch.no_grad():
         targets = reference(torch.from_numpy(other))
-    x = torch.from_numpy(image).requires_grad_(True)
-    acts = reference(x)
-    style = sum(w * torch.sum((gram(acts[l]) - gram(targets[l])) ** 2) / acts[l].shape[1] ** 2
-                for w, l in zip(style_weights.tolist(), style_layers))
-    content = sum(w * torch.mean((acts[l] - targets[l]) ** 2) for w, l in zip(content_weights.tolist(), content_layers))
-    (grad,) = torch.autograd.grad(style + content, [x])
+        style, content = losses(reference(torch.from_numpy(image)))
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    session = ort.InferenceSession(str(objective_path), options, providers=["CPUExecutionProvider"])
+    sessions = {path: ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+                for path in (objective_path, features_path, vjp_path)}
     feeds = {IMAGE: image, STYLE_WEIGHTS: style_weights, CONTENT_WEIGHTS: content_weights,
              **{gram_target_name(l): gram(targets[l]).numpy() for l in style_layers},
              **{content_target_name(l): targets[l].numpy() for l in content_layers}}
-    got_style, got_content, got_grad = session.run([STYLE_LOSS, CONTENT_LOSS, GRAD_IMAGE], feeds)
+    got_style, got_content, got_grad = sessions[objective_path].run([STYLE_LOSS, CONTENT_LOSS, GRAD_IMAGE], feeds)
+
+    features = sessions[features_path]
+    names = [o.name for o in features.get_outputs()]
+    ort_acts = dict(zip(names, features.run(None, {IMAGE: image})))
+    used = {l: torch.from_numpy(ort_acts[l]).requires_grad_(True) for l in {*style_layers, *content_layers}}
+    cotangents = dict(zip(used, torch.autograd.grad(sum(losses(used)), list(used.values()))))
+    vjp_feeds = {**ort_acts, **{cotangent_name(n): np.zeros_like(a) for n, a in ort_acts.items()},
+                 **{cotangent_name(n): c.numpy() for n, c in cotangents.items()}}
+    (expected,) = sessions[vjp_path].run([GRAD_IMAGE], vjp_feeds)
+
     checks = []
-    for name, got, expected in ((STYLE_LOSS, got_style, style), (CONTENT_LOSS, got_content, content)):
-        expected = float(expected.detach())
-        checks.append(Check(name, abs(float(got) - expected), abs(float(got) - expected) / max(abs(expected), 1e-30),
+    for name, got, want in ((STYLE_LOSS, got_style, style), (CONTENT_LOSS, got_content, content)):
+        want = float(want)
+        checks.append(Check(name, abs(float(got) - want), abs(float(got) - want) / max(abs(want), 1e-30),
                             LOSS_TOLERANCE))
-    expected = grad.numpy()
     checks.append(Check(OBJECTIVE_GRADIENT, float(np.max(np.abs(got_grad - expected))),
                         _relative(got_grad, expected), OBJECTIVE_TOLERANCE))
     return checks

@@ -58,3 +58,7 @@ class MemoryNotice(UserWarning):
 
 class MaskNotice(UserWarning):
     """Said once before a run whose style masks leave a region uncovered (only content and tv act there)."""
+
+
+class MaskShapeNotice(MaskNotice):
+    """Said once before a run whose masks are of another aspect ratio than the content (they are stretched)."""

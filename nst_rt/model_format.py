@@ -21,6 +21,8 @@ RANDOM_WEIGHTS_SOURCE = "random weights"
 FEATURES_FILE = "features.onnx"
 VJP_FILE = "vjp.onnx"
 WEIGHTS_FILE = "weights.bin"
+# The size and sha256 of WEIGHTS_FILE as written, in every graph's metadata (exports made before lack them).
+WEIGHTS_FILE_SIZE, WEIGHTS_FILE_SHA256 = "weights_file_size", "weights_file_sha256"
 MODEL_FILES = (FEATURES_FILE, VJP_FILE, WEIGHTS_FILE)  # what an export needs (format 1: the first two)
 # The losses and their gradient in one graph (export/objective_graph.py). Optional: exports made before it lack
 # it, and the runtime then computes the losses in numpy between the two graphs above.

@@ -13,10 +13,12 @@ from PIL import Image
 
 from nst_rt.pipeline.options import Options
 from nst_rt.pipeline.stylizer import Stylizer
+from nst_rt.serve.limits import Limits
 
 FINAL = ("done", "stopped", "failed")
 BASE = dict(model="vgg19", size=32, iterations=3)  # the servers' own options in these tests
-LONG = {"size": 48, "iterations": 10**6, "scales": 1}  # a run that lasts until it is stopped
+LONG = {"size": 48, "iterations": Limits().max_iterations, "scales": 1}  # a run that lasts until it is stopped
+URL = "http://127.0.0.1:8000"  # the test clients' base URL: a name the server answers to (nst_rt.serve.guard)
 
 
 def png(seed: int, size=(48, 40)) -> bytes:

@@ -1,8 +1,8 @@
 """The device path of ``Network`` (CUDA), and the same test bodies on the CPU provider.
 
 Each test runs three ways: ``cpu`` (the host path), ``cpu-device-path`` (the CPU provider driven through the
-code written for a device: outputs allocated by the session, inputs copied at bind time, activations read back
-with ``OrtValue.numpy()``), and ``cuda`` (marked ``gpu``: run with `python -m pytest -m gpu` on a machine with
+code written for a device: outputs allocated by the session, inputs copied at bind time (the test binds a copy,
+so that a rebind missing fails here too), activations read back with ``OrtValue.numpy()``), and ``cuda`` (marked ``gpu``: run with `python -m pytest -m gpu` on a machine with
 onnxruntime-gpu; skipped where onnxruntime offers no CUDA provider or the provider cannot start). The first two
 run in every test session, so an error in the bodies cannot hide until a GPU runs them.
 """
@@ -34,7 +34,27 @@ def network_for(model, way: str) -> Network:
         pytest.skip(str(exc))
     if way == "cpu-device-path":
         network.shares_host_memory = False  # take the device path's bindings on the CPU provider
+        for session in (network.features_session, network.vjp_session):
+            session.io_binding = _copying_bindings(session.io_binding)
     return network
+
+
+def _copying_bindings(io_binding):
+    """``io_binding`` whose host inputs are bound as copies taken at bind time, as a device does: the CPU
+    provider would otherwise read the bound array by pointer, and a missing rebind would go unnoticed."""
+
+    def made():
+        binding = io_binding()
+        bind, kept = binding.bind_cpu_input, {}
+
+        def bind_copy(name, array):
+            kept[name] = np.array(array, copy=True)  # alive as long as it is bound
+            bind(name, kept[name])
+
+        binding.bind_cpu_input = bind_copy
+        return binding
+
+    return made
 
 
 @pytest.mark.parametrize("way", WAYS)

@@ -15,6 +15,15 @@ from nst_rt.errors import OptionError  # noqa: E402
 from nst_rt.optimize import OptimizeResult, minimize  # noqa: E402
 from nst_rt.optimize._history import _History  # noqa: E402
 from oracles import rosen  # noqa: E402
+from strict_xp import minimize_on_device  # noqa: E402
+
+
+@pytest.fixture(autouse=True, params=["numpy", "device"])
+def namespace(request, monkeypatch):
+    """Every test twice: on numpy, and with the optimiser's vectors on a stand-in device that refuses numpy."""
+    if request.param == "device":
+        monkeypatch.setitem(globals(), "minimize", minimize_on_device(minimize))
+    return request.param
 
 # Tight tolerances used on both sides so that both optimisers run to the minimum.
 TIGHT = {"gtol": 1e-10, "ftol": 0.0, "maxcor": 10, "maxiter": 5000, "maxfun": 20000}
@@ -33,11 +42,16 @@ def make_quadratic(n=100, cond=1e4, seed=0, x_star_range=(-1.0, 2.0)):
     a = (q * np.logspace(0.0, np.log10(cond), n)) @ q.T
     a = 0.5 * (a + a.T)
     x_star = rng.uniform(*x_star_range, n)
+    # Evaluated in long double: in float64 the value's rounding (about 1e-14 relative, and dependent on the
+    # BLAS kernel's summation order) exceeds the ftol of 1e-15 the tight tests resolve, so whether a run ended
+    # on ftol or on a line search that found no lower point depended on the CPU. numpy's long double matmul
+    # does not go through BLAS, so the value is the same on every CPU.
+    a_long, x_star_long = a.astype(np.longdouble), x_star.astype(np.longdouble)
 
     def fg(x):
-        r = x - x_star
-        ar = a @ r
-        return 0.5 * float(r @ ar), ar
+        r = np.asarray(x, dtype=np.longdouble) - x_star_long
+        ar = a_long @ r
+        return float(0.5 * (r @ ar)), ar.astype(np.float64)
 
     return fg, x_star
 
@@ -188,6 +202,17 @@ def test_float32_gradient_converges_with_float64_state():
     assert res.x.dtype == np.float64 and res.jac.dtype == np.float64
     assert seen.dtypes == {np.dtype(np.float64)}
     np.testing.assert_allclose(res.x, x_star, atol=1e-4)
+
+
+def test_the_state_is_float64_but_for_the_pairs_which_are_float32():
+    """What docs/how-it-works.md says of the optimiser's precision."""
+    fg, _ = make_quadratic(n=20, cond=10.0)
+    states = []
+    minimize(fg, np.zeros(20), jac=True, options={"maxiter": 3, "gtol": 0.0, "ftol": 0.0},
+             callback=lambda r: states.append(r.state()))
+    dtypes = {name: np.asarray(value).dtype for name, value in states[-1].items() if name != "method"}
+    assert dtypes["s"] == dtypes["y"] == np.float32
+    assert {dtypes[name] for name in ("x", "jac", "sy", "yy", "rho", "fun", "gamma")} == {np.dtype(np.float64)}
 
 
 def test_callback_stop_iteration():

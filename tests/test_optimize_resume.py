@@ -12,6 +12,15 @@ pytest.importorskip("scipy.optimize")
 from nst_rt.errors import OptionError  # noqa: E402
 from nst_rt.optimize import minimize  # noqa: E402
 from oracles import rosen  # noqa: E402
+from strict_xp import minimize_on_device  # noqa: E402
+
+
+@pytest.fixture(autouse=True, params=["numpy", "device"])
+def namespace(request, monkeypatch):
+    """Every test twice: on numpy, and with the optimiser's vectors on a stand-in device that refuses numpy."""
+    if request.param == "device":
+        monkeypatch.setitem(globals(), "minimize", minimize_on_device(minimize))
+    return request.param
 
 
 def saved_and_loaded(state):

@@ -44,7 +44,9 @@ def test_saved_image_scores_no_worse_than_torch(setup, bounds):
     start_score = reference.score(content, content, style, net64)
     assert torch_score < 0.5 * start_score  # the reference itself made progress
     # Bounds keep every pixel in range, so nothing is lost when saving: well under torch's clamped result.
-    limit = 1.02 if not bounds else 0.8
+    # Unbounded, both runs follow the same algorithm, but 20 L-BFGS steps amplify the order of float sums,
+    # which differs between CPU kernels: ours/torch measured 0.98 to 1.021 across AMD and Intel machines.
+    limit = 1.05 if not bounds else 0.8
     assert ours_score <= limit * torch_score, (ours_score, torch_score)
 
 

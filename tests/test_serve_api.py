@@ -18,7 +18,7 @@ from starlette.testclient import TestClient  # noqa: E402
 from nst_rt.pipeline.options import Options  # noqa: E402
 from nst_rt.serve.app import create_app  # noqa: E402
 from nst_rt.serve.options import MAIN  # noqa: E402
-from serve_helpers import base, events, gated, png, post, wait  # noqa: E402
+from serve_helpers import URL, base, events, gated, png, post, wait  # noqa: E402
 
 ROOT_EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -26,7 +26,7 @@ ROOT_EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 @pytest.fixture
 def client(models_dir, tmp_path):
     app = create_app(base(models_dir()), results_dir=tmp_path / "results", keep=3, max_upload_mb=1)
-    with TestClient(app) as c:
+    with TestClient(app, base_url=URL) as c:
         yield c
 
 
@@ -83,12 +83,14 @@ def test_delete_of_a_finished_job_answers_it_unchanged(client):
 def test_options_come_from_the_options_dataclass_and_the_server(client):
     answer = client.get("/api/options").json()
     described = {o["name"]: o for o in answer["options"]}
-    assert described["size"] == {"name": "size", "type": "int", "nullable": False, "default": 32, "main": True}
+    assert described["size"] == {"name": "size", "type": "int", "nullable": False, "default": 32, "main": True,
+                                 "fixed": False}
     assert described["content_weight"]["default"] == Options().content_weight  # not set by the server
     assert described["scales"]["nullable"] and described["scales"]["default"] is None
     assert described["style_layers"]["type"] == "strs" and described["style_layers"]["default"] == list(
         Options().style_layers)
-    assert described["model"]["choices"][0] == described["model"]["default"] == "vgg19"
+    assert described["model"]["choices"] == [described["model"]["default"]] == ["vgg19"]  # the server's only
+    assert {name for name, o in described.items() if o["fixed"]} == {"model", "provider", "precision", "threads"}
     assert described["optimizer"]["choices"] == ["lbfgs", "adam"]
     assert described["color_transfer"]["choices"] == ["none", "pca", "chol", "sym", "histogram"]
     assert {name for name, o in described.items() if o["main"]} == set(MAIN)
@@ -113,7 +115,7 @@ def test_examples_dir_of_the_server_and_none_without_one(models_dir, tmp_path):
     (tmp_path / "pictures" / "style").mkdir(parents=True)
     (tmp_path / "pictures" / "style" / "mine.png").write_bytes(png(5))
     (tmp_path / "pictures" / "style" / "notes.txt").write_text("not a picture")
-    with TestClient(create_app(base(models_dir()), examples_dir=tmp_path / "pictures")) as c:
+    with TestClient(create_app(base(models_dir()), examples_dir=tmp_path / "pictures"), base_url=URL) as c:
         examples = c.get("/api/options").json()["examples"]
         assert examples == {"content": [], "style": [{"name": "mine.png", "url": "/examples/style/mine.png"}]}
         assert c.get("/examples/style/mine.png").content == png(5)

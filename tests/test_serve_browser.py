@@ -151,7 +151,7 @@ def test_dropped_and_example_pictures_blend_weights_stop_and_a_second_tab(server
     page.fill("#styles li:nth-child(2) .blend", "0.25")
     assert page.locator("#styles output").all_text_contents() == ["80%", "20%"]
     page.fill("#opt-size", "48")
-    page.fill("#opt-iterations", "100000")
+    page.fill("#opt-iterations", "5000")
     page.click("#start")
     page.wait_for_function("/iteration 2\\//.test(document.getElementById('status').textContent)")
     job = job_of(page)
@@ -162,6 +162,9 @@ def test_dropped_and_example_pictures_blend_weights_stop_and_a_second_tab(server
     assert page.get_attribute("#watch", "href") == f"#job={job['id']}"
     other = open_page(browser, server + f"#job={job['id']}")  # another tab watches the same run
     other.wait_for_function("document.getElementById('status').textContent.startsWith('running')")
+    watched = other.text_content("#job-settings")  # the job's settings, not the watching tab's form
+    assert watched.startswith("dropped.png in the style of dropped-style.png (1) + starry_night.jpg (0.25) · 48 px")
+    assert watched.endswith(" · model vgg19") and other.is_disabled("#opt-model")
     page.click("#start")  # a second run waits for the first
     page.wait_for_function("document.getElementById('status').textContent === 'queued: place 1 in the queue'")
     queued = job_of(page)
@@ -178,3 +181,16 @@ def test_dropped_and_example_pictures_blend_weights_stop_and_a_second_tab(server
     page.wait_for_selector(f"#results .result[data-id='{job['id']}']")  # the first tab keeps it in its strip
     assert "dropped.png in the style of dropped-style.png (1) + starry_night.jpg (0.25)" in page.text_content(
         "#results .result figcaption")
+
+
+@pytest.fixture
+def random_weights(monkeypatch):
+    from nst_rt.network.model import ModelInfo
+
+    monkeypatch.setattr(ModelInfo, "random_weights", property(lambda self: True))
+
+
+def test_the_model_notice_shows_on_the_page(random_weights, server, browser):
+    page = open_page(browser, server)
+    assert page.is_visible("#notices")
+    assert page.text_content("#notices").startswith("Note: model vgg19 has ")

@@ -76,6 +76,8 @@ def test_start_up_errors_are_one_line(models_dir, tmp_path):
     assert_one_error_line(invoke(*common, "--examples-dir", tmp_path), "neither a content/ nor a style/")
     assert_one_error_line(invoke(*common, "--keep", "0"), "keep must be a whole number >= 1")
     assert_one_error_line(invoke(*common, "--max-upload-mb", "0"), "max-upload-mb must be a whole number >= 1")
+    assert_one_error_line(invoke(*common, "--max-queue", "0"), "max-queue must be a number > 0")
+    assert_one_error_line(invoke(*common, "--threads", "100000"), "threads must be a whole number from 1 to 1024")
     assert_one_error_line(invoke("serve", "--models-dir", tmp_path, "--model", "vgg19"), "vgg19")
 
 

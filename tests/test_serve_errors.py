@@ -12,8 +12,9 @@ from starlette.testclient import TestClient  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from nst_rt.cli import app as cli  # noqa: E402
+from nst_rt.pipeline.stylizer import Stylizer  # noqa: E402
 from nst_rt.serve.app import create_app  # noqa: E402
-from serve_helpers import LONG, base, png, post, wait, wait_running  # noqa: E402
+from serve_helpers import URL, LONG, base, png, post, wait, wait_running  # noqa: E402
 
 CLI_PREFIX = "nst-rt: error: "
 
@@ -21,7 +22,7 @@ CLI_PREFIX = "nst-rt: error: "
 @pytest.fixture
 def client(models_dir, tmp_path):
     app = create_app(base(models_dir()), results_dir=tmp_path / "results", max_upload_mb=1)
-    with TestClient(app) as c:
+    with TestClient(app, base_url=URL) as c:
         yield c
 
 
@@ -67,11 +68,11 @@ def test_options_the_cli_cannot_be_given_wrong(client):
     assert refused(post(client, {"colour": 1}), field="colour").startswith("unknown option 'colour'")
     assert "must be a whole number" in refused(post(client, {"size": "big"}), field="size")
     assert "must be one of lbfgs, adam" in refused(post(client, {"optimizer": "sgd"}), field="optimizer")
-    assert "must be one of vgg19" in refused(post(client, {"model": "../vgg19"}), field="model")
+    assert "is fixed when the server starts (vgg19)" in refused(post(client, {"model": "../vgg19"}), field="model")
     assert "JSON object" in refused(post(client, [1]))  # not an object: no one field to blame
     bad_json = client.post("/api/jobs", files=[("content", ("c.png", png(0))), ("style", ("s.png", png(1)))],
                            data={"options": "{size: 1"})
-    assert refused(bad_json).startswith("options is not valid JSON")
+    assert refused(bad_json, field="options").startswith("options is not valid JSON")
 
 
 def test_missing_pictures_and_a_body_that_is_no_form(client):
@@ -122,10 +123,11 @@ def test_preview_and_result_before_there_is_one_are_409(client):
 def test_a_run_that_fails_says_why_and_the_server_goes_on(client, monkeypatch):
     jobs = client.app.state.jobs
 
-    def broken(options):
-        raise RuntimeError("the network fell over")
+    class Broken(Stylizer):
+        def run(self, *args, **kwargs):
+            raise RuntimeError("the network fell over")
 
-    monkeypatch.setattr(jobs, "_stylizer", broken)
+    monkeypatch.setattr(jobs, "stylizer", lambda options: Broken(options))
     failed = wait(client, post(client).json()["id"])
     assert failed["status"] == "failed" and not failed["has_result"]
     assert failed["error"] == "internal error: RuntimeError: the network fell over"

@@ -14,13 +14,13 @@ from PIL import Image  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
 from nst_rt.serve.app import create_app  # noqa: E402
-from serve_helpers import LONG, base, events, png, post, wait, wait_running  # noqa: E402
+from serve_helpers import URL, LONG, base, events, png, post, wait, wait_running  # noqa: E402
 
 
 @pytest.fixture
 def client(models_dir, tmp_path):
     app = create_app(base(models_dir()), results_dir=tmp_path / "results")
-    with TestClient(app) as c:
+    with TestClient(app, base_url=URL) as c:
         yield c
 
 
@@ -118,7 +118,7 @@ def test_several_clients_at_once(client):
 
 def test_keep_prunes_the_oldest_finished_results(models_dir, tmp_path):
     folder = tmp_path / "results"
-    with TestClient(create_app(base(models_dir()), results_dir=folder, keep=3)) as client:
+    with TestClient(create_app(base(models_dir()), results_dir=folder, keep=3), base_url=URL) as client:
         ids = []
         for k in range(5):
             ids.append(post(client, {"iterations": 1, "seed": k}).json()["id"])
@@ -136,7 +136,7 @@ def test_keep_prunes_the_oldest_finished_results(models_dir, tmp_path):
 def test_shutdown_stops_the_running_job_keeps_its_image_and_drops_the_queue(models_dir, tmp_path):
     app = create_app(base(models_dir()), results_dir=tmp_path / "results")
     jobs = app.state.jobs
-    with TestClient(app) as c:
+    with TestClient(app, base_url=URL) as c:
         running = post(c, LONG).json()
         queued = post(c).json()
         wait_running(c, running["id"])
@@ -145,14 +145,14 @@ def test_shutdown_stops_the_running_job_keeps_its_image_and_drops_the_queue(mode
     saved = tmp_path / "results" / running["id"] / "result.png"
     assert Image.open(saved).size == (48, 40)
     assert not (tmp_path / "results" / queued["id"]).exists()
-    late = jobs.submit(jobs.base, None, [], {})  # a job posted while the server shuts down does not wait for ever
+    late = jobs.submit(jobs.base, [], {})  # a job posted while the server shuts down does not wait for ever
     assert late.status == "stopped" and "shutting down" in late.error
 
 
 def test_a_temporary_results_directory_goes_at_exit(models_dir):
     app = create_app(base(models_dir()))
     folder = app.state.jobs.results_dir
-    with TestClient(app) as c:
+    with TestClient(app, base_url=URL) as c:
         assert wait(c, post(c).json()["id"])["status"] == "done"
         assert folder.is_dir()
     assert not folder.exists()

@@ -76,6 +76,22 @@ def test_tiled_value_and_gradient_equal_the_untiled(network_of, images, arch, po
     assert tiled.evaluations == 1
 
 
+@pytest.mark.parametrize("arch", ["vgg16", "vgg19"])
+def test_tiles_minimise_the_objective_an_untiled_run_does_to_float32_rounding(network_of, images, arch):
+    """An untiled run takes the objective graph (float32 sums), a tiled one the numpy recipe: the same objective
+    to rounding (what the README claims), not the same bits, so L-BFGS may take another path from there."""
+    network = network_of(arch, "avg")
+    content, style, x = images
+    whole = Objective(network, content, [style], **SETTINGS)
+    assert whole._fused is not None  # the path an untiled run takes
+    value, grad = whole(x)
+    grad = grad.copy()
+    tiled = TiledObjective(network, content, [style], tile=TILE, **SETTINGS)
+    tiled_value, tiled_grad = tiled(x)
+    assert tiled_value == pytest.approx(value, rel=2e-5)
+    assert rel_l2(tiled_grad, grad) < 1e-5
+
+
 def test_a_halo_below_the_receptive_field_moves_value_and_gradient(network_of, images):
     network = network_of("vgg16", "avg")
     content, style, x = images

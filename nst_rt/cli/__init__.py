@@ -7,7 +7,7 @@ every command on ``app``.
 
 from __future__ import annotations
 
-from . import commands, info, serve, video  # noqa: F401  (each registers its commands on app)
+from . import commands, info, serve, video, web_bundle  # noqa: F401  (each registers its commands on app)
 from .app import app
 
 

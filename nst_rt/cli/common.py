@@ -172,8 +172,9 @@ def stylization_options(
     provider: Annotated[Provider, typer.Option(help="ONNX Runtime execution provider: auto picks CUDA, else "
                                                     "OpenVINO, when installed.")] = Provider(DEFAULTS.provider),
     precision: Annotated[Precision, typer.Option(help="OpenVINO's arithmetic: auto is bf16 where a timed probe "
-                                                      "(once per machine) finds it faster, else fp32. A bf16 scale "
-                                                      "goes on in fp32 once its line searches struggle.")] = Precision(DEFAULTS.precision),
+                                                      "(once per machine) finds it faster, else fp32. tf32: TF32 "
+                                                      "convolutions on CUDA (never auto's choice). A bf16 or tf32 "
+                                                      "scale goes on in fp32 once its line searches struggle.")] = Precision(DEFAULTS.precision),
     threads: Annotated[Optional[int], typer.Option(help="CPU threads for ONNX Runtime [default: all cores].",
                                                    show_default=False)] = DEFAULTS.threads,
     tile: Annotated[int, typer.Option(help=f"Evaluate the loss in tiles of N px (a multiple of {STRIDE}): any size "

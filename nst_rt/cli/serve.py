@@ -11,10 +11,12 @@ from typing import Annotated, Optional
 import typer
 
 from .app import app
-from .common import fail, notices, say
+from .common import Precision, Provider, fail, notices, say
 from ..pipeline.options import Options
+from ..serve.limits import Limits
 
 DEFAULTS = Options()
+LIMITS = Limits()
 
 
 def exposure_warning(host: str) -> str | None:
@@ -32,15 +34,36 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on; anything but loopback exposes the server.")]
         = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    model: Annotated[str, typer.Option(help="The model runs use unless a job names another.")] = str(DEFAULTS.model),
+    model: Annotated[str, typer.Option(help="The model every job uses.")] = str(DEFAULTS.model),
     models_dir: Annotated[Optional[Path], typer.Option(help="Where to look for exported models.")] = None,
+    provider: Annotated[Provider, typer.Option(help="ONNX Runtime execution provider of every job.")]
+        = Provider(DEFAULTS.provider),
+    precision: Annotated[Precision, typer.Option(help="OpenVINO's arithmetic for every job.")]
+        = Precision(DEFAULTS.precision),
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads for ONNX Runtime [default: all cores].",
+                                                   show_default=False)] = DEFAULTS.threads,
     results_dir: Annotated[Optional[Path], typer.Option(
         help="Where results are kept [default: a temporary directory, removed at exit].", show_default=False)]
         = None,
     keep: Annotated[int, typer.Option(help="Finished results kept; the oldest are removed first.")] = 50,
     max_upload_mb: Annotated[int, typer.Option(help="Largest request accepted, in MB (413 above).")] = 25,
+    max_megapixels: Annotated[float, typer.Option(help="Largest picture accepted, in megapixels (413 above).")]
+        = LIMITS.max_megapixels,
+    max_job_megapixels: Annotated[float, typer.Option(help="A job's pictures together, in megapixels (413 above).")]
+        = LIMITS.max_job_megapixels,
+    max_queue: Annotated[int, typer.Option(help="Jobs that may wait behind the running one (429 above).")]
+        = LIMITS.max_queue,
+    allow_host: Annotated[Optional[list[str]], typer.Option(
+        help="Another name the server answers to in the Host header (repeat the option).", show_default=False,
+        metavar="NAME")] = None,
+    allow_origin: Annotated[Optional[list[str]], typer.Option(
+        help="Another page origin (e.g. http://localhost:3000) allowed to use the API (repeat the option).",
+        show_default=False, metavar="ORIGIN")] = None,
     examples_dir: Annotated[Optional[Path], typer.Option(
         help="A folder with content/ and style/ pictures the page offers [default: a source checkout's examples/].",
+        show_default=False)] = None,
+    browser: Annotated[Optional[Path], typer.Option(
+        help="A folder written by `nst-rt web-bundle`, served at /browser/ (stylizes in the visitor's browser).",
         show_default=False)] = None,
     open_browser: Annotated[bool, typer.Option("--open", help="Open the page in a browser.")] = False,
 ) -> None:
@@ -51,12 +74,17 @@ def serve(
         from ..serve.app import create_app
     except ImportError as exc:
         raise fail(f"nst-rt serve needs the web extra ({exc.name} is missing): pip install 'nst-rt[web]'") from None
-    from ..errors import NstError
+    from ..errors import NstError, OptionError
 
     try:
-        base = Options(model=model, models_dir=models_dir).validated()
+        if threads is not None and not 1 <= threads <= 1024:
+            raise OptionError(f"threads must be a whole number from 1 to 1024, got {threads}")
+        base = Options(model=model, models_dir=models_dir, provider=provider.value, precision=precision.value,
+                       threads=threads).validated()
+        limits = Limits(max_megapixels=max_megapixels, max_job_megapixels=max_job_megapixels, max_queue=max_queue)
         application = create_app(base, results_dir=results_dir, keep=keep, max_upload_mb=max_upload_mb,
-                                 examples_dir=examples_dir)
+                                 examples_dir=examples_dir, limits=limits, host=host, allow_hosts=allow_host or (),
+                                 allow_origins=allow_origin or (), browser_dir=browser)
     except NstError as exc:
         raise fail(str(exc)) from None
     warning = exposure_warning(host)

@@ -1,7 +1,7 @@
 """Reading images: files, PIL images and numpy arrays -> float32 (H, W, 3) sRGB in [0, 1].
 
-Every Pillow mode is accepted (alpha is composited over white, 16-bit greyscale keeps its
-precision), EXIF orientation is applied, and an embedded ICC profile is converted to sRGB.
+Every Pillow mode is accepted (alpha is composited over white, or kept with ``keep_alpha``; 16-bit greyscale
+keeps its precision), EXIF orientation is applied, and an embedded ICC profile is converted to sRGB.
 Every bad input raises :class:`nst_rt.errors.ImageError` with a one-line message.
 """
 
@@ -27,8 +27,11 @@ _WIDE_GREY_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N"}
 _BOMB_RE = re.compile(r"\((\d+) pixels\) exceeds limit of (\d+) pixels")
 
 
-def load_image(source, *, role: str = "image", min_side: int = 1) -> np.ndarray:
+def load_image(source, *, role: str = "image", min_side: int = 1, keep_alpha: bool = False) -> np.ndarray:
     """Load a path, PIL image or numpy array as a float32 (H, W, 3) sRGB array in [0, 1].
+
+    With ``keep_alpha``, an image with an alpha channel (or a transparent colour) comes back as (H, W, 4): its
+    colour not composited, and its alpha, in [0, 1] (the masks read it).
 
     ``role`` names the image in error messages ("content image", "style image 2", ...). An image
     smaller than ``min_side`` pixels on either side is refused: the pipeline passes the network's
@@ -36,13 +39,13 @@ def load_image(source, *, role: str = "image", min_side: int = 1) -> np.ndarray:
     """
     what = role or "image"
     if isinstance(source, Image.Image):
-        image = _pil_to_float(source, what)
+        image = _pil_to_float(source, what, keep_alpha)
     elif isinstance(source, np.ndarray):
-        image = _array_to_float(source, f"{what} array")
+        image = _array_to_float(source, f"{what} array", keep_alpha)
     elif isinstance(source, (str, os.PathLike)):
         path = Path(os.fspath(source))
         what = f"{what} '{path}'"
-        image = _load_file(path, what)
+        image = _load_file(path, what, keep_alpha)
     else:
         raise ImageError(f"{what} must be a file path, a PIL image or a numpy array, not {type(source).__name__}")
     height, width = image.shape[:2]
@@ -52,7 +55,7 @@ def load_image(source, *, role: str = "image", min_side: int = 1) -> np.ndarray:
     return image
 
 
-def _load_file(path: Path, what: str) -> np.ndarray:
+def _load_file(path: Path, what: str, keep_alpha: bool = False) -> np.ndarray:
     if not path.exists():
         raise ImageError(f"{what} does not exist; check the path")
     if path.is_dir():
@@ -70,7 +73,7 @@ def _load_file(path: Path, what: str) -> np.ndarray:
                 # False (Pillow's default) a cut-off file raises here instead
                 # of loading with its missing part filled in grey.
                 img.load()
-                return _pil_to_float(img, what)
+                return _pil_to_float(img, what, keep_alpha)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         match = _BOMB_RE.search(str(exc))
         size = (
@@ -98,7 +101,7 @@ def _load_file(path: Path, what: str) -> np.ndarray:
         ) from None
 
 
-def _pil_to_float(img: Image.Image, what: str) -> np.ndarray:
+def _pil_to_float(img: Image.Image, what: str, keep_alpha: bool = False) -> np.ndarray:
     if img.width == 0 or img.height == 0:
         raise ImageError(f"{what} is empty ({img.width}x{img.height} pixels); give a non-empty image")
     img = _to_srgb(img)
@@ -125,7 +128,7 @@ def _pil_to_float(img: Image.Image, what: str) -> np.ndarray:
             rgba = np.asarray(img.convert("RGBA"), dtype=np.float32) / 255.0
         except (ValueError, OSError) as exc:
             raise ImageError(f"{what} has mode {mode} which cannot be converted to RGB ({exc})") from None
-        return _composite_over_white(rgba)
+        return rgba if keep_alpha else _composite_over_white(rgba)
     try:
         rgb = img.convert("RGB")  # L, 1, P, RGB, CMYK, YCbCr, ...
     except (ValueError, OSError) as exc:
@@ -159,7 +162,7 @@ def _srgb_profile():
     return ImageCms.createProfile("sRGB")
 
 
-def _array_to_float(arr: np.ndarray, what: str) -> np.ndarray:
+def _array_to_float(arr: np.ndarray, what: str, keep_alpha: bool = False) -> np.ndarray:
     if arr.ndim == 2:
         channels = 1
     elif arr.ndim == 3 and arr.shape[2] in (3, 4):
@@ -185,7 +188,7 @@ def _array_to_float(arr: np.ndarray, what: str) -> np.ndarray:
     if channels == 1:
         return _grey_to_rgb(out)
     if channels == 4:
-        return _composite_over_white(out)
+        return np.ascontiguousarray(out) if keep_alpha else _composite_over_white(out)
     return np.ascontiguousarray(out)
 
 

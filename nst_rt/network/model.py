@@ -12,8 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import MissingDependencyError, ModelError, ModelNotFoundError
+from ..io.digest import file_sha256
 from ..model_format import (FEATURES_FILE, FORMAT_VERSION, MODEL_FILES, OBJECTIVE_FILE, RANDOM_WEIGHTS_SOURCE,
-                            READABLE_FORMATS, REQUIRED_METADATA, VJP_FILE, WEIGHTS_FILE)
+                            READABLE_FORMATS, REQUIRED_METADATA, VJP_FILE, WEIGHTS_FILE, WEIGHTS_FILE_SHA256,
+                            WEIGHTS_FILE_SIZE)
+from .onnx_props import read_props
 from .models_dir import (DEFAULT_MODEL, ENV_MODELS_DIR, OFFLINE_HINT, absolute, create_hint, export_command,
                          export_dir, is_model_dir, not_found_message, search_dirs)
 
@@ -148,14 +151,49 @@ def _read_metadata(path: Path, ort) -> dict[str, str]:
     return dict(session.get_modelmeta().custom_metadata_map)
 
 
-def load_model(model: str | os.PathLike = DEFAULT_MODEL, models_dir: str | os.PathLike | None = None) -> ModelInfo:
-    """Locate ``model`` and check that both graphs are present, readable and belong together."""
+def _check_weights_file(path: Path, fix: str, verify: bool) -> None:
+    """``weights.bin`` against the size (and, if ``verify``, the sha256) the export recorded in its graphs' metadata,
+    read before ONNX Runtime maps the file. Exports made before they were recorded are not checked."""
+    try:
+        recorded = read_props(path / FEATURES_FILE)
+    except (OSError, ValueError, UnicodeDecodeError):
+        return  # not an ONNX file: reading it through ONNX Runtime says so
+    if WEIGHTS_FILE_SIZE not in recorded or recorded.get("nst_rt.format") != FORMAT_VERSION:
+        return  # recorded only from format 2 on, and another format is refused by its own message below
+    weights = path / WEIGHTS_FILE
+    if not weights.is_file():
+        raise ModelError(f"model {path} has no {WEIGHTS_FILE} (the weights both graphs read); {fix}")
+    size, expected = weights.stat().st_size, int(recorded[WEIGHTS_FILE_SIZE])
+    if size != expected:
+        raise ModelError(f"{weights} is {size} bytes, the export wrote {expected} (truncated or replaced); {fix}")
+    if verify and _sha256(weights) != recorded[WEIGHTS_FILE_SHA256]:
+        raise ModelError(f"{weights} does not hold the bytes the export wrote (its sha256 differs: corrupt or "
+                         f"replaced); {fix}")
+
+
+_digests: dict[tuple, str] = {}  # (path, inode, size, mtime) -> sha256: a file loaded again is not read again
+
+
+def _sha256(path: Path) -> str:
+    """The sha256 of ``path``, computed once per process per version of the file (docs/models.md has its cost)."""
+    stat = path.stat()
+    key = (str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    if key not in _digests:
+        _digests[key] = file_sha256(path)
+    return _digests[key]
+
+
+def load_model(model: str | os.PathLike = DEFAULT_MODEL, models_dir: str | os.PathLike | None = None,
+               verify: bool = True) -> ModelInfo:
+    """Locate ``model`` and check that both graphs are present, readable and belong together, and that
+    ``weights.bin`` has the size and (with ``verify``) the sha256 the export wrote."""
     ort = import_onnxruntime()
     path = resolve_model(model, models_dir)
     fix = f"re-export it with `{export_command(path.name, path.parent, force=True)}` ({OFFLINE_HINT})"
     for file_name in (FEATURES_FILE, VJP_FILE):
         if not (path / file_name).is_file():
             raise ModelError(f"model {path} has no {file_name}; {fix}")
+    _check_weights_file(path, fix, verify)
     try:
         features = _read_metadata(path / FEATURES_FILE, ort)
         vjp = _read_metadata(path / VJP_FILE, ort)

@@ -3,15 +3,18 @@
 bf16 halves the width of every multiply. Whether that is faster depends on more than the CPU's flags: with AMX
 and on AMD's avx512_bf16 it was, on an Intel Xeon with avx512_bf16 and no AMX it was slower (the figures are in
 docs/openvino.md). So on OpenVINO ``auto`` is decided by a timed probe (:mod:`nst_rt.network.probe`) wherever the
-CPU has bf16 arithmetic at all, and is fp32 without probing where it has none. The CPU and CUDA providers run
-fp32 only; on the CPU provider the reason says whether 'nst-rt[openvino]' would be faster on this CPU.
+CPU has bf16 arithmetic at all, and is fp32 without probing where it has none. The CPU provider runs fp32 only;
+its reason says whether 'nst-rt[openvino]' would be faster on this CPU. CUDA runs fp32, or TF32 convolutions
+when asked for (``tf32``): not ``auto``'s choice, since a whole TF32 run has not been measured against fp32.
 """
 
 from __future__ import annotations
 
 from ..errors import OptionError
 
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "tf32")
+# Arithmetic that a scale leaves for fp32 once its line searches struggle (pipeline/precision_switch.py).
+REDUCED = ("bf16", "tf32")
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of CPUs with native bf16 arithmetic
 OPENVINO_HINT = {"fp32": "f32", "bf16": "bf16"}  # OpenVINO's INFERENCE_PRECISION_HINT values
 
@@ -69,6 +72,11 @@ def choose_precision(precision: str, provider: str, cpuinfo: str = "/proc/cpuinf
     ``auto`` with bf16 arithmetic gives fp32 here and ``needs_probe`` is true: the probe decides."""
     if precision not in PRECISIONS:
         raise OptionError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision == "tf32":
+        if provider != "cuda":
+            raise OptionError(f"tf32 runs on the CUDA provider only, not on {provider}; use --provider cuda, or "
+                              f"--precision fp32")
+        return "tf32", "--precision tf32 (TF32 convolutions; a struggling scale goes on in fp32)"
     if provider != "openvino":
         if precision == "bf16":
             raise OptionError(f"bf16 runs on the OpenVINO provider only, not on {provider}; install 'nst-rt[openvino]' "

@@ -28,8 +28,9 @@ def provider_settings(provider: str, device_id: int = 0, precision: str = "fp32"
         # Grow the arena by what is asked: the default doubling can reserve twice the activations at large sizes.
         "arena_extend_strategy": "kSameAsRequested",
         # float32 convolutions in float32, not TF32 (10-bit mantissa, onnxruntime's default on Ampere and later):
-        # the gradient stays the CPU provider's to 1e-4, as L-BFGS's line search needs (docs/gpu.md).
-        "use_tf32": "0",
+        # the gradient stays the CPU provider's to 1e-4, as L-BFGS's line search needs (docs/gpu.md); TF32 only
+        # when asked for.
+        "use_tf32": "1" if precision == "tf32" else "0",
     }
 
 

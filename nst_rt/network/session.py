@@ -176,7 +176,9 @@ class Network:
                   **{cotangent_name(n): s for n, s in shapes.items()}}
         # The host buffers have room for the largest window of a tiled image, so a change of window shape
         # reuses them (no allocation, no zero-fill). The host path also keeps each shape's bindings; the
-        # device path rebuilds its bindings (cheap) so that one shape's device activations live at a time.
+        # device path rebuilds its bindings and re-uploads every cotangent at each change of window shape (about
+        # twice per row of tiles), so that one shape's device activations live at a time: 0.5 ms a rebuild on
+        # the CPU device path, measured by benchmarks/bindings.py --device-path (docs/gpu.md).
         if any(self._flat.get(k, np.empty(0)).size < math.prod(v) for k, v in wanted.items()):
             # free the previous buffers first; cotangents start at zero (layers no loss uses stay so)
             self._bound, self._sets, self._flat, self._written, self._stale = None, {}, {}, set(), set()

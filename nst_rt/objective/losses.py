@@ -9,12 +9,15 @@ activations there, and A a style image's Gram matrix there:
   tv(x)          mean((x[:, :, 1:, :] - x[:, :, :-1, :])^2) + mean((x[:, :, :, 1:] - x[:, :, :, :-1])^2)
 
 Every term is a mean, so weights keep their meaning across image sizes. Activations stay float32 (as
-ONNX Runtime gives them) for the matrix products; sums are taken in float64.
+ONNX Runtime gives them) for the matrix products; sums are taken in float64. Each function runs on the array
+module of its arrays (numpy, or CuPy on a device): only the loss value comes to the host.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from ..system.array_module import array_module
 
 
 def gram(features: np.ndarray) -> np.ndarray:
@@ -27,25 +30,27 @@ def gram(features: np.ndarray) -> np.ndarray:
 def content_loss(features: np.ndarray, target: np.ndarray, weight: float = 1.0,
                  grad_out: np.ndarray | None = None, accumulate: bool = True) -> float:
     """weight * mean((F - P)^2); writes (or adds, with ``accumulate``) its gradient into ``grad_out``."""
+    xp = array_module(features)
     diff = features - target
-    value = weight * float(np.dot(diff.ravel(), diff.ravel())) / diff.size
+    value = weight * float(xp.dot(diff.ravel(), diff.ravel())) / diff.size
     if grad_out is not None:
         scale = np.float32(2.0 * weight / diff.size)
         if accumulate:
             diff *= scale
             grad_out += diff
         else:
-            np.multiply(diff, scale, out=grad_out)
+            xp.multiply(diff, scale, out=grad_out)
     return value
 
 
 def style_loss(features: np.ndarray, target_gram: np.ndarray, weight: float = 1.0,
                grad_out: np.ndarray | None = None, accumulate: bool = True) -> float:
     """weight * mean((gram(F) - A)^2); writes (or adds, with ``accumulate``) its gradient into ``grad_out``."""
+    xp = array_module(features)
     c = features.shape[-3]
     flat = features.reshape(c, -1)
     diff = gram(features) - target_gram
-    value = weight * float(np.sum(np.square(diff, dtype=np.float64))) / diff.size
+    value = weight * float(xp.sum(xp.square(diff, dtype=xp.float64))) / diff.size
     if grad_out is not None:
         diff *= np.float32(4.0 * weight / (diff.size * flat.size))  # scale the small C x C matrix, not C x HW
         if not grad_out.flags.c_contiguous:  # no flat view to write through: compute, then copy in
@@ -54,12 +59,13 @@ def style_loss(features: np.ndarray, target_gram: np.ndarray, weight: float = 1.
         elif accumulate:
             grad_out.reshape(c, -1)[...] += diff @ flat
         else:
-            np.matmul(diff, flat, out=grad_out.reshape(c, -1))
+            xp.matmul(diff, flat, out=grad_out.reshape(c, -1))
     return value
 
 
 def tv_loss(image: np.ndarray, weight: float = 1.0, grad_out: np.ndarray | None = None) -> float:
     """weight * total variation of (1, 3, H, W) pixels (squared differences of neighbours, as means)."""
+    xp = array_module(image)
     value = 0.0
     for axis in (2, 3):
         count = image.size // image.shape[axis] * (image.shape[axis] - 1)  # the differences along this axis
@@ -69,8 +75,8 @@ def tv_loss(image: np.ndarray, weight: float = 1.0, grad_out: np.ndarray | None 
         lead[axis], lag[axis] = slice(1, None), slice(None, -1)
         total = 0.0
         for c in range(image.shape[1]):  # a channel at a time: the differences of one, not of the whole image
-            diff = np.diff(image[:, c:c + 1], axis=axis)
-            total += float(np.dot(diff.ravel(), diff.ravel()))
+            diff = xp.diff(image[:, c:c + 1], axis=axis)
+            total += float(xp.dot(diff.ravel(), diff.ravel()))
             if grad_out is not None:
                 diff *= 2.0 * weight / count
                 channel = grad_out[:, c:c + 1]

@@ -3,10 +3,11 @@
 The interface follows :func:`scipy.optimize.minimize`: ``minimize(fun, x0, ...)``
 returns an :class:`OptimizeResult` with ``x, fun, jac, nit, nfev, status,
 message, success``; options carry SciPy's names (``maxiter``, ``maxfun``,
-``maxcor``, ``ftol``, ``gtol``, ``maxls``). Only numpy is used, so the runtime
-package needs no SciPy. Modules: ``_lbfgs`` (the driver), ``_history`` (the
+``maxcor``, ``ftol``, ``gtol``, ``maxls``). Only numpy (or the device library
+holding ``x0``) is used, so the runtime package needs no SciPy. Modules: ``_lbfgs`` (the driver), ``_history`` (the
 pairs and the two-loop recursion), ``_box`` (bounds), ``_linesearch``,
-``_adam``, ``_common`` (result, messages, objective wrapper).
+``_adam``, ``_common`` (result, messages, objective wrapper); ``nst_rt.system.array_module`` finds numpy or
+the device library.
 
 Algorithms
 ----------
@@ -82,6 +83,19 @@ A non-finite objective or gradient at a trial point counts as ``f = +inf``:
 the line search shrinks the step back toward the last good point instead of
 accepting it.
 
+Array modules
+-------------
+The optimiser runs on the array library that holds ``x0``: numpy on the host, CuPy on a CUDA device (any
+library whose main namespace mirrors numpy's, found through ``__array_namespace__``). Its vectors (the iterate,
+the gradients, the direction, the L-BFGS ring, Adam's moments, array bounds) live there; ``fun`` receives a
+point of that library and may return a gradient of it (a numpy gradient is uploaded). What crosses to the host
+per evaluation is scalars: the loss, the finiteness test, the dot products of the line search and the stop
+tests, and per iteration the two-loop recursion's 2k dot products with its 2k coefficients sent back (the
+``m x m`` Gram matrices stay on the host). ``x`` and ``jac`` of the result and of the callback's argument are
+arrays of that library; ``state()`` is where a device state is copied to the host (always a copy there).
+The same code runs on numpy; ``tests/strict_xp.py``'s stand-in, whose arrays refuse conversion to numpy, holds
+it to that on the CPU.
+
 Tolerances
 ----------
 The defaults are SciPy's (``gtol=1e-5``, ``ftol=2.2e-9``, ``maxfun=15000``), so
@@ -127,9 +141,7 @@ shape). A state that does not fit (other method, size or memory size) raises
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
-from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any
 
 from ..errors import OptionError
@@ -212,17 +224,20 @@ def minimize(
     import numpy as np
 
     from . import _adam, _lbfgs
+    from ._options import _check_options
     from ._box import _Box
     from ._common import _Objective
+    from ..system.array_module import array_module
 
-    x = np.array(x0, dtype=np.float64).reshape(-1)  # our own float64 copy
-    shape = np.shape(x0)
+    xp = array_module(x0)  # numpy, or the device library that holds x0: every vector of the run lives there
+    x = xp.array(x0, dtype=xp.float64).reshape(-1)  # our own float64 copy
+    shape = tuple(x0.shape) if hasattr(x0, "shape") else np.shape(x0)
     if x.size == 0:
         raise OptionError("x0 is empty; there is nothing to optimise")
-    if not np.isfinite(x).all():
+    if not bool(xp.isfinite(x).all()):
         raise OptionError("x0 contains nan or inf; start from a finite point")
 
-    box = _Box.from_bounds(bounds, shape)
+    box = _Box.from_bounds(bounds, shape, xp)
     if box is not None:
         box.project(x, out=x)
     objective = _Objective(fun, jac, shape)
@@ -232,64 +247,6 @@ def minimize(
         return _lbfgs.lbfgs(objective, x, box, opts, callback, resume)
     opts = _check_options(options, DEFAULTS["adam"], "adam")
     return _adam.adam(objective, x, box, opts, callback, resume)
-
-
-# --------------------------------------------------------------------------- #
-# Options
-# --------------------------------------------------------------------------- #
-
-
-def _check_options(options: Mapping[str, Any] | None, defaults: dict[str, Any], method: str) -> dict[str, Any]:
-    """Merge ``options`` into the defaults, rejecting unknown names and unusable values."""
-    if options is None:
-        options = {}
-    if not isinstance(options, Mapping):
-        raise OptionError(f"options must be a dict, not {type(options).__name__}")
-    unknown = sorted(map(str, set(options) - set(defaults)))
-    if unknown:
-        raise OptionError(
-            f"unknown option(s) {', '.join(map(repr, unknown))} for method {method!r}; "
-            f"valid options: {', '.join(sorted(defaults))}"
-        )
-    opts = {**defaults, **options}
-    for name in ("maxiter", "maxfun", "maxcor", "maxls"):
-        if name == "maxfun" and opts.get(name, 0) is None:
-            continue  # no limit on evaluations
-        if name in opts:
-            opts[name] = _positive_int(name, opts[name])
-    for name in ("ftol", "gtol"):
-        if name in opts:
-            opts[name] = _real(name, opts[name], lo=0.0)
-    if method == "adam":
-        opts["lr"] = _real("lr", opts["lr"], lo=0.0, lo_open=True)
-        opts["eps"] = _real("eps", opts["eps"], lo=0.0, lo_open=True)
-        for name in ("beta1", "beta2"):
-            opts[name] = _real(name, opts[name], lo=0.0)
-            if opts[name] >= 1.0:
-                raise OptionError(f"option {name} must be in [0, 1), got {opts[name]}")
-    return opts
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool):
-        raise OptionError(f"option {name} must be a positive integer, got {value!r}")
-    if isinstance(value, Real) and not isinstance(value, Integral):
-        if not math.isfinite(float(value)) or not float(value).is_integer():
-            raise OptionError(f"option {name} must be a positive integer, got {value!r}")
-        value = int(value)
-    if not isinstance(value, Integral) or value < 1:
-        raise OptionError(f"option {name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _real(name: str, value: Any, *, lo: float, lo_open: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(float(value)):
-        raise OptionError(f"option {name} must be a finite number, got {value!r}")
-    value = float(value)
-    if value < lo or (lo_open and value == lo):
-        relation = ">" if lo_open else ">="
-        raise OptionError(f"option {name} must be {relation} {lo}, got {value}")
-    return value
 
 
 def __getattr__(name: str):

@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-
 from ._box import _Box
 from ._common import (
     _read_into,
@@ -21,14 +19,16 @@ from ._common import (
     _result,
     _shaped,
 )
+from ..system.array_module import array_module
 
 
-def adam(obj: _Objective, x: np.ndarray, box: _Box | None, opts: dict[str, Any], callback: Any,
+def adam(obj: _Objective, x: Any, box: _Box | None, opts: dict[str, Any], callback: Any,
           resume: dict[str, Any] | None = None) -> OptimizeResult:
     lr, beta1, beta2, eps, maxiter = opts["lr"], opts["beta1"], opts["beta2"], opts["eps"], opts["maxiter"]
 
-    m = np.zeros_like(x)  # first-moment estimate
-    v = np.zeros_like(x)  # second-moment estimate
+    xp = obj.xp = array_module(x)  # every vector below lives where x does
+    m = xp.zeros_like(x)  # first-moment estimate
+    v = xp.zeros_like(x)  # second-moment estimate
     if resume is None:
         f, g, finite = obj(x)
         if not finite:
@@ -40,23 +40,23 @@ def adam(obj: _Objective, x: np.ndarray, box: _Box | None, opts: dict[str, Any],
         for out, name in ((x, "x"), (m, "m"), (v, "v")):
             _read_into(out, state[name])
         f, start, obj.nfev, best_f = state["fun"], state["nit"], state["nfev"], state["best_fun"]
-        g, best_x, best_g = (_read_into(np.empty_like(x), state[name]) for name in ("jac", "best_x", "best_jac"))
+        g, best_x, best_g = (_read_into(xp.empty_like(x), state[name]) for name in ("jac", "best_x", "best_jac"))
 
-    tmp = np.empty_like(x)
+    tmp = xp.empty_like(x)
     status, message, nit = 1, _MSG_MAXITER, start
     for k in range(start + 1, maxiter + 1):
         # m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2  (in place)
         m *= beta1
-        m += np.multiply(g, 1.0 - beta1, out=tmp)
+        m += xp.multiply(g, 1.0 - beta1, out=tmp)
         v *= beta2
-        np.multiply(g, g, out=tmp)
+        xp.multiply(g, g, out=tmp)
         tmp *= 1.0 - beta2
         v += tmp
         # x -= lr * m_hat / (sqrt(v_hat) + eps), with m_hat, v_hat the bias-corrected moments.
-        np.sqrt(v, out=tmp)
+        xp.sqrt(v, out=tmp)
         tmp /= math.sqrt(1.0 - beta2**k)
         tmp += eps
-        np.divide(m, tmp, out=tmp)
+        xp.divide(m, tmp, out=tmp)
         tmp *= lr / (1.0 - beta1**k)
         x -= tmp
         if box is not None:

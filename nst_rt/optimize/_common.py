@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import OptionError
+from ..system.array_module import array_module, fill_from, read_only, to_host
 
 from ._defaults import pairs_kept  # noqa: F401
 from ._reasons import (_MSG_CALLBACK, _MSG_FTOL, _MSG_LINESEARCH, _MSG_MAXFUN, _MSG_MAXITER,  # noqa: F401
@@ -66,35 +67,44 @@ class _Objective:
             raise OptionError("jac must be True (fun returns (f, g)) or a callable returning the gradient")
         self._fun = fun
         self.shape = shape
+        self.xp = np  # the iterate's array module, set by the method from x
         self.size = int(np.prod(shape, dtype=np.int64))
         self.nfev = 0
         self.nonfinite = 0  # how many evaluations returned nan/inf
         self._takes_out = self._jac is None and _takes_out(fun)
 
-    def __call__(self, x: np.ndarray) -> tuple[float, np.ndarray, bool]:
-        """Evaluate at flat float64 ``x``; return ``(f, g, finite)`` with a fresh float64 ``g``."""
+    def __call__(self, x: Any) -> tuple[float, Any, bool]:
+        """Evaluate at flat float64 ``x``; return ``(f, g, finite)`` with a fresh float64 ``g`` in ``x``'s
+        array module. Only ``f`` and the finiteness test cross to the host."""
         self.nfev += 1
-        xs = x.reshape(self.shape).view()
-        xs.flags.writeable = False  # the optimiser's own vector: fun may read it, not change it
+        xp = self.xp
+        xs = read_only(x.reshape(self.shape))  # the optimiser's own vector: fun may read it, not change it
         g = None
         if self._jac is not None:
             f_raw = self._fun(xs)
             g_raw = self._jac(xs)
         elif self._takes_out:
-            g = np.empty(self.shape)
+            g = xp.empty(self.shape)
             f_raw, g_raw = self._fun(xs, out=g)
         else:
             f_raw, g_raw = self._fun(xs)
-        f = float(np.asarray(f_raw, dtype=np.float64).reshape(()))
+        f = _scalar(f_raw)
         if g is None or g_raw is not g:
-            g = np.array(g_raw, dtype=np.float64)  # a copy: state never aliases user memory
+            g = xp.array(g_raw, dtype=xp.float64)  # a copy: state never aliases user memory
         if g.size != self.size:
             raise OptionError(f"the gradient has {g.size} elements but x0 has {self.size}; fun must return (f, g)")
         g = g.reshape(-1)
-        finite = math.isfinite(f) and bool(np.isfinite(g).all())
+        finite = math.isfinite(f) and bool(xp.isfinite(g).all())
         if not finite:
             self.nonfinite += 1
         return f, g, finite
+
+
+def _scalar(value: Any) -> float:
+    """The objective's value as a Python float (a 0-d or one-element device array crosses to the host here)."""
+    if array_module(value) is np:
+        return float(np.asarray(value, dtype=np.float64).reshape(()))
+    return float(value.reshape(()))
 
 
 def _takes_out(fun: Callable[..., Any]) -> bool:
@@ -120,13 +130,12 @@ class IntermediateResult(OptimizeResult):
         return self.__dict__["_state"](copy)
 
 
-def _callback_stops(callback, obj: _Objective, x: np.ndarray, f: float, g: np.ndarray, nit: int,
+def _callback_stops(callback, obj: _Objective, x: Any, f: float, g: Any, nit: int,
                     state: Callable[[], dict[str, Any]]) -> bool:
     """Call ``callback`` with the current point (x copied, jac a read-only view); True when it raised StopIteration."""
     if callback is None:
         return False
-    jac = g.reshape(obj.shape).view()
-    jac.flags.writeable = False  # a view, valid during the callback: the iterate is copied, the gradient not
+    jac = read_only(g.reshape(obj.shape))  # a view, valid during the callback: the iterate is copied, the gradient not
     info = IntermediateResult(x=x.reshape(obj.shape).copy(), fun=f, jac=jac, nit=nit, nfev=obj.nfev)
     info.__dict__["_state"] = state
     try:
@@ -151,8 +160,11 @@ _STATE_SCALARS = {
 }
 
 
-def _shaped(a: np.ndarray, shape: tuple[int, ...], copy: bool) -> np.ndarray:
-    """``a`` in ``shape``: a copy for a state that outlives the callback, else a view."""
+def _shaped(a: Any, shape: tuple[int, ...], copy: bool) -> np.ndarray:
+    """``a`` in ``shape`` on the host: a copy for a state that outlives the callback, else a view (a device
+    array is copied to the host either way: this is where a checkpoint's state leaves the device)."""
+    if not isinstance(a, np.ndarray):
+        return to_host(a.reshape(shape))
     return a.reshape(shape).copy() if copy else a.reshape(shape)
 
 
@@ -160,13 +172,17 @@ def _size(shape: tuple[int, ...]) -> int:
     return int(np.prod(shape, dtype=np.int64))
 
 
-def _read_into(out: np.ndarray, arr: Any) -> np.ndarray:
-    """Fill the flat ``out`` from a saved array, or from one that reads itself from a file (``read_into``: no
-    whole copy of it first); return ``out``."""
+def _read_into(out: Any, arr: Any) -> Any:
+    """Fill ``out`` from a saved array, or from one that reads itself from a file (``read_into``: no whole copy
+    of it first; into a device array through one host buffer); return ``out``."""
     if hasattr(arr, "read_into"):
-        arr.read_into(out.reshape(arr.shape))
-    else:
-        out[:] = np.asarray(arr).reshape(-1)
+        if isinstance(out, np.ndarray):
+            arr.read_into(out.reshape(arr.shape))
+            return out
+        host = np.empty(arr.shape, np.dtype(str(out.dtype)))
+        arr.read_into(host)
+        arr = host
+    fill_from(out, arr.reshape(out.shape) if hasattr(arr, "reshape") else np.asarray(arr).reshape(out.shape))
     return out
 
 
@@ -186,7 +202,8 @@ def _check_state(state: Any, method: str, shape: tuple[int, ...], m: int = 0) ->
                               f"{m}; resume with the same maxcor and maxiter")
         k = out.get("count", 0)
         for name, want in _STATE_ARRAYS[method](shape, m, k).items():
-            arr = state[name] if hasattr(state[name], "read_into") else np.asarray(state[name])  # read later
+            arr = state[name]  # read later; a device array stays where it is
+            arr = arr if hasattr(arr, "read_into") or hasattr(arr, "__array_namespace__") else np.asarray(arr)
             if arr.shape != tuple(want):
                 raise OptionError(f"resume: state array {name!r} has shape {arr.shape}, this run needs {tuple(want)}")
             out[name] = arr

@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-
 from . import _history
 from ._box import _Box
 from ._common import (
@@ -28,33 +26,35 @@ from ._common import (
     _shaped,
 )
 from ._linesearch import _extend_on_path, _projected_armijo, _strong_wolfe
+from ..system.array_module import array_module
 
 
-def _trial_point(x: np.ndarray, t: float, d: np.ndarray, box: _Box | None, out: np.ndarray) -> np.ndarray:
+def _trial_point(xp, x: Any, t: float, d: Any, box: _Box | None, out: Any) -> Any:
     """``out = P(x + t d)``. Used both to evaluate and to rebuild the accepted point (bit-identical)."""
-    np.multiply(d, t, out=out)
+    xp.multiply(d, t, out=out)
     out += x
     if box is not None:
         box.project(out, out=out)
     return out
 
 
-def _abs_max(v: np.ndarray) -> float:
+def _abs_max(v: Any) -> float:
     """``max |v|`` without an image-sized ``abs(v)``."""
     return max(float(v.max()), -float(v.min()))
 
 
-def lbfgs(obj: _Objective, x: np.ndarray, box: _Box | None, opts: dict[str, Any], callback: Any,
-           resume: dict[str, Any] | None = None) -> OptimizeResult:
+def lbfgs(obj: _Objective, x: Any, box: _Box | None, opts: dict[str, Any], callback: Any,
+          resume: dict[str, Any] | None = None) -> OptimizeResult:
     maxiter, maxfun, gtol, ftol = opts["maxiter"], opts["maxfun"], opts["gtol"], opts["ftol"]
     n = x.size
-    history = _history._History(pairs_kept(opts["maxcor"], maxiter), n, _history.PAIR_DTYPE)
+    xp = obj.xp = array_module(x)  # every vector below lives where x does; scalars come to the host
+    history = _history._History(pairs_kept(opts["maxcor"], maxiter), n, _history.PAIR_DTYPE, xp)
     # The driver's vectors, made once. x_trial holds the line search's points, then the accepted one
     # (swapped with x); between line searches it is free, and the box's tests use it as their scratch.
-    d = np.empty(n)
-    x_trial = np.empty(n)
+    d = xp.empty(n)
+    x_trial = xp.empty(n)
 
-    def pg_max(x_: np.ndarray, g_: np.ndarray) -> float:
+    def pg_max(x_: Any, g_: Any) -> float:
         return box.projected_gradient_max(x_, g_, x_trial) if box is not None else _abs_max(g_)
 
     def stop_reason(f_old: float, f: float) -> tuple[int, str] | None:
@@ -82,7 +82,7 @@ def lbfgs(obj: _Objective, x: np.ndarray, box: _Box | None, opts: dict[str, Any]
         state = _check_state(resume, "lbfgs", obj.shape, history.m)
         f, nit, obj.nfev = state["fun"], state["nit"], state["nfev"]
         _read_into(x, state["x"])
-        g = _read_into(np.empty(n), state["jac"])
+        g = _read_into(xp.empty(n), state["jac"])
         history.restore(state)
         f_old = state["fun_old"]
         del state, resume  # the loaded memory can go: the history holds it now
@@ -95,19 +95,19 @@ def lbfgs(obj: _Objective, x: np.ndarray, box: _Box | None, opts: dict[str, Any]
     while True:
         # ---- search direction -------------------------------------------------
         history.direction(g, active, out=d)
-        gtd = float(np.dot(g, d))
+        gtd = float(xp.dot(g, d))
         if not gtd < 0.0:  # not a descent direction (or nan): restart from steepest descent
             history.reset()
             history.direction(g, active, out=d)
         if box is not None:
             box.drop_outward(x, d)
-        gtd = float(np.dot(g, d))
+        gtd = float(xp.dot(g, d))
         if not gtd < 0.0:  # projected gradient is zero to rounding: nothing left to do
             return _result(obj, x, f, g, nit, 0, _MSG_PGTOL)
 
         # Without curvature information d = -g is badly scaled: make the first trial
         # step unit length (SciPy / PyTorch); with history, the quasi-Newton t = 1.
-        t0 = min(1.0, 1.0 / float(np.linalg.norm(d))) if history.count == 0 else 1.0
+        t0 = min(1.0, 1.0 / float(xp.linalg.norm(d))) if history.count == 0 else 1.0
 
         # ---- line search ------------------------------------------------------
         budget = opts["maxls"] if maxfun is None else min(opts["maxls"], maxfun - obj.nfev)
@@ -115,11 +115,11 @@ def lbfgs(obj: _Objective, x: np.ndarray, box: _Box | None, opts: dict[str, Any]
             return _result(obj, x, f, g, nit, 1, _MSG_MAXFUN)
         nonfinite_before = obj.nonfinite
 
-        def phi(t: float) -> tuple[float, np.ndarray, float]:
-            f_t, g_t, ok = obj(_trial_point(x, t, d, box, x_trial))
+        def phi(t: float) -> tuple[float, Any, float]:
+            f_t, g_t, ok = obj(_trial_point(xp, x, t, d, box, x_trial))
             if not ok:
                 return math.inf, g_t, math.nan
-            return f_t, g_t, float(np.dot(g_t, d))
+            return f_t, g_t, float(xp.dot(g_t, d))
 
         t_break = box.max_step(x, d, x_trial) if box is not None else math.inf
         if t0 <= t_break:
@@ -127,7 +127,7 @@ def lbfgs(obj: _Objective, x: np.ndarray, box: _Box | None, opts: dict[str, Any]
                 phi, t0, f, g, gtd, _abs_max(d), max_evals=budget, t_max=t_break,
                 xtol=1e-12 * max(1.0, _abs_max(x)),
             )
-            if t == t_break and f_t < f and float(np.dot(g_t, d)) <= gtd:
+            if t == t_break and f_t < f and float(xp.dot(g_t, d)) <= gtd:
                 # Stopped by the first bound with f still falling at least as steeply as at x
                 # (no positive curvature along d, so the pair would be skipped): go on along
                 # the projected path instead of taking this short step.
@@ -145,7 +145,7 @@ def lbfgs(obj: _Objective, x: np.ndarray, box: _Box | None, opts: dict[str, Any]
             return _result(obj, x, f, g, nit, 2, _MSG_NONFINITE if met_nonfinite else _MSG_LINESEARCH)
 
         # ---- accept the step, update the memory -------------------------------
-        x_new = _trial_point(x, t, d, box, x_trial)  # t may be an earlier trial than the last one evaluated
+        x_new = _trial_point(xp, x, t, d, box, x_trial)  # t may be an earlier trial than the last one evaluated
         active = box.active(x_new, g_t) if box is not None else None
         history.update(x_new, x, g_t, g, active)
         x, x_trial = x_new, x  # swap buffers; no allocation

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-import numpy as np
+from typing import Any
 
 from ._box import _Box
 
@@ -54,10 +54,10 @@ def _cubic_interpolate(
 
 
 def _strong_wolfe(
-    phi: Callable[[float], tuple[float, np.ndarray, float]],
+    phi: Callable[[float], tuple[float, Any, float]],
     t: float,
     f: float,
-    g: np.ndarray,
+    g: Any,
     gtd: float,
     d_norm: float,
     *,
@@ -66,7 +66,7 @@ def _strong_wolfe(
     xtol: float = 1e-12,
     c1: float = _C1,
     c2: float = _C2,
-) -> tuple[float, float, np.ndarray, int]:
+) -> tuple[float, float, Any, int]:
     """Strong-Wolfe line search along ``phi(t) = (f, g, g.d)`` at ``x + t d``.
 
     Returns ``(t, f_t, g_t, evals)`` of the lowest acceptable point found; ``t == 0``
@@ -155,18 +155,18 @@ def _strong_wolfe(
 
 
 def _projected_armijo(
-    phi: Callable[[float], tuple[float, np.ndarray, float]],
-    x: np.ndarray,
+    phi: Callable[[float], tuple[float, Any, float]],
+    x: Any,
     t: float,
     f: float,
-    g: np.ndarray,
-    d: np.ndarray,
+    g: Any,
+    d: Any,
     box: _Box,
-    x_trial: np.ndarray,
+    x_trial: Any,
     *,
     max_evals: int,
     c1: float = _C1,
-) -> tuple[float, float, np.ndarray, int]:
+) -> tuple[float, float, Any, int]:
     """Backtracking Armijo search along the projected path ``P(x + t d)``.
 
     Accepts the first ``t`` with ``f(P(x + t d)) <= f + c1 * g.(P(x + t d) - x)``
@@ -180,8 +180,8 @@ def _projected_armijo(
         if not math.isfinite(f_t):
             t *= 0.5  # back off toward the last good point (x itself)
             continue
-        np.subtract(x_trial, x, out=x_trial)
-        slope = float(np.dot(g, x_trial))  # g.(P(x + t d) - x): negative for small t
+        box.xp.subtract(x_trial, x, out=x_trial)
+        slope = float(box.xp.dot(g, x_trial))  # g.(P(x + t d) - x): negative for small t
         if f_t < f and f_t <= f + c1 * slope:
             return t, f_t, g_t, evals
         # Minimiser of the quadratic through phi(0) = f with slope `slope / t`, and phi(t) = f_t,
@@ -195,14 +195,14 @@ def _projected_armijo(
 
 
 def _extend_on_path(
-    phi: Callable[[float], tuple[float, np.ndarray, float]],
+    phi: Callable[[float], tuple[float, Any, float]],
     t: float,
     f_t: float,
     max_evals: int,
     t_last: float,
-    g_t: np.ndarray,
+    g_t: Any,
     growth: float = 4.0,
-) -> tuple[float, float, np.ndarray]:
+) -> tuple[float, float, Any]:
     """From an accepted step ``t``, try ``growth`` times longer steps on the projected path while f falls.
 
     ``phi`` projects, so each longer step puts more variables on their bounds; ``t_last`` (where every

@@ -3,8 +3,9 @@
 A checkpoint is an uncompressed ``.npz`` file (numpy reads it, no pickle) named after the output,
 ``OUTPUT.ckpt``. It holds the optimiser's state at an iteration boundary (``intermediate_result.state()``
 of :mod:`nst_rt.optimize`: the iterate, its loss and gradient, the L-BFGS pairs or Adam's moments, the
-iteration and evaluation counts), the scale it belongs to, what the scales before it did, and a
-fingerprint of the run: hashes of the decoded content, style and init images, every option that changes
+iteration and evaluation counts), the scale it belongs to, what the scales before it did, where a bf16
+scale's switch to fp32 stands (:mod:`nst_rt.pipeline.precision_switch`), and a fingerprint of the run
+(:mod:`nst_rt.pipeline.fingerprint`): hashes of the decoded content, style and init images, every option that changes
 the pixels, and the model's metadata (its weights' sha256 among them).
 
 It is written to a hidden temporary file in the same directory, flushed to disk, and renamed over the
@@ -15,7 +16,6 @@ optimiser resumes bit for bit, so a resumed run writes the bytes an uninterrupte
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import os
@@ -29,19 +29,18 @@ import numpy as np
 from ..errors import CheckpointError, OptionError
 from ..io.atomic import create_temp
 from ..io.npz_stream import Stored
+from .fingerprint import NOT_FINGERPRINTED, describe_differences, fingerprint  # noqa: F401 (read from here too)
 
 from .options import CHECKPOINT_EVERY as DEFAULT_EVERY  # noqa: E402
 # ... and at least this many times the last write's duration apart, so that writing takes at most ~5% of a run
 # (a 512 px L-BFGS checkpoint is 640 MB: seconds to write; at 4096 px it would be 64 times that).
 WRITE_SHARE = 0.05
 SUFFIX = ".ckpt"
-FORMAT = 1
-# Options that say where and how fast a run computes, not what: a run may resume with other values (on
-# another provider the last bits of the result may differ; see the README).
-NOT_FINGERPRINTED = ("model", "models_dir", "provider", "precision", "threads", "tile")
-MASKS = ("style_masks", "content_mask")  # fingerprinted by their pixels, not their paths
-# Model metadata that records where a model came from, not what it computes.
-MODEL_PROVENANCE = ("exporter_version", "weights_source", "opset")
+# 2 records a bf16 scale's switch to fp32 (``ScaleRun.record``) and the scales before that switched; a format 1
+# checkpoint resumes runs that cannot switch (fp32, Adam) as before, and is refused for one that can.
+FORMAT = 2
+READS = (1, 2)
+_SWITCH = "switch_"  # prefix of the current scale's switch state in the file
 _STATE = "opt_"  # prefix of the optimiser's arrays in the file
 STREAMED = ("s", "y", "x", "jac")  # pairs and image vectors: read straight into the optimiser's buffers
 
@@ -61,6 +60,8 @@ class Resumed:
     evaluations_before: int
     stopped_early: dict  # scale -> why it ran fewer iterations, for the scales before
     state: Mapping | None  # for ``minimize(..., resume=state)``; its arrays are read from the file when asked for
+    fp32_from: dict = dataclasses.field(default_factory=dict)  # scale -> (iteration, why), for the scales before
+    switch: Mapping | None = None  # ScaleRun.record() at the checkpoint (None before format 2)
 
     @property
     def iteration(self) -> int:
@@ -116,8 +117,9 @@ class Checkpoint:
         return self.resume and self.exists
 
     def begin(self, options, model_metadata: Mapping[str, str], content: np.ndarray, styles, init,
-              masks=None) -> Resumed:
-        """Fingerprint this run; return where it continues from (``FROM_THE_START`` without a checkpoint)."""
+              masks=None, switching: bool = False) -> Resumed:
+        """Fingerprint this run; return where it continues from (``FROM_THE_START`` without a checkpoint).
+        ``switching``: the run may switch from bf16 or TF32 to fp32, so a checkpoint must say where its switch stood."""
         self._fingerprint = fingerprint(options, model_metadata, content, styles, init, masks)
         self._last = time.monotonic()
         if not self.resume:
@@ -134,9 +136,14 @@ class Checkpoint:
             detail = " ".join(str(exc).split()) or type(exc).__name__
             raise CheckpointError(f"cannot read checkpoint '{self.path}' ({detail}); delete it, or pass --overwrite "
                                   "without --resume to start again") from None
-        if int(meta["format"]) != FORMAT:
-            raise CheckpointError(f"checkpoint '{self.path}' is in format {int(meta['format'])}, this nst-rt reads "
-                                  f"{FORMAT}; pass --overwrite without --resume to start again")
+        version = int(meta["format"])
+        if version not in READS:
+            raise CheckpointError(f"checkpoint '{self.path}' is in format {version}, this nst-rt reads "
+                                  f"{' and '.join(map(str, READS))}; pass --overwrite without --resume to start again")
+        if version < 2 and switching:
+            raise CheckpointError(f"checkpoint '{self.path}' is in format {version}, which does not record the bf16 "
+                                  "run's switch to fp32; resume it with --precision fp32, or pass --overwrite "
+                                  "without --resume to start again")
         differences = describe_differences(json.loads(str(meta["fingerprint"])), self._fingerprint)
         if differences:
             raise CheckpointError(f"checkpoint '{self.path}' is of another run ({differences}); resume with the "
@@ -144,6 +151,9 @@ class Checkpoint:
         resumed = Resumed(int(meta["scale"]), int(meta["iterations_before"]), int(meta["evaluations_before"]),
                           {int(k): v for k, v in json.loads(str(meta["stopped_early"])).items()},
                           _Prefixed(saved, _STATE))
+        if version >= 2:
+            resumed.fp32_from = {int(k): tuple(v) for k, v in json.loads(str(saved["fp32_from"])).items()}
+            resumed.switch = {name: saved[_SWITCH + name] for name in ("switched_at", "switch_reason", "watch_nfev")}
         self.saved = (resumed.scale, resumed.iteration)
         return resumed
 
@@ -156,20 +166,26 @@ class Checkpoint:
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             return None
 
-    def enter_scale(self, scale: int, iterations_before: int, evaluations_before: int, stopped_early: dict) -> None:
+    def enter_scale(self, scale: int, iterations_before: int, evaluations_before: int, stopped_early: dict,
+                    fp32_from: dict | None = None) -> None:
         """Record where the run is, for the checkpoints written during this scale."""
         self._context = {"scale": np.int64(scale), "iterations_before": np.int64(iterations_before),
                          "evaluations_before": np.int64(evaluations_before),
-                         "stopped_early": np.array(json.dumps({str(k): v for k, v in stopped_early.items()}))}
+                         "stopped_early": np.array(json.dumps({str(k): v for k, v in stopped_early.items()})),
+                         "fp32_from": np.array(json.dumps({str(k): v for k, v in (fp32_from or {}).items()}))}
 
-    def maybe_save(self, intermediate) -> bool:
-        """Write a checkpoint from the optimiser's callback argument if ``every`` seconds have passed."""
+    def maybe_save(self, intermediate, switch=None) -> bool:
+        """Write a checkpoint from the optimiser's callback argument if ``every`` seconds have passed; ``switch()``
+        gives the scale's switch state (``ScaleRun.record``)."""
         if not self.every or time.monotonic() - self._last < self._gap:
             return False
         started = time.monotonic()
         state = intermediate.state(copy=False)  # views: written straight to the file, no second copy in memory
+        switch = switch() if switch is not None else {"switched_at": np.int64(-1), "switch_reason": np.array(""),
+                                                      "watch_nfev": np.zeros(0, np.int64)}
         arrays = {"format": np.int64(FORMAT), "fingerprint": np.array(json.dumps(self._fingerprint)),
-                  **self._context, **{_STATE + name: value for name, value in state.items()}}
+                  **self._context, **{_SWITCH + name: value for name, value in switch.items()},
+                  **{_STATE + name: value for name, value in state.items()}}
         self._write(arrays)
         self.saved = (int(self._context["scale"]), int(state["nit"]))
         self._last = time.monotonic()
@@ -213,50 +229,6 @@ def terms_of(objective, result) -> dict:
         return objective.terms_at(result.fun)
 
 
-def fingerprint(options, model_metadata: Mapping[str, str], content: np.ndarray, styles, init,
-                masks=None) -> dict[str, str]:
-    """What a run's result depends on, as ``{name: text}``: options by their CLI names, images (masks among
-    them: ``masks``, an :class:`nst_rt.pipeline.masks.Masks`) and model hashed."""
-    prints = {}
-    for field in dataclasses.fields(options):
-        if field.name in MASKS:  # by their pixels, below: a moved mask file is the same mask
-            prints["--" + field.name.replace("_", "-")] = json.dumps(getattr(options, field.name) is not None)
-        elif field.name not in NOT_FINGERPRINTED:
-            value = "an image" if field.name == "init" and init is not None else getattr(options, field.name)
-            prints["--" + field.name.replace("_", "-")] = json.dumps(value, default=_plain)
-    model = {key: value for key, value in sorted(model_metadata.items()) if key not in MODEL_PROVENANCE}
-    prints["model"] = hashlib.sha256(json.dumps(model).encode()).hexdigest()
-    images = {"content image": content, **{f"style image {i + 1}": s for i, s in enumerate(styles)}}
-    if init is not None:
-        images["init image"] = init
-    if masks is not None:
-        images.update({f"style mask {i + 1}": m for i, m in enumerate(masks.styles or [])})
-        images.update({"content mask": masks.content} if masks.content is not None else {})
-    for name, image in images.items():
-        image = np.ascontiguousarray(image)
-        digest = hashlib.sha256(f"{image.dtype.str}{image.shape}".encode())
-        digest.update(memoryview(image).cast("B"))
-        prints[name] = digest.hexdigest()
-    return prints
-
-
-def describe_differences(saved: Mapping[str, str], current: Mapping[str, str]) -> str:
-    """One phrase per difference, e.g. "--style-weight 10.0 then, 20.0 now; another content image"."""
-    phrases = []
-    for name in list(saved) + [n for n in current if n not in saved]:
-        then, now = saved.get(name), current.get(name)
-        if then == now:
-            continue
-        if name.startswith("--"):
-            shown = {None: "unset", "null": "default"}  # null: the option's automatic default (e.g. --scales)
-            phrases.append(f"{name} {shown.get(then, then)} then, {shown.get(now, now)} now")
-        elif then is None or now is None:
-            phrases.append(f"{name} now, none then" if then is None else f"{name} then, none now")
-        else:
-            phrases.append(f"another {name}")
-    return "; ".join(phrases)
-
-
 class _Prefixed(Mapping):
     """The arrays of ``npz`` whose names start with ``prefix``, without it; each read when asked for."""
 
@@ -279,11 +251,6 @@ class _Prefixed(Mapping):
 
     def __len__(self) -> int:
         return len(self._names)
-
-
-def _plain(value):
-    """JSON for numpy numbers and paths in options."""
-    return value.item() if hasattr(value, "item") else os.fspath(value)
 
 
 def _fsync_directory(directory: Path) -> None:

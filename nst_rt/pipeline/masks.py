@@ -13,6 +13,9 @@ from ..objective.whole import mask_count
 
 BLACK = 0.5 / 255  # a mask whose brightest pixel is below half an 8-bit level is all black
 UNCOVERED = 0.5 / 255  # ... and a pixel where the style masks sum to less than that is covered by none
+OPAQUE = 254.5 / 255  # an alpha channel this opaque everywhere draws nothing: the mask is then the luminance
+# A mask is stretched to the content's shape; beyond this relative difference of aspect ratios the run says so.
+ASPECT_TOLERANCE = 0.02
 
 
 @dataclass
@@ -30,6 +33,19 @@ class Masks:
 
     def content_at(self, size) -> np.ndarray | None:
         return None if self.content is None else at_size(self.content, size)
+
+    def stretched(self, size) -> str | None:
+        """A sentence naming the masks whose aspect ratio differs from ``size``'s (height, width) by more than the
+        tolerance (they are stretched to it), or None."""
+        named = [(f"style mask {i + 1}", m) for i, m in enumerate(self.styles or [])]
+        named += [("content mask", self.content)] if self.content is not None else []
+        wanted = size[1] / size[0]
+        off = [f"{role} ({m.shape[1]}x{m.shape[0]} px, aspect ratio {m.shape[1] / m.shape[0]:.2f})"
+               for role, m in named if abs(m.shape[1] / m.shape[0] / wanted - 1) > ASPECT_TOLERANCE]
+        if not off:
+            return None
+        return (f"{' and '.join(off)} {'is' if len(off) == 1 else 'are'} stretched to the content's {size[1]}x{size[0]} "
+                f"(aspect ratio {wanted:.2f}); draw masks at the content's aspect ratio")
 
     def uncovered_share(self, size) -> float:
         """The share of pixels at ``size`` that no style mask covers."""
@@ -51,7 +67,10 @@ def at_size(mask: np.ndarray, size) -> np.ndarray:
 
 
 def _load(source, role: str) -> np.ndarray:
-    mask = grey(image_load.load_image(source, role=role))
+    """A mask: its alpha channel where it has one that is not opaque everywhere, else its luminance."""
+    image = image_load.load_image(source, role=role, keep_alpha=True)
+    has_alpha = image.shape[2] == 4 and float(image[:, :, 3].min()) < OPAQUE
+    mask = np.ascontiguousarray(image[:, :, 3]) if has_alpha else grey(image[:, :, :3])
     if mask.max() < BLACK:
         where = f" '{source}'" if isinstance(source, str) or hasattr(source, "__fspath__") else ""
         raise ImageError(f"{role}{where} is all black, so it selects no region; white is where it acts")

@@ -92,6 +92,8 @@ class Options:
         for name, value in positive_ints.items():
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
                 raise OptionError(f"{name.replace('_', '-')} must be a whole number >= 1, got {value!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral) or self.seed < 0:
+            raise OptionError(f"seed must be a whole number >= 0, got {self.seed!r}")
         for name in ("content_weight", "style_weight", "tv_weight"):
             check_weight(name.replace("_", " "), getattr(self, name))
         if not (math.isfinite(self.style_scale) and self.style_scale > 0):

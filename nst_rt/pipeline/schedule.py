@@ -44,11 +44,11 @@ def auto_scales(size: int, shortest_ratio: float = 1.0) -> int:
 def plan(size: int, iterations: int, scales: int | None = None, shortest_ratio: float = 1.0) -> list[Stage]:
     """The stages of a run, coarsest first; the last is ``size`` with ``iterations``."""
     count = auto_scales(size, shortest_ratio) if scales is None else scales
-    stages = []
-    for halvings in range(count - 1, -1, -1):
-        factor = min(COARSER_ITERATIONS ** halvings, MAX_ITERATIONS_FACTOR)
+    stages, factor = [], 1
+    for halvings in range(count):  # finest first; the factor is capped as it grows, so this is linear in count
         stages.append(Stage(size >> halvings, iterations * factor))
-    return stages
+        factor = min(factor * COARSER_ITERATIONS, MAX_ITERATIONS_FACTOR)
+    return stages[::-1]
 
 
 def check_min_size(what: str, shape: tuple[int, int], scale: int, scales: int) -> None:

@@ -18,10 +18,12 @@ import numpy as np
 from ..io import colors, image_load, images, layout
 from . import masks as run_masks, schedule
 from .checkpoint import FROM_THE_START, terms_of
-from ..errors import ImageError, MaskNotice, MemoryNotice, OptionError, RandomWeightsNotice
+from ..errors import ImageError, MaskNotice, MaskShapeNotice, MemoryNotice, OptionError, RandomWeightsNotice
 from ..model_format import MIN_SIZE
 from ..objective.whole import Objective
+from ..network.precision import REDUCED
 from .options import INIT_HINTS, INITS, Options, random_weights_note
+from .start import start_image
 from .outcome import Progress, Result, stop_reason  # noqa: F401 (Progress and Result are part of this module's API)
 from . import precision_switch, ray_tiles
 from ..objective.tiled import TiledObjective
@@ -56,7 +58,8 @@ class Stylizer:
 
     def run(self, content, styles, progress: Callable[[Progress], None] | None = None, *,
             start: np.ndarray | None = None, wrap_objective: Callable | None = None, checkpoint=None,
-            on_tile: Callable[[int, int, int], None] | None = None) -> Result:
+            on_tile: Callable[[int, int, int], None] | None = None,
+            should_stop: Callable[[], bool] | None = None) -> Result:
         """Stylize. Ctrl-C (KeyboardInterrupt) ends the run early and returns the best image so far.
 
         ``start``, an (H, W, 3) image, replaces the start image that ``init`` would make (resized to the
@@ -66,17 +69,23 @@ class Stylizer:
         continue it from a saved one; remove it once the result is written.
         ``on_tile(pass_, index, count)`` is called before each tile of a tiled evaluation (see
         :mod:`nst_rt.objective.tiled`). A scale whose L-BFGS history had to be shrunk to fit in memory is announced
-        with a :class:`nst_rt.errors.MemoryNotice` warning before the run starts.
+        with a :class:`nst_rt.errors.MemoryNotice` warning before the run starts. ``should_stop()`` is asked between
+        setup steps (loading, colour transfer, schedule, memory plan, resizes, targets): true stops as Ctrl-C does.
         """
         from ..optimize import minimize
 
         o = self.options
+        def check_stop():  # raises once a stop is asked, else None (so comprehensions ask it per picture)
+            if should_stop is not None and should_stop():
+                raise KeyboardInterrupt
+
         styles = list(styles) if isinstance(styles, (list, tuple)) else [styles]
         if not styles:
             raise OptionError("give at least one style image")
         content_full = image_load.load_image(content, role="content image", min_side=MIN_SIZE)
+        check_stop()
         styles_full = [image_load.load_image(s, role=f"style image {i + 1}", min_side=MIN_SIZE)
-                       for i, s in enumerate(styles)]
+                       for i, s in enumerate(styles) if check_stop() is None]
         init_full = None
         if o.init not in INITS:
             if isinstance(o.init, (str, os.PathLike)) and not os.path.lexists(o.init):
@@ -84,23 +93,31 @@ class Stylizer:
                                  f"({', '.join(INITS)}){INIT_HINTS.get(str(o.init), '; check the path')}")
             init_full = image_load.load_image(o.init, role="init image", min_side=MIN_SIZE)
         masks = run_masks.load(o, len(styles_full))
-        styles_full = [colors.transfer(s, content_full, o.color_transfer) for s in styles_full]
+        styles_full = [colors.transfer(s, content_full, o.color_transfer)
+                       for s in styles_full if check_stop() is None]
+        check_stop()
         # Check sizes and memory on the shapes alone: a huge --size must be refused before it is allocated.
         stages = schedule.stages_for(o.size, o.iterations, o.scales, o.style_scale, content_full, styles_full)
         sizes = [stage.size for stage in stages]
+        check_stop()
         pool = self.engine.start(o) if self.engine is not None else None  # its workers' memory sizes the tiles
         cluster = (self.engine.worker_memory, len(pool.actors)) if pool is not None else None
         plans = plan_scales(self.network, self.model.architecture, o, content_full, styles_full, sizes,
                             [stage.iterations for stage in stages], cluster=cluster)
+        check_stop()
 
-        resumed = checkpoint.begin(o, self.model.metadata, content_full, styles_full, init_full, masks) \
-            if checkpoint else FROM_THE_START
+        switching = o.optimizer == "lbfgs" and getattr(self.network, "precision", "fp32") in REDUCED
+        resumed = checkpoint.begin(o, self.model.metadata, content_full, styles_full, init_full, masks,
+                                   switching=switching) if checkpoint else FROM_THE_START
         if resumed.state is not None and o.optimizer == "lbfgs":  # the history the run used, whatever fits now
             plans = plan_scales(self.network, self.model.architecture, o, content_full, styles_full, sizes,
                                 [stage.iterations for stage in stages],
                                 kept=(resumed.scale, int(np.asarray(resumed.state["maxcor"]))), cluster=cluster)
         for note in dict.fromkeys(p.note for p in plans if p.note):
             warnings.warn(note, MemoryNotice, stacklevel=2)
+        stretched = masks.stretched(content_full.shape[:2])
+        if stretched:
+            warnings.warn(stretched, MaskShapeNotice, stacklevel=2)
         uncovered = masks.uncovered_share(content_full.shape[:2])
         if uncovered > 0:
             warnings.warn(f"the style masks cover no style over {uncovered:.0%} of the picture: only the content "
@@ -110,7 +127,7 @@ class Stylizer:
         x = None
         total_iterations, total_evaluations = resumed.iterations_before, resumed.evaluations_before
         last = {"x": None, "loss": float("nan"), "terms": {}}
-        interrupted, stopped_early, fp32_from = False, dict(resumed.stopped_early), {}
+        interrupted, stopped_early, fp32_from = False, dict(resumed.stopped_early), dict(resumed.fp32_from)
         for scale, stage in enumerate(stages, start=1):
             longest, iterations = stage.size, stage.iterations
             if scale < resumed.scale:
@@ -118,16 +135,18 @@ class Stylizer:
             scale_run = result = None
             saved = resumed.state if scale == resumed.scale else None  # the optimiser's state to continue from
             try:
+                check_stop()
                 content_img = images.resize_longest(content_full, longest)
                 h, w = content_img.shape[:2]
                 style_imgs = [images.resize_longest(s, schedule.style_size(longest, o.style_scale))
-                              for s in styles_full]
+                              for s in styles_full if check_stop() is None]
+                check_stop()
                 if saved is not None:  # minimize takes the iterate and the rest from the checkpoint
                     first = None
                 elif x is None and start is not None:
                     first = images.resize_to(np.asarray(start, dtype=np.float32), (h, w))
                 elif x is None:
-                    first = self._start_image(content_img, style_imgs[0], init_full, rng)
+                    first = start_image(o, content_img, style_imgs[0], init_full, rng)
                 else:  # coarse-to-fine: the previous scale's result, upsampled, is the next start
                     first = images.resize_to(layout.from_nchw(x), (h, w))
                 # float32 until minimize takes its float64 copy: one image-sized float64 vector less held by the run
@@ -135,12 +154,14 @@ class Stylizer:
                 first = None
                 last.update(x=x0, loss=float("inf"), nit=0 if saved is None else resumed.iteration)
                 plan = plans[scale - 1]
-                build = self._objective_builder(content_img, style_imgs, masks, plan, wrap_objective, on_tile)
+                build = self._objective_builder(content_img, style_imgs, masks, plan, wrap_objective, on_tile,
+                                                check_stop)
                 scale_run = precision_switch.ScaleRun(build, self.network, self._fp32_network, self.switch_policy,
                                                       iterations=iterations, history=plan.history,
-                                                      last_scale=scale == len(stages), watch=o.optimizer == "lbfgs")
+                                                      last_scale=scale == len(stages), watch=o.optimizer == "lbfgs",
+                                                      restored=resumed.switch if saved is not None else None)
                 if checkpoint:
-                    checkpoint.enter_scale(scale, total_iterations, total_evaluations, stopped_early)
+                    checkpoint.enter_scale(scale, total_iterations, total_evaluations, stopped_early, fp32_from)
                 if progress is not None and saved is None:
                     progress(Progress(scale, len(sizes), 0, iterations, float("nan"), {}, total_evaluations,
                                       time.perf_counter() - started, lambda x0=x0: self._finish(x0, content_full),
@@ -149,7 +170,7 @@ class Stylizer:
                 def callback_for(objective):  # a new objective (bf16 went on in fp32): its losses start afresh
                     last.update(loss=float("inf"))
                     return self._on_iteration(scale, stages, objective, last, progress, total_evaluations, started,
-                                              content_full, checkpoint, lambda: scale_run.precision)
+                                              content_full, checkpoint, scale_run)
 
                 result = scale_run.run(
                     lambda objective, callback, resume: minimize(
@@ -191,8 +212,10 @@ class Stylizer:
                       total_evaluations, time.perf_counter() - started, interrupted, message, stopped_early,
                       fp32_from)
 
-    def _objective_builder(self, content_img, style_imgs, masks, plan, wrap_objective, on_tile) -> Callable:
-        """``build(network)``: this scale's objective on ``network`` (tiled when the plan says so)."""
+    def _objective_builder(self, content_img, style_imgs, masks, plan, wrap_objective, on_tile,
+                           check_stop=lambda: None) -> Callable:
+        """``build(network)``: this scale's objective on ``network`` (tiled when the plan says so); ``check_stop``
+        is asked before its targets are computed."""
         o = self.options
         shape = content_img.shape[:2]
         settings = dict(content_layers=o.content_layers, style_layers=o.style_layers, content_weight=o.content_weight,
@@ -201,6 +224,7 @@ class Stylizer:
                         content_mask=masks.content_at(shape))
 
         def build(network):
+            check_stop()
             if self.engine is None and plan.tile is None:
                 objective = Objective(network, content_img, style_imgs, **settings)
             else:  # in tiles, here or on the Ray engine's actors
@@ -232,7 +256,7 @@ class Stylizer:
         return {"maxiter": iterations, "lr": o.learning_rate}
 
     def _on_iteration(self, scale, stages, objective, last, progress, evaluations_before, started, content_full,
-                      checkpoint, precision):
+                      checkpoint, scale_run):
         """The optimiser's callback: keep the best point (Adam may go up), save a checkpoint when due, report."""
         iterations = stages[scale - 1].iterations
 
@@ -243,29 +267,13 @@ class Stylizer:
             if state.fun <= last["loss"]:
                 last.update(x=current, loss=float(state.fun), terms=terms)
             if checkpoint:
-                checkpoint.maybe_save(state)
+                checkpoint.maybe_save(state, scale_run.record)
             if progress is not None:
                 progress(Progress(scale, len(stages), int(state.nit), iterations, float(state.fun), dict(terms),
                                   evaluations_before + int(state.nfev), time.perf_counter() - started,
-                                  lambda: self._finish(current, content_full), stages, precision()))
+                                  lambda: self._finish(current, content_full), stages, scale_run.precision))
 
         return on_iteration
-
-    def _start_image(self, content, style, init_image, rng) -> np.ndarray:
-        o = self.options
-        h, w = content.shape[:2]
-        if o.init == "content":
-            start = content
-        elif o.init == "style":
-            start = images.resize_to(style, (h, w))
-        elif o.init == "noise":
-            start = rng.random((h, w, 3), dtype=np.float32)
-        else:
-            start = images.resize_to(init_image, (h, w))
-        if o.noise_ratio > 0 and o.init != "noise":
-            noise = rng.random((h, w, 3), dtype=np.float32)
-            start = (1 - o.noise_ratio) * start + o.noise_ratio * noise
-        return np.asarray(start, dtype=np.float32)
 
     def _finish(self, x: np.ndarray, content: np.ndarray) -> np.ndarray:
         """The image as it will be saved: clamped to [0, 1], with the content's colours when asked."""

@@ -1,8 +1,9 @@
 """The HTTP routes: jobs (post, status, events, preview, result, delete) and the options.
 
 Errors answer ``{"error": "...", "field": ...}`` with the library's own one-line message: 400 for a bad image
-or option, 404 for an unknown job, 409 for a preview or result asked too early, 413 for an upload over the
-limit. ``field`` names the form field or option at fault (or is null), so the page can show the message there.
+or option, 403 for another site (guard.py), 404 for an unknown job, 409 for a preview or result asked too early,
+413 for an upload or a picture over the limits, 429 when the queue is full, and 500 (the same shape) for a bug.
+``field`` names the form field or option at fault (or is null), so the page can show the message there.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from starlette.routing import Route
 
 from .jobs import FINAL
 from .options import describe
-from .uploads import Refused, read_submission
+from .refused import Refused
+from .uploads import read_submission
 
 EVENT_INTERVAL = 0.25  # seconds: an event stream sends at most 4 updates a second
 
@@ -49,7 +51,7 @@ async def http_error(request: Request, exc: HTTPException) -> Response:
 async def post_job(request: Request) -> Response:
     job_request = await read_submission(request)
     jobs = request.app.state.jobs
-    job = jobs.submit(job_request.options, job_request.content, job_request.styles, job_request.settings)
+    job = jobs.submit(job_request.options, job_request.pictures, job_request.settings)
     return JSONResponse({"id": job.id, "status": job.status, "position": jobs.position(job)}, status_code=201)
 
 
@@ -100,9 +102,15 @@ async def delete_job(request: Request) -> Response:
     return JSONResponse(jobs.snapshot(job))
 
 
+async def internal_error(request: Request, exc: Exception) -> Response:
+    """A bug: the documented JSON shape, never a plain-text 500."""
+    return error(500, f"internal error: {type(exc).__name__}: {exc}")
+
+
 async def options(request: Request) -> Response:
     state = request.app.state
-    return JSONResponse({"options": describe(state.base, state.models), "examples": state.examples})
+    return JSONResponse({"options": describe(state.base, state.models), "examples": state.examples,
+                         "limits": state.limits.describe(), "notices": state.notices})
 
 
 async def no_route(request: Request) -> Response:
@@ -126,4 +134,4 @@ ROUTES = [
 ]
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 CATCH_ALL = Route("/api/{rest:path}", no_route, methods=METHODS)  # after ROUTES
-EXCEPTION_HANDLERS = {Refused: refused, HTTPException: http_error}
+EXCEPTION_HANDLERS = {Refused: refused, HTTPException: http_error, Exception: internal_error}

@@ -1,9 +1,12 @@
-"""The job queue: one worker thread runs one stylization at a time, the others wait in order.
+"""The job queue: one worker thread runs one stylization at a time, the others wait in order (at most
+``max_queue`` of them, each holding its pictures' bytes only).
 
-The worker runs ``Stylizer.run`` with a progress callback that only stores the latest ``Progress`` (the
-preview is encoded when a client asks for it, from that progress's own copy of the iterate, so the
-optimiser is never held back) and raises ``KeyboardInterrupt`` once a stop is asked: the pipeline then
-returns its best image so far, which is saved like a finished one.
+The worker decodes a job's pictures when it takes the job up and runs ``Stylizer.run`` with a progress
+callback that only stores the latest ``Progress`` (the preview is encoded when a client asks for it, from that
+progress's own copy of the iterate, so the optimiser is never held back) and raises ``KeyboardInterrupt`` once
+a stop is asked; the same stop is asked between the run's setup steps. The pipeline then returns its best image
+so far, which is saved like a finished one. Whatever goes wrong in a job fails that job, never the worker; a
+finished job keeps its record, its result file and its last preview, not its arrays.
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ import threading
 import time
 import uuid
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..pipeline.options import Options
+from .pictures import decode
+from .refused import Refused
 
 FINAL = ("done", "stopped", "failed")
 
@@ -27,8 +32,7 @@ FINAL = ("done", "stopped", "failed")
 class Job:
     id: str
     options: Options
-    content: object  # (H, W, 3) float32 arrays, decoded when the job was posted
-    styles: list
+    pictures: list  # pictures.Picture: the content, then the styles (their bytes; decoded when the job runs)
     status: str = "queued"
     error: str | None = None
     progress: object = None  # the latest nst_rt.pipeline.stylizer.Progress
@@ -42,7 +46,8 @@ class Job:
     def snapshot(self, position: int | None = None) -> dict:
         """The job object the API answers; ``done`` and ``total`` count iterations over all scales."""
         p = self.progress
-        out = {"id": self.id, "status": self.status, "position": position, "scale": None, "scales": None,
+        status = "stopping" if self.stop and self.status == "running" else self.status
+        out = {"id": self.id, "status": status, "position": position, "scale": None, "scales": None,
                "iteration": None, "iterations": None, "done": None, "total": None, "loss": None, "terms": {},
                "rate": None, "eta_s": None, "error": self.error, "settings": self.settings,
                "has_result": self.result is not None}
@@ -53,33 +58,42 @@ class Job:
             out.update(scale=p.scale, scales=p.scales, iteration=p.iteration, iterations=p.iterations, done=done,
                        total=total, loss=p.loss if math.isfinite(p.loss) else None,
                        terms={k: float(v) for k, v in p.terms.items()}, rate=rate,
-                       eta_s=(total - done) / rate if rate and self.status == "running" else None)
+                       eta_s=(total - done) / rate if rate and status == "running" else None)
         return out
 
 
 class Jobs:
     """The queue, the worker and the results directory (``keep`` finished results at most)."""
 
-    def __init__(self, base: Options, results_dir: Path, keep: int = 50, stylizer_factory=None):
-        self.base, self.results_dir, self.keep = base, Path(results_dir), keep
+    def __init__(self, base: Options, results_dir: Path, keep: int = 50, stylizer_factory=None, max_queue: int = 8):
+        self.base, self.results_dir, self.keep, self.max_queue = base, Path(results_dir), keep, max_queue
         self.results_dir.mkdir(parents=True, exist_ok=True)
         self.jobs: dict[str, Job] = {}
         self.queue: deque[Job] = deque()
         self.changed = threading.Condition()
         self._closing = False
         self._stylizers: dict = {}
+        self._loading = threading.Lock()
         self._factory = stylizer_factory
         self._worker = threading.Thread(target=self._work, name="nst-rt-serve-worker", daemon=True)
         self._worker.start()
 
     # -- what the routes call -------------------------------------------------------------------------
-    def submit(self, options: Options, content, styles, settings: dict) -> Job:
-        job = Job(str(uuid.uuid4()), options, content, styles, settings=settings)
+    def check_room(self) -> None:
+        """Refuse (429) a job the queue has no room for."""
+        if len(self.queue) >= self.max_queue:
+            raise Refused(429, f"the queue is full ({self.max_queue} jobs wait); post again once one has run, or "
+                               "start the server with a larger --max-queue")
+
+    def submit(self, options: Options, pictures: list, settings: dict) -> Job:
+        job = Job(str(uuid.uuid4()), options, pictures, settings=settings)
         with self.changed:
-            self.jobs[job.id] = job
             if self._closing:  # posted while the server shuts down: it will not run
+                self.jobs[job.id] = job
                 self._finish(job, "stopped", "the server is shutting down; post the job again once it is back")
             else:
+                self.check_room()
+                self.jobs[job.id] = job
                 self.queue.append(job)
                 self.changed.notify_all()
         return job
@@ -112,7 +126,7 @@ class Jobs:
         if p is None:
             return None
         made_from, data = job.preview
-        if made_from is not p:
+        if made_from is not p and p.image is not None:  # (None once the job finished: its preview is kept)
             from PIL import Image
 
             from ..io import images
@@ -121,7 +135,7 @@ class Jobs:
             Image.fromarray(images.to_uint8(p.image())).save(buffer, "JPEG", quality=85)
             data = buffer.getvalue()
             job.preview = (p, data)
-        return data
+        return data or None
 
     def stop_all(self) -> None:
         """Stop the running job (its best image is saved as it ends), drop the queue, take no more jobs;
@@ -152,14 +166,22 @@ class Jobs:
                 job.status = "running"
                 self._bump(job)
                 self._moved()
-            self._run(job)
+            try:
+                self._run(job)
+            except BaseException as exc:  # noqa: BLE001  (whatever a job raises, the worker takes the next one)
+                with self.changed:
+                    if job.status not in FINAL:
+                        self._finish(job, "failed", f"internal error: {type(exc).__name__}: {exc}")
 
-    def _stylizer(self, options: Options):
+    def stylizer(self, options: Options):
+        """The server's loaded Stylizer (one per model, provider, precision and threads, all fixed at start),
+        with ``options``' other settings."""
         key = (str(options.model), str(options.models_dir), options.provider, options.precision, options.threads)
-        if key not in self._stylizers:
-            from ..pipeline.stylizer import Stylizer
+        with self._loading:
+            if key not in self._stylizers:
+                from ..pipeline.stylizer import Stylizer
 
-            self._stylizers[key] = (self._factory or Stylizer)(options)
+                self._stylizers[key] = (self._factory or Stylizer)(options)
         return self._stylizers[key].derive(**{f: getattr(options, f) for f in options.__dataclass_fields__})
 
     def _run(self, job: Job) -> None:
@@ -173,33 +195,55 @@ class Jobs:
                 self._bump(job)
 
         try:
-            result = self._stylizer(job.options).run(job.content, job.styles, on_progress)
+            arrays = [decode(p, self.results_dir) for p in job.pictures if not job.stop]
+            if job.stop:
+                raise KeyboardInterrupt
+            job.pictures = []
+            result = self.stylizer(job.options).run(arrays[0], arrays[1:], on_progress, should_stop=lambda: job.stop)
+            del arrays
+            job.result = self._save(job, result)
+            status, error = "stopped" if result.interrupted else "done", None
         except KeyboardInterrupt:  # stopped before the first image
-            with self.changed:
-                self._finish(job, "stopped")
-            return
+            status, error = "stopped", None
         except NstError as exc:
-            with self.changed:
-                self._finish(job, "failed", str(exc))
-            return
+            status, error = "failed", str(exc)
+        except OSError as exc:  # e.g. the results directory went or became unwritable while it saved
+            status, error = "failed", f"the result could not be saved: {exc}"
         except Exception as exc:  # noqa: BLE001  (a bug must not take the worker down)
-            with self.changed:
-                self._finish(job, "failed", f"internal error: {type(exc).__name__}: {exc}")
-            return
+            status, error = "failed", f"internal error: {type(exc).__name__}: {exc}"
+        self._release(job)
+        with self.changed:
+            self._finish(job, status, error)
+
+    def _save(self, job: Job, result) -> Path:
         folder = self.results_dir / job.id
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / "result.png"
         partial = folder / "result.png.part"
-        result.to_pil().save(partial, "PNG")
-        partial.replace(path)
-        with self.changed:
-            job.result = path
-            self._finish(job, "stopped" if result.interrupted else "done")
+        try:
+            result.to_pil().save(partial, "PNG")
+            partial.replace(path)
+        finally:
+            partial.unlink(missing_ok=True)
+        return path
+
+    def _release(self, job: Job) -> None:
+        """Drop what the last progress holds (the run's full-size content and iterate, through ``image``),
+        keeping its numbers and its preview, encoded now."""
+        p = job.progress
+        if p is None or p.image is None:
+            return
+        try:
+            data = self.preview(job)
+        except Exception:  # noqa: BLE001  (no preview is no reason to lose the result)
+            data = b""
+        kept = replace(p, image=None)
+        job.progress, job.preview = kept, (kept, data)
 
     def _finish(self, job: Job, status: str, error: str | None = None) -> None:
         """Called holding ``changed``."""
         job.status, job.error, job.finished = status, error, time.time()
-        job.content, job.styles = None, []
+        job.pictures = []
         self._bump(job)
         finished = sorted((j for j in self.jobs.values() if j.status in FINAL), key=lambda j: j.finished)
         for old in finished[:max(0, len(finished) - self.keep)]:

@@ -19,6 +19,9 @@ from ..pipeline.options import COLOR_TRANSFERS, INITS, ORIGINAL_COLORS_MODES, Op
 # The options the page shows first; the rest go under "Advanced".
 MAIN = ("size", "iterations", "style_weight", "tv_weight", "original_colors", "style_scale", "model")
 SERVER_ONLY = ("models_dir",)  # set by the server's command line, never by a client
+# Fixed when the server starts (its own flags): each costs a loaded network or threads. A job may send the server's
+# own value (the page does not send it), any other is refused.
+FIXED = ("model", "provider", "precision", "threads")
 PATHS = ("style_masks", "content_mask")  # would open a client-given path: refused, and not offered
 CHOICES = {"init": INITS, "optimizer": tuple(METHODS), "provider": PROVIDERS, "precision": PRECISIONS,
            "color_transfer": COLOR_TRANSFERS, "original_colors_mode": ORIGINAL_COLORS_MODES}
@@ -48,14 +51,16 @@ def _plain(value):
 
 def describe(base: Options, models: list[str]) -> list[dict]:
     """GET /api/options: every field a client may set, with its type, its default (the server's ``base``, which
-    is ``Options()`` but for the command line's model) and its choices; ``main`` marks the ones shown first."""
+    is ``Options()`` but for the command line's model, provider, precision and threads) and its choices; ``main``
+    marks the ones shown first, ``fixed`` the ones set by the server (FIXED)."""
     out = []
     for field in fields(Options):
         if field.name in SERVER_ONLY or field.name in PATHS:
             continue
         kind, nullable = _kind(str(field.type))
         entry = {"name": field.name, "type": kind, "nullable": nullable,
-                 "default": _plain(getattr(base, field.name)), "main": field.name in MAIN}
+                 "default": _plain(getattr(base, field.name)), "main": field.name in MAIN,
+                 "fixed": field.name in FIXED}
         choices = models if field.name == "model" else CHOICES.get(field.name)
         if choices:
             entry["choices"] = list(choices)
@@ -105,6 +110,9 @@ def parse(raw, base: Options, models: list[str]) -> Options:
             raise OptionError(f"unknown option {name!r}; the options are: {', '.join(known)}")
         kind, nullable = _kind(str(known[name].type))
         value = _check_type(name, value, kind, nullable)
+        if name in FIXED and _plain(value) != _plain(getattr(base, name)):
+            raise OptionError(f"option {name!r} is fixed when the server starts ({_plain(getattr(base, name))}); "
+                              f"leave it out, or start nst-rt serve with --{name} {_plain(value)}")
         choices = models if name == "model" else CHOICES.get(name)
         if choices and value not in choices:
             raise OptionError(f"option {name!r} must be one of {', '.join(map(str, choices))}, got {value!r}")

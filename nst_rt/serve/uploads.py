@@ -1,5 +1,7 @@
-"""A job request (``POST /api/jobs``): the multipart body read within the upload limit, its images decoded by
-the library's loader, its options checked as far as can be before the run; each refusal says which field.
+"""A job request (``POST /api/jobs``): refused at once when the queue is full, its body read within the upload
+limit, its options and its pictures' headers checked against the server's limits before anything is decoded,
+then its pictures decoded by the library's loader (one request at a time) and what the run would refuse at its
+start refused now; each refusal says which field. The job keeps its pictures' bytes, not their decoded arrays.
 
 Nothing the client sends becomes a path: uploads are written under names of our own, decoded and removed.
 """
@@ -8,52 +10,30 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
+import threading
 from dataclasses import dataclass
-from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from ..errors import NstError, OptionError
+from ..errors import MemoryLimitError, NstError, OptionError
 from ..pipeline.options import Options
 from .options import blame, parse, settings
+from .pictures import Picture, decode
+from .refused import Refused
 
-
-class Refused(Exception):
-    """An answer of 4xx ``{"error": message, "field": field}``: ``field`` is the form field or option at fault
-    (``content``, ``style``, an option's name), or None."""
-
-    def __init__(self, status: int, message: str, field: str | None = None):
-        super().__init__(message)
-        self.status, self.message, self.field = status, message, field
+DECODING = threading.Lock()  # one request's pictures decoded at a time: concurrent posts cannot add up in memory
 
 
 @dataclass
 class Submission:
     options: Options
-    content: object  # (H, W, 3) float32 array
-    styles: list
+    pictures: list  # Picture: the content, then the styles
     settings: dict  # the file names and options a result's caption shows
 
 
 def _name(upload) -> str:
     return os.path.basename(upload.filename or "upload")
-
-
-def decode(data: bytes, filename: str, role: str, folder: Path):
-    """Decode an upload with the library's loader; its message names the client's file, not ours."""
-    from ..io.image_load import load_image
-    from ..model_format import MIN_SIZE
-
-    path = folder / f"upload-{uuid.uuid4().hex}"
-    path.write_bytes(data)
-    try:
-        return load_image(path, role=role, min_side=MIN_SIZE)
-    except NstError as exc:
-        raise NstError(str(exc).replace(f"'{path}'", repr(filename))) from None
-    finally:
-        path.unlink(missing_ok=True)
 
 
 async def _body(request: Request, limit: int) -> bytes | None:
@@ -84,13 +64,17 @@ async def _form(request: Request, max_upload_mb: int):
         raise Refused(400, f"the request is not a readable multipart form: {exc}") from None
 
 
-def check_for_run(options: Options, styles: int, raw: dict, layers) -> None:
-    """What the run would refuse at its start, refused now: blend weights for another number of styles, and
-    layers the model lacks (``layers()`` gives the model's, asked only when the client names layers)."""
+def check_for_run(options: Options, pictures: list, raw: dict, layers, stylizer, folder) -> None:
+    """Decode the pictures (the loader's refusals), then refuse what the run would refuse at its start: blend
+    weights for another number of styles, layers the model lacks (``layers()`` gives the model's, asked only when
+    the client names layers), a picture too small at some scale and a run that cannot fit in memory
+    (``stylizer()``: the server's loaded one). The decoded arrays are dropped: the job keeps the bytes."""
     from ..objective.whole import blend_weights, check_layers
+    from ..pipeline.plan import plan_scales
+    from ..pipeline.schedule import stages_for
 
     try:
-        blend_weights(options.style_blend_weights, styles)
+        blend_weights(options.style_blend_weights, len(pictures) - 1)
     except OptionError as exc:
         raise Refused(400, str(exc), "style_blend_weights") from None
     for kind in ("content", "style"):
@@ -103,34 +87,62 @@ def check_for_run(options: Options, styles: int, raw: dict, layers) -> None:
                 check_layers(kind, getattr(options, f"{kind}_layers"), valid)
             except OptionError as exc:
                 raise Refused(400, str(exc), f"{kind}_layers") from None
+    with DECODING:
+        arrays = []
+        for picture in pictures:
+            try:
+                arrays.append(decode(picture, folder))
+            except NstError as exc:
+                raise Refused(400, str(exc), picture.field) from None
+        blamed = next((n for n in ("scales", "style_scale") if n in raw), "size")
+        try:
+            stages = stages_for(options.size, options.iterations, options.scales, options.style_scale, arrays[0],
+                                arrays[1:])
+            loaded = stylizer()
+            plan_scales(loaded.network, loaded.model.architecture, options, arrays[0], arrays[1:],
+                        [s.size for s in stages], [s.iterations for s in stages])
+        except MemoryLimitError as exc:
+            raise Refused(400, str(exc), "size") from None
+        except OptionError as exc:
+            raise Refused(400, str(exc), blamed) from None
+
+
+def read_options(form) -> dict:
+    """The ``options`` form field as a JSON object's dict (any JSON value; ``parse`` checks it is an object)."""
+    text = form.get("options")
+    if text is None:
+        return {}
+    if not isinstance(text, str):
+        raise Refused(400, "options must be a text field of JSON, not a file", "options")
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply to read
+        detail = "it is nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise Refused(400, f"options is not valid JSON: {detail}", "options") from None
 
 
 async def read_submission(request: Request) -> Submission:
     """The job a request asks for, or ``Refused`` saying what is wrong with it."""
     state = request.app.state
+    state.jobs.check_room()
     form = await _form(request, state.max_upload_mb)
     content, styles = form.get("content"), form.getlist("style")
     if content is None or isinstance(content, str):
         raise Refused(400, "give a content image as the file field 'content'", "content")
     if not styles or any(isinstance(s, str) for s in styles):
         raise Refused(400, "give one or more style images as the file field 'style'", "style")
-    try:
-        raw = json.loads(form.get("options") or "{}")
-    except json.JSONDecodeError as exc:
-        raise Refused(400, f"options is not valid JSON: {exc}") from None
+    raw = read_options(form)
     try:
         options = parse(raw, state.base, state.models)
     except OptionError as exc:
         raise Refused(400, str(exc), blame(raw, state.base, state.models)) from None
-    await run_in_threadpool(check_for_run, options, len(styles), raw, lambda: state.layers(options.model))
+    state.limits.check_options(options)
     uploads = [(content, "content image", "content")]
     uploads += [(s, f"style image {i + 1}", "style") for i, s in enumerate(styles)]
-    arrays = []
-    for upload, role, field in uploads:
-        data = await upload.read()
-        try:
-            arrays.append(await run_in_threadpool(decode, data, _name(upload), role, state.jobs.results_dir))
-        except NstError as exc:
-            raise Refused(400, str(exc), field) from None
+    pictures = [Picture(await upload.read(), _name(upload), role, field) for upload, role, field in uploads]
+    state.limits.check_pictures(pictures)
+    jobs = state.jobs
+    await run_in_threadpool(check_for_run, options, pictures, raw, lambda: state.layers(options.model),
+                            lambda: jobs.stylizer(options), jobs.results_dir)
     shown = {"content": _name(content), "styles": [_name(s) for s in styles], "options": settings(options, raw)}
-    return Submission(options, arrays[0], arrays[1:], shown)
+    return Submission(options, pictures, shown)

@@ -21,6 +21,7 @@ function statusLine(s) {
   let text = s.status;
   if (s.status === "failed") return text;
   if (s.status === "running" && s.iteration === null) return "running · preparing (the model, the style targets)";
+  if (s.status === "stopping") return "stopping · the best image so far is being saved";
   if (s.iteration !== null) text += ` · scale ${s.scale}/${s.scales} · iteration ${s.iteration}/${s.iterations}`;
   if (s.status === "stopped" && s.has_result) text += " · the best image so far is kept";
   return text;
@@ -40,6 +41,8 @@ function numbersLine(s) {
 function render(s) {
   if (s.id !== shownJob) return;
   $("status").textContent = statusLine(s);
+  const [what, how] = caption(s.settings);  // the job's own settings, also in a tab that only watches it
+  $("job-settings").textContent = `${what} · ${how} · model ${s.settings.options.model}`;
   $("numbers").textContent = numbersLine(s);
   $("progress").value = s.total ? s.done / s.total : 0;
   $("stop").disabled = FINAL.includes(s.status);
@@ -155,6 +158,10 @@ $("stop").addEventListener("click", () => {
 
 fetch("/api/options").then((r) => r.json()).then((d) => {
   setUpInputs(d.options, d.examples);
+  if (d.notices.length) {  // e.g. that the server's model has random weights
+    $("notices").textContent = d.notices.map((n) => `Note: ${n}`).join("\n");
+    $("notices").hidden = false;
+  }
   for (const r of JSON.parse(sessionStorage.getItem(STORE) || "[]")) {
     fetch(`/api/jobs/${r.id}`).then((a) => a.ok && addResult(r.id, r.settings));  // kept ones only (--keep)
   }

@@ -44,6 +44,7 @@ function optionField(o) {
   }
   input.id = "opt-" + o.name;
   input.name = o.name;
+  if (o.fixed) { input.disabled = true; input.title = "set when the server starts (nst-rt serve --help)"; }
   input.addEventListener("input", () => clearError(o.name));
   const row = el("div", { className: "option" + (o.type === "bool" ? " check" : "") },
     el("label", { htmlFor: input.id, text: label(o.name), title: o.name }), input,
