@@ -9,16 +9,19 @@ windows with a halo on both sides, windows at the border, sizes that are not mul
 
 from __future__ import annotations
 
+import signal
+import time
+
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from nst_rt.cli import app
-from nst_rt.errors import MemoryLimitError, OptionError
+from nst_rt.errors import ClusterError, MemoryLimitError, OptionError
 from nst_rt.network.model import load_model
 from nst_rt.network.session import Network
 from nst_rt.objective.tiled import TiledObjective
-from nst_rt.pipeline import memory
+from nst_rt.pipeline import memory, ray_pool
 from nst_rt.pipeline.checkpoint import Checkpoint
 from nst_rt.pipeline.options import Options
 from nst_rt.pipeline.ray_tiles import RayEngine, engine_for, parse_memory
@@ -28,6 +31,7 @@ from synthetic import gradient, noise, stripes
 HEIGHT, WIDTH, TILE = 40, 229, 32
 SETTINGS = dict(content_weight=1.0, style_weight=10.0, tv_weight=2.0, normalize=True)
 RUN = dict(size=96, tile=32, threads=1, scales=1, iterations=6)
+DEADLINE = 240  # seconds a test may wait on Ray
 
 
 def rel(a, b) -> float:
@@ -57,7 +61,20 @@ def local_ray():
     ray.shutdown()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(autouse=True)
+def deadline():
+    """A test that waits on Ray past DEADLINE seconds fails instead of hanging."""
+    def expire(*_):
+        raise TimeoutError(f"waited on Ray for more than {DEADLINE} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(DEADLINE)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.fixture  # not shared: its two actors would hold both of the local Ray's CPUs from the tests that start a pool
 def engine(local_ray, models):
     engine = RayEngine(actors=2)
     engine.start(Options(models_dir=models, threads=1))
@@ -134,6 +151,23 @@ def test_a_run_on_ray_stopped_and_resumed_equals_the_local_uninterrupted_run(loc
         on_ray.close()
     np.testing.assert_array_equal(resumed.image, whole.image)
     assert (resumed.loss, resumed.iterations, resumed.evaluations) == (whole.loss, whole.iterations, whole.evaluations)
+
+
+@pytest.mark.slow
+def test_more_workers_than_the_cluster_has_room_for_are_refused(local_ray, models, monkeypatch):
+    monkeypatch.setattr(ray_pool, "READY_SECONDS", 20.0)
+    engine = RayEngine(actors=3)  # one CPU each on a Ray of two CPUs: the third would wait for ever
+    try:
+        with pytest.raises(ClusterError, match="1 of 3 Ray workers found no room"):
+            engine.start(Options(models_dir=models, threads=1))
+        assert engine.pool is None
+        for _ in range(100):  # the two that started are killed; Ray frees their CPUs a moment later
+            if local_ray.available_resources().get("CPU") == 2:
+                break
+            time.sleep(0.2)
+        assert local_ray.available_resources().get("CPU") == 2
+    finally:
+        engine.close()
 
 
 def test_a_bad_address_is_refused_in_one_line(tmp_path, models):

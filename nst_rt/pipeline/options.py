@@ -117,3 +117,11 @@ class Options:
         if self.optimizer not in OPTIMIZERS:
             raise OptionError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
         return self
+
+
+def optimizer_options(options: Options, iterations: int, history: int) -> dict:
+    """``minimize``'s options for a scale of ``iterations`` iterations with an L-BFGS history of ``history``."""
+    if options.optimizer == "lbfgs":
+        # Run the iterations asked for: NST losses have no natural scale for an absolute tolerance.
+        return {"maxiter": iterations, "maxcor": history, "maxfun": None, "gtol": 0.0, "ftol": 0.0}
+    return {"maxiter": iterations, "lr": options.learning_rate}

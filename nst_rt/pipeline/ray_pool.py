@@ -24,6 +24,7 @@ DEFAULT_THREADS = 1  # ONNX Runtime threads per actor on CPU when --threads is n
 # Ray imports numpy before nst_rt in a worker, so the workers get nst_rt's OpenBLAS setting as environment.
 WORKER_ENV = dict(OPENBLAS_ENV)
 RESTARTS = 3  # times Ray starts an actor again after it dies; a window is tried on this many actors more
+READY_SECONDS = 300.0  # how long the workers may take to find room and load the model before the run is refused
 ONE_SCALE = "bare"  # the key of a window-only objective without a scale's state (the targets' windows)
 
 
@@ -128,8 +129,15 @@ class Pool:
         remote = ray.remote(max_restarts=RESTARTS, max_task_retries=0, **resources)(WindowWorker)
         self.actors = [remote.options(runtime_env={"env_vars": WORKER_ENV}).remote(options) for _ in range(size)]
         self.moved = 0
+        started = [a.ready.remote() for a in self.actors]
+        _, waiting = ray.wait(started, num_returns=len(started), timeout=READY_SECONDS)
+        if waiting:  # Ray would wait for room for ever: the actors ask for more than the cluster has free
+            self.close()
+            raise ClusterError(f"{len(waiting)} of {size} Ray workers found no room in {READY_SECONDS:g} s (each "
+                               f"asks for {resources['num_cpus']} CPUs and {resources['num_gpus']} GPUs); give fewer "
+                               "--actors or --threads, or free or add nodes")
         try:
-            answers = ray.get([a.ready.remote() for a in self.actors])
+            answers = ray.get(started)
         except ray.exceptions.RayError as exc:
             self.close()
             raise ClusterError(f"a Ray worker could not start ({' '.join(str(exc).split())[:300]})") from None

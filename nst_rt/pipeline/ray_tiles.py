@@ -57,6 +57,21 @@ def engine_for(engine: str, address=None, actors=None, worker_memory=None) -> Ra
     return RayEngine(address, actors, worker_memory)
 
 
+def cluster_for(engine: RayEngine | None, options: Options) -> tuple | None:
+    """What the memory plan sizes the tiles by: (bytes per worker or None, workers) of ``engine``'s pool, started
+    here; None for the local engine (the plan then goes by this machine's memory)."""
+    if engine is None:
+        return None
+    workers = len(engine.start(options).actors)  # start() finds the workers' memory when not given
+    return engine.worker_memory, workers
+
+
+def tiled(engine: RayEngine | None, network, content, styles, tile: int | None, on_tile, settings: dict):
+    """A scale's objective in ``tile`` tiles (chosen by the plan when None), here or on ``engine``'s actors."""
+    make = TiledObjective if engine is None else engine.objective
+    return make(network, content, styles, tile=tile, on_tile=on_tile, **settings)
+
+
 class RayEngine:
     """Where a run's windows are evaluated: ``actors`` Ray actors (default: as many as the cluster's CPUs hold
     at --threads each, or its GPUs with CUDA) on the cluster at ``address`` (default: a local Ray started

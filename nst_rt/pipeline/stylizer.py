@@ -12,6 +12,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 
 import numpy as np
 
@@ -22,11 +23,10 @@ from ..errors import ImageError, MaskNotice, MaskShapeNotice, MemoryNotice, Opti
 from ..model_format import MIN_SIZE
 from ..objective.whole import Objective
 from ..network.precision import REDUCED
-from .options import INIT_HINTS, INITS, Options, random_weights_note
+from .options import INIT_HINTS, INITS, Options, optimizer_options, random_weights_note
 from .start import start_image
 from .outcome import Progress, Result, stop_reason  # noqa: F401 (Progress and Result are part of this module's API)
 from . import precision_switch, ray_tiles
-from ..objective.tiled import TiledObjective
 from .plan import plan_scales
 
 
@@ -100,19 +100,16 @@ class Stylizer:
         stages = schedule.stages_for(o.size, o.iterations, o.scales, o.style_scale, content_full, styles_full)
         sizes = [stage.size for stage in stages]
         check_stop()
-        pool = self.engine.start(o) if self.engine is not None else None  # its workers' memory sizes the tiles
-        cluster = (self.engine.worker_memory, len(pool.actors)) if pool is not None else None
-        plans = plan_scales(self.network, self.model.architecture, o, content_full, styles_full, sizes,
-                            [stage.iterations for stage in stages], cluster=cluster)
+        plan_for = partial(plan_scales, self.network, self.model.architecture, o, content_full, styles_full, sizes,
+                           [stage.iterations for stage in stages], cluster=ray_tiles.cluster_for(self.engine, o))
+        plans = plan_for()
         check_stop()
 
         switching = o.optimizer == "lbfgs" and getattr(self.network, "precision", "fp32") in REDUCED
         resumed = checkpoint.begin(o, self.model.metadata, content_full, styles_full, init_full, masks,
                                    switching=switching) if checkpoint else FROM_THE_START
         if resumed.state is not None and o.optimizer == "lbfgs":  # the history the run used, whatever fits now
-            plans = plan_scales(self.network, self.model.architecture, o, content_full, styles_full, sizes,
-                                [stage.iterations for stage in stages],
-                                kept=(resumed.scale, int(np.asarray(resumed.state["maxcor"]))), cluster=cluster)
+            plans = plan_for(kept=(resumed.scale, int(np.asarray(resumed.state["maxcor"]))))
         for note in dict.fromkeys(p.note for p in plans if p.note):
             warnings.warn(note, MemoryNotice, stacklevel=2)
         stretched = masks.stretched(content_full.shape[:2])
@@ -175,7 +172,7 @@ class Stylizer:
                 result = scale_run.run(
                     lambda objective, callback, resume: minimize(
                         objective, x0, jac=True, method=o.optimizer, bounds=(0.0, 1.0) if o.bounds else None,
-                        options=self._optimizer_options(iterations, plan.history), resume=resume, callback=callback),
+                        options=optimizer_options(o, iterations, plan.history), resume=resume, callback=callback),
                     callback_for, saved)
                 objective = scale_run.objective
                 if scale_run.switched_at is not None:
@@ -228,8 +225,7 @@ class Stylizer:
             if self.engine is None and plan.tile is None:
                 objective = Objective(network, content_img, style_imgs, **settings)
             else:  # in tiles, here or on the Ray engine's actors
-                make = TiledObjective if self.engine is None else self.engine.objective
-                objective = make(network, content_img, style_imgs, tile=plan.tile, on_tile=on_tile, **settings)
+                objective = ray_tiles.tiled(self.engine, network, content_img, style_imgs, plan.tile, on_tile, settings)
             return objective if wrap_objective is None else wrap_objective(objective, shape)
 
         return build
@@ -246,14 +242,6 @@ class Stylizer:
 
             self._fp32 = Network(self.model, NAMES[self.network.providers[0]], self.options.threads, precision="fp32")
         return self._fp32
-
-    def _optimizer_options(self, iterations: int, history: int) -> dict:
-        o = self.options
-        if o.optimizer == "lbfgs":
-            # Run the iterations asked for: NST losses have no natural scale for an absolute tolerance.
-            return {"maxiter": iterations, "maxcor": history, "maxfun": None,
-                    "gtol": 0.0, "ftol": 0.0}
-        return {"maxiter": iterations, "lr": o.learning_rate}
 
     def _on_iteration(self, scale, stages, objective, last, progress, evaluations_before, started, content_full,
                       checkpoint, scale_run):
@@ -288,8 +276,8 @@ def stylize(content, style, *, progress: bool = False, **options):
 
     ``content`` and each style may be a path, a PIL image or a numpy array. Keyword options are the
     fields of :class:`Options` (``size``, ``iterations``, ``style_weight``, ``model``, ...) and :class:`Stylizer`'s
-    ``engine``, ``address``, ``actors`` and ``worker_memory``. It runs silently;
-    ``progress=True`` draws the command line's progress bar on stderr (the loss, the rate, the time left).
+    ``engine``, ``address``, ``actors`` and ``worker_memory``. It runs silently; ``progress=True`` draws the
+    command line's progress bar on stderr (the loss, the rate, the time left).
     """
     stylizer = Stylizer(**options)
     try:

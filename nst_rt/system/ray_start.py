@@ -14,12 +14,12 @@ REACH_SECONDS = 5.0  # how long a head node's port may take to answer before the
 def connect(ray, address: str | None, loggers=("ray",)) -> bool:
     """``ray.init`` on ``address`` (a local Ray when None) unless Ray is running in this process already;
     True when it was started here (the caller then shuts it down). ClusterError when it cannot be reached."""
+    check_reachable(address)  # also when Ray runs here already: a bad --address is refused either way
     if ray.is_initialized():
         return False
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")  # Ray's own notices are not the user's concern
     for name in loggers:
         logging.getLogger(name).setLevel(logging.ERROR)
-    check_reachable(address)
     try:
         ray.init(address=address, include_dashboard=False, configure_logging=False, log_to_driver=False)
     except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError, ... for the same problem
