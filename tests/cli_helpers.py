@@ -107,9 +107,13 @@ def fake_stylizer(monkeypatch):
     made = []
 
     class FakeStylizer:
-        def __init__(self, options):
-            self.options = options
+        def __init__(self, options, **engine):  # engine, address, actors, worker_memory
+            self.options, self.engine = options, engine
+            self.closed = False
             made.append(self)
+
+        def close(self):
+            self.closed = True
 
         def run(self, content, styles, progress=None, checkpoint=None, on_tile=None):
             self.content, self.styles = content, styles

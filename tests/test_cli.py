@@ -137,6 +137,15 @@ def test_each_option_reaches_the_stylizer(paths, fake_stylizer, flags, field, ex
     assert result.stderr.startswith(f"wrote {paths.output} (30x20, 3 iterations, 4 evaluations, loss 1.25")
 
 
+def test_the_engine_settings_reach_the_stylizer_which_is_closed(paths, fake_stylizer):
+    result = invoke("stylize", paths.content, paths.style, "-o", paths.output, "--engine", "ray", "--address", "auto",
+                    "--actors", "3", "--worker-memory", "2G")
+    assert_ok(result)
+    (stylizer,) = fake_stylizer
+    assert stylizer.engine == {"engine": "ray", "address": "auto", "actors": 3, "worker_memory": "2G"}
+    assert stylizer.closed
+
+
 @pytest.mark.parametrize("bounds, expected", [("--bounds", (0.0, 1.0)), ("--no-bounds", None)])
 def test_bounds_reach_the_optimiser(paths, models, minimize_calls, bounds, expected):
     assert_ok(invoke(*stylize_args(paths, models, bounds, "-q", iterations=2)))

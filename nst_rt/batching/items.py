@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import NstError
-from ..pipeline.options import Options
+from ..pipeline.options import ENGINES, Options  # noqa: F401 (ENGINES: the batch's engines are stylize's)
 from ..system.interrupts import signals_held
 
-ENGINES = ("local", "ray")
 DEFAULT_FORMAT = "png"
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"
 

@@ -8,21 +8,18 @@ the pictures never travel through Ray, so every worker must see the same paths (
 
 from __future__ import annotations
 
-import logging
-import os
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from .items import FAILED, Item, ItemResult, stylize_one
-from ..system.threads import OPENBLAS_ENV
-from ..errors import ClusterError, MissingDependencyError, NstError, OptionError
-from ..pipeline.stylizer import INITS, Options
-
-DEFAULT_THREADS = 1  # ONNX Runtime threads per actor on CPU when --threads is not given
-# Ray imports numpy before nst_rt in a worker, so the workers get nst_rt's OpenBLAS setting as environment.
-WORKER_ENV = dict(OPENBLAS_ENV)
+from ..system.ray_start import connect
+from ..errors import MissingDependencyError, NstError
+from ..pipeline.options import Options
+# One home for what both Ray engines give their actors (re-exported: the batch's API and tests name them here).
+from ..pipeline.ray_pool import DEFAULT_THREADS, WORKER_ENV, absolute, actor_resources, pool_size, \
+    worker_options  # noqa: F401
 
 
 def import_ray():
@@ -60,39 +57,6 @@ class StylizeActor:
                 "seconds": [r.seconds for r in results]}
 
 
-def absolute(path):
-    """Paths go to other processes (maybe other machines): relative ones would resolve against their cwd."""
-    return None if path is None else str(Path(os.fspath(path)).absolute())
-
-
-def worker_options(options: Options) -> Options:
-    """The options each actor gets: explicit paths made absolute; a model given by name is looked up on the
-    worker by the usual rules ($NST_RT_MODELS, ./models in the worker's directory, ...)."""
-    model = options.model
-    if os.sep in os.fspath(model) or Path(os.fspath(model)).exists():
-        model = absolute(model)
-    init = options.init if options.init in INITS else absolute(options.init)
-    return replace(options, model=model, models_dir=absolute(options.models_dir), init=init)
-
-
-def actor_resources(options: Options, gpus_in_cluster: float) -> dict:
-    """num_cpus = the actor's ONNX Runtime threads; num_gpus = 1 with the CUDA provider (or auto on a GPU cluster)."""
-    uses_gpu = options.provider == "cuda" or (options.provider == "auto" and gpus_in_cluster > 0)
-    return {"num_cpus": options.threads, "num_gpus": 1 if uses_gpu else 0}
-
-
-def pool_size(actors: int | None, resources: dict, cluster: dict) -> int:
-    """--actors, or as many actors as the cluster can hold at once."""
-    if actors is not None:
-        if actors < 1:
-            raise OptionError(f"--actors must be >= 1, got {actors}")
-        return actors
-    fits = int(cluster.get("CPU", 0) // resources["num_cpus"])
-    if resources["num_gpus"]:
-        fits = min(fits, int(cluster.get("GPU", 0)))
-    return max(1, fits)
-
-
 def run_ray(todo: Sequence[Item], styles: Sequence, options: Options, overwrite: bool,
             report: Callable[[ItemResult], None], *, address: str | None = None, actors: int | None = None) -> None:
     """Stylize ``todo`` on Ray (a local one unless ``address``); ``report`` gets each result as it arrives."""
@@ -100,18 +64,7 @@ def run_ray(todo: Sequence[Item], styles: Sequence, options: Options, overwrite:
     if not todo:
         return
     options = worker_options(replace(options, threads=options.threads or DEFAULT_THREADS))
-    started_here = not ray.is_initialized()
-    if started_here:
-        os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")  # Ray's own notices are not the user's concern
-        for name in ("ray", "ray.data"):
-            logging.getLogger(name).setLevel(logging.ERROR)
-        try:
-            ray.init(address=address, include_dashboard=False, configure_logging=False, log_to_driver=False)
-        except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError, ... for the same problem
-            where = f"the Ray cluster at {address}" if address else "a local Ray"
-            detail = " ".join(str(exc).split())[:300] or type(exc).__name__
-            raise ClusterError(f"could not start or reach {where} ({detail}); check --address, or leave it out "
-                               f"to run a local Ray") from None
+    started_here = connect(ray, address, loggers=("ray", "ray.data"))
     try:
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False  # the caller shows progress over the images

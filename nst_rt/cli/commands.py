@@ -12,14 +12,14 @@ from typing import Annotated, Optional
 import typer
 
 from .app import PlainArguments, app
-from .batch import batch
+from .batch import Engine, batch
 from .common import choices, fail, file_size, notice, notices, say, with_stylization_options
 from ..errors import NstError, OptionError
 from ..system.interrupts import signals_held, stop_signals
 from ..model_format import (ARCHITECTURES, DEFAULT_PREPROCESS, DEFAULT_WEIGHTS_DTYPE, POOLINGS, PREPROCESSES,
                             WEIGHTS_DTYPES)
 from ..network.models_dir import DEFAULT_MODEL, EXPORT_DESTINATION
-from ..pipeline.options import CHECKPOINT_EVERY, Options
+from ..pipeline.options import CHECKPOINT_EVERY, ENGINES, Options
 
 GIF_FRAMES = 40  # frames of --gif, evenly spaced over the whole run, the start image and the result included
 
@@ -74,6 +74,18 @@ def stylize(
     resume: Annotated[bool, typer.Option(help="Continue from OUTPUT.ckpt (refused if its inputs, options or model "
                                               "differ); without one, start from the beginning.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display or summary.")] = False,
+    engine: Annotated[Engine, typer.Option(help="local: in this process; ray: every scale in tiles, the tiles run by "
+                                                "Ray actors (install the ray extra).")] = Engine(ENGINES[0]),
+    address: Annotated[Optional[str], typer.Option(
+        help="With --engine ray: the Ray cluster to join, e.g. auto or HEAD_IP:6379 [default: start a local Ray].",
+        show_default=False)] = None,
+    actors: Annotated[Optional[int], typer.Option(
+        help="With --engine ray: the number of workers, each loading the model once and running --threads threads "
+             "(1 when not given) [default: as many as the cluster's CPUs hold, or its GPUs with CUDA].",
+        show_default=False)] = None,
+    worker_memory: Annotated[Optional[str], typer.Option(
+        help="With --engine ray: memory one worker may use, e.g. 16G; the tiles are sized by it [default: Ray's "
+             "figure of the smallest node's memory over the workers it holds].", show_default=False)] = None,
 ) -> None:
     """Stylize CONTENT with one or more STYLES and write the result to OUTPUT."""
     from ..pipeline import checkpoint, masks, stopped
@@ -89,7 +101,8 @@ def stylize(
                 output = Path(f"{content.stem}_{styles[0].stem}.png")
             if save_every < 0:
                 raise OptionError(f"--save-every must be >= 0, got {save_every}")
-            stylizer = Stylizer(options)  # the model, then the inputs, then the outputs: a misspelt style
+            stylizer = Stylizer(options, engine=engine.value, address=address, actors=actors,
+                                worker_memory=worker_memory)  # the model, then the inputs, then the outputs: a misspelt style
             # must not be reported as a clash with an existing output.
             image_load.load_image(content, role="content image", min_side=MIN_SIZE)
             for i, style in enumerate(styles):
@@ -135,7 +148,10 @@ def stylize(
                     if add_to_gif:
                         gif_frames.append((step, images.to_uint8(image)))
 
-            result = stylizer.run(content, styles, progress=on_progress, checkpoint=saves, on_tile=bar.tile)
+            try:
+                result = stylizer.run(content, styles, progress=on_progress, checkpoint=saves, on_tile=bar.tile)
+            finally:
+                stylizer.close()
             stopped_while_saving = False
             bar.close({scale: "stopped early" for scale in result.stopped_early})
             if result.interrupted and result.iterations == 0:

@@ -98,6 +98,28 @@ def _core_gram_sum(acts: np.ndarray, rows: slice, cols: slice) -> np.ndarray:
     return total
 
 
+def core_features(tile: Tile, acts: dict, layers) -> dict:  # views
+    return {l: acts[l][(..., *_core(tile, layer_depth(l)))] for l in layers}
+
+
+def place_cores(out: dict, tile: Tile, cores: dict) -> None:  # into the whole image's arrays
+    for l, core in cores.items():
+        r0, r1, c0, c1 = (v >> layer_depth(l) for v in tile.core)
+        out[l][..., r0:r1, c0:c1] = core
+
+
+def add_window_sums(sums: dict, content: dict, window: tuple[dict, dict]) -> None:
+    """Add one window's pass-1 sums into ``sums`` and ``content`` (in the tiles' order: the same bits anywhere)."""
+    grams, content_sums = window
+    for l, s in grams.items():
+        if isinstance(s, list):
+            sums[l] = s if isinstance(sums[l], float) else [a + b for a, b in zip(sums[l], s)]
+        else:
+            sums[l] = sums[l] + s
+    for l, v in content_sums.items():
+        content[l] += v
+
+
 def _zero_outside(array: np.ndarray, rows: slice, cols: slice) -> None:
     array[..., :rows.start, :] = 0
     array[..., rows.stop:, :] = 0
@@ -144,10 +166,7 @@ class TiledObjective(Objective):
         out = {l: np.empty(activation_shape(l, self.network.channels[l], h, w), np.float32) for l in layers}
         tiles = plan_tiles(h, w, self.tile, self._halo_for(layers))
         for tile, acts in self._run_tiles(image, tiles, set(layers)):
-            for l in layers:
-                d = layer_depth(l)
-                r0, r1, c0, c1 = (v >> d for v in tile.core)
-                out[l][..., r0:r1, c0:c1] = acts[l][(..., *_core(tile, d))]
+            place_cores(out, tile, core_features(tile, acts, layers))
         return out
 
     def _target_grams(self, image, layers):
@@ -161,29 +180,34 @@ class TiledObjective(Objective):
         layer's sum is a list: one per style image, its mask applied."""
         content = {} if content is None else content
         sums = {l: 0.0 for l in layers}
-        masked = self.style_masked if guided_grams else {}
         for tile, acts in self._run_tiles(image, tiles, set(layers) | set(content)):
-            for l in layers:
-                d = layer_depth(l)
-                if l in masked:  # one sum per style image, each of the positions weighted by its mask
-                    r0, r1, c0, c1 = (v >> d for v in tile.core)
-                    parts = guided.core_sums(acts[l], *_core(tile, d), [t.mask[r0:r1, c0:c1] for t in masked[l]],
-                                             _CHUNK_ELEMENTS)
-                    sums[l] = parts if isinstance(sums[l], float) else [a + b for a, b in zip(sums[l], parts)]
-                else:
-                    sums[l] = sums[l] + _core_gram_sum(acts[l], *_core(tile, d))
-            for l in content:
-                d = layer_depth(l)
-                r0, r1, c0, c1 = (v >> d for v in tile.core)
-                diff = (acts[l][(..., *_core(tile, d))] - self.content_targets[l][..., r0:r1, c0:c1]).ravel()
-                if l in self.content_masked:
-                    mask = self.content_masked[l].mask[r0:r1, c0:c1]
-                    weighted = (diff.reshape(-1, *mask.shape) * mask).ravel()
-                    content[l] += float(np.dot(weighted, diff))
-                else:
-                    content[l] += float(np.dot(diff, diff))
+            add_window_sums(sums, content, self._window_sums(tile, acts, layers, list(content), guided_grams))
             self._last_acts = acts
         return sums
+
+    def _window_sums(self, tile: Tile, acts: dict, layers, content_layers, guided_grams: bool) -> tuple[dict, dict]:
+        """Pass 1's sums over one window's core (see :meth:`_gram_sums`), for :func:`add_window_sums`."""
+        sums, content = {}, {}
+        masked = self.style_masked if guided_grams else {}
+        for l in layers:
+            d = layer_depth(l)
+            if l in masked:  # one sum per style image, each of the positions weighted by its mask
+                r0, r1, c0, c1 = (v >> d for v in tile.core)
+                sums[l] = guided.core_sums(acts[l], *_core(tile, d), [t.mask[r0:r1, c0:c1] for t in masked[l]],
+                                           _CHUNK_ELEMENTS)
+            else:
+                sums[l] = _core_gram_sum(acts[l], *_core(tile, d))
+        for l in content_layers:
+            d = layer_depth(l)
+            r0, r1, c0, c1 = (v >> d for v in tile.core)
+            diff = (acts[l][(..., *_core(tile, d))] - self.content_targets[l][..., r0:r1, c0:c1]).ravel()
+            if l in self.content_masked:
+                mask = self.content_masked[l].mask[r0:r1, c0:c1]
+                weighted = (diff.reshape(-1, *mask.shape) * mask).ravel()
+                content[l] = float(np.dot(weighted, diff))
+            else:
+                content[l] = float(np.dot(diff, diff))
+        return sums, content
 
     def _positions(self, layer: str, shape) -> int:
         """C * H * W of ``layer`` for an image of ``shape``: a mean's denominator."""
@@ -194,6 +218,18 @@ class TiledObjective(Objective):
             raise OptionError(f"image shape {x.shape} does not match the objective's {self.shape}")
         content_sums = {l: 0.0 for l in self.content}
         grams = self._gram_sums(x, self.tiles, list(self.style), content_sums, guided_grams=True)
+        content, style, factors = self._loss_terms(grams, content_sums)
+        if out is None:
+            out = self._grad64 = float64_buffer(self._grad64, self.shape)
+        grad = self._backward_tiles(x, factors, out)
+        tv = losses.tv_loss(np.asarray(x, dtype=np.float64), self.tv_weight, grad) if self.tv_weight > 0 else 0.0
+        total = content + style + tv
+        self._terms[point_key(total)] = {"content": content, "style": style, "tv": tv}
+        self.evaluations += 1
+        return total, grad
+
+    def _loss_terms(self, grams: dict, content_sums: dict) -> tuple[float, float, dict]:
+        """The content and style terms from pass 1's sums, and the style factors pass 2 needs."""
         content = sum(self.content_masked[l].weight * content_sums[l] / self.content_masked[l].denominator
                       if l in self.content_masked else w * content_sums[l] / self._positions(l, self.shape)
                       for l, w in self.content.items())
@@ -212,14 +248,7 @@ class TiledObjective(Objective):
             diff = (grams[l] / n).astype(np.float32) - self.style_targets[l]  # rounded as losses.style_loss does
             style += w * float(np.sum(np.square(diff, dtype=np.float64))) / diff.size
             factors[l] = diff * np.float32(4.0 * w / (diff.size * n))
-        if out is None:
-            out = self._grad64 = float64_buffer(self._grad64, self.shape)
-        grad = self._backward_tiles(x, factors, out)
-        tv = losses.tv_loss(np.asarray(x, dtype=np.float64), self.tv_weight, grad) if self.tv_weight > 0 else 0.0
-        total = content + style + tv
-        self._terms[point_key(total)] = {"content": content, "style": style, "tv": tv}
-        self.evaluations += 1
-        return total, grad
+        return content, style, factors
 
     def _backward_tiles(self, x: np.ndarray, factors: dict, grad: np.ndarray) -> np.ndarray:
         """Pass 2 into ``grad``, in reverse order, so that pass 1's last tile, still in the network, is not run
@@ -229,15 +258,19 @@ class TiledObjective(Objective):
             if self.on_tile is not None:
                 self.on_tile(2, index + 1, len(self.tiles))
             r0, r1, c0, c1 = tile.window
-            if index == 0:
-                acts, self._last_acts = self._last_acts, None
-            else:
-                acts = self.network.forward(x[:, :, r0:r1, c0:c1], self.used_layers)
-            cotangents = self.network.cotangents(self.used_layers)
-            for l in self.used_layers:
-                self._tile_cotangent(tile, l, acts[l], factors.get(l), cotangents[l])
-            grad[:, :, r0:r1, c0:c1] += self.network.backward()
+            acts, self._last_acts = (self._last_acts if index == 0 else None), None
+            grad[:, :, r0:r1, c0:c1] += self._window_gradient(x, tile, factors, acts)
         return grad
+
+    def _window_gradient(self, x: np.ndarray, tile: Tile, factors: dict, acts: dict | None = None) -> np.ndarray:
+        """Pass 2 over one window: its gradient (a buffer of the network's); ``acts``: its activations if bound."""
+        if acts is None:
+            r0, r1, c0, c1 = tile.window
+            acts = self.network.forward(x[:, :, r0:r1, c0:c1], self.used_layers)
+        cotangents = self.network.cotangents(self.used_layers)
+        for l in self.used_layers:
+            self._tile_cotangent(tile, l, acts[l], factors.get(l), cotangents[l])
+        return self.network.backward()
 
     def _tile_cotangent(self, tile: Tile, layer: str, acts: np.ndarray, factor, out: np.ndarray) -> None:
         """dL/d(activations) of one tile: the style and content terms' over the core, zero in the halo."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ImageError, OptionError
+from ..errors import ImageError, MaskNotice, MaskShapeNotice, OptionError
 from ..io import image_load, images
 from ..objective.whole import mask_count
 
@@ -52,6 +52,15 @@ class Masks:
         if self.styles is None:
             return 0.0
         return float(np.mean(sum(self.styles_at(size)) < UNCOVERED))
+
+    def notices(self, size) -> list:
+        """(message, warning class) for what a user should hear about these masks at the content's ``size``."""
+        said = [(self.stretched(size), MaskShapeNotice)]
+        uncovered = self.uncovered_share(size)
+        if uncovered > 0:
+            said.append((f"the style masks cover no style over {uncovered:.0%} of the picture: only the content "
+                         "and tv terms act there", MaskNotice))
+        return [(message, kind) for message, kind in said if message]
 
 
 def grey(image: np.ndarray) -> np.ndarray:

@@ -125,9 +125,14 @@ def _window_activations(network, height, width, tile, halo) -> int:
 
 
 def _tiled_host_bytes(network, height, width, history, content_layers) -> int:
-    targets = sum(4 * c * h * w for _, c, h, w in
-                  (activation_shape(l, network.channels[l], height, width) for l in content_layers))
-    return _optimizer_bytes(height, width, history) + TILED_VECTORS * 3 * height * width * 8 + targets
+    return _optimizer_bytes(height, width, history) + TILED_VECTORS * 3 * height * width * 8 + \
+        _target_bytes(network, height, width, content_layers)
+
+
+def _target_bytes(network, height, width, content_layers) -> int:
+    """The content targets, kept at full size."""
+    return sum(4 * c * h * w for _, c, h, w in
+               (activation_shape(l, network.channels[l], height, width) for l in content_layers))
 
 
 def plan(network, height: int, width: int, history: int, style_shapes=(), *, tile: int = 0, halo: int = 0,
@@ -182,3 +187,46 @@ def plan(network, height: int, width: int, history: int, style_shapes=(), *, til
             f"{gib(have)} of memory available (tiles of {t} px)")
     return Plan(t, fitting, need(t, fitting), note)
 
+
+
+def cluster_plan(network, height: int, width: int, history: int, *, tile: int, halo: int, content_layers,
+                 worker_bytes: int | None, workers: int) -> Plan:
+    """The plan of a scale whose windows run on ``workers`` Ray actors of ``worker_bytes`` each: the tiles
+    sized by a worker's memory (one window's activations, the content targets and the image), the L-BFGS
+    history by this machine's, which holds the optimiser and the image but runs no window. With ``tile=0``
+    the one of TILE_SIZES that fits, gives every worker a window and computes the fewest window pixels."""
+    def worker_need(t):  # the image is float32 there
+        return FIXED_BYTES + int(ACTIVATION_FACTOR * _window_activations(network, height, width, t, halo)) + \
+            _target_bytes(network, height, width, content_layers) + 3 * height * width * 4
+
+    def fits(t):
+        return worker_bytes is None or worker_need(t) <= worker_bytes
+
+    sizes = [tile] if tile else [t for t in TILE_SIZES if fits(t)]
+    if not sizes or not fits(sizes[0]):
+        t = sizes[0] if sizes else TILE_SIZES[-1]
+        raise MemoryLimitError(f"a {width}x{height} run needs about {gib(worker_need(t))} per Ray worker in tiles of "
+                               f"{t} px, but a worker has {gib(worker_bytes)}; use a smaller --tile or --size, or "
+                               "give --worker-memory if the workers have more")
+    t = min(sizes, key=lambda t: (window_count(height, width, t, halo) < workers, window_area(height, width, t, halo)))
+    have = available_bytes()
+
+    def driver_need(m):
+        return FIXED_BYTES + _tiled_host_bytes(network, height, width, m, content_layers)
+
+    least = min(MIN_HISTORY, history)
+    kept = next((m for m in range(history, least - 1, -1) if have is None or driver_need(m) <= have), None)
+    if kept is None:
+        raise MemoryLimitError(f"a {width}x{height} run needs about {gib(driver_need(least))} of this machine's memory "
+                               f"for the optimiser (L-BFGS history {least}), but {gib(have)} is available; "
+                               "use a smaller --size")
+    note = "" if kept == history else (
+        f"the L-BFGS history was shrunk from {history} to {kept} pairs at {width}x{height} to fit in the {gib(have)} "
+        "of this machine's memory, which holds the optimiser (the windows run on the Ray workers)")
+    return Plan(t, kept, driver_need(kept), note)
+
+
+def window_count(height: int, width: int, tile: int, halo: int) -> int:
+    from ..objective.tiled import plan_tiles
+
+    return len(plan_tiles(height, width, tile, halo))

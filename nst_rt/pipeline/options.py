@@ -17,6 +17,7 @@ from ..optimize import METHODS as OPTIMIZERS
 from ..model_format import check_tile
 
 INITS = ("content", "noise", "style")
+ENGINES = ("local", "ray")  # where a run evaluates: this process, or Ray actors (stylize and batch alike)
 # Colour choices (their one home; nst_rt.io.colors implements them).
 COLOR_TRANSFERS = ("none", "pca", "chol", "sym", "histogram")
 ORIGINAL_COLORS_MODES = ("ycbcr", "lab", "histogram")
@@ -116,3 +117,11 @@ class Options:
         if self.optimizer not in OPTIMIZERS:
             raise OptionError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
         return self
+
+
+def optimizer_options(options: Options, iterations: int, history: int) -> dict:
+    """``minimize``'s options for a scale of ``iterations`` iterations with an L-BFGS history of ``history``."""
+    if options.optimizer == "lbfgs":
+        # Run the iterations asked for: NST losses have no natural scale for an absolute tolerance.
+        return {"maxiter": iterations, "maxcor": history, "maxfun": None, "gtol": 0.0, "ftol": 0.0}
+    return {"maxiter": iterations, "lr": options.learning_rate}

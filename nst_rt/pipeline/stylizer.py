@@ -7,40 +7,42 @@ keeps the best image when interrupted, and hands out intermediate frames (the CL
 from __future__ import annotations
 
 import copy
-import functools
 import os
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 
 import numpy as np
 
 from ..io import colors, image_load, images, layout
 from . import masks as run_masks, schedule
 from .checkpoint import FROM_THE_START, terms_of
-from ..errors import ImageError, MaskNotice, MaskShapeNotice, MemoryNotice, OptionError, RandomWeightsNotice
+from ..errors import ImageError, MemoryNotice, OptionError, RandomWeightsNotice
 from ..model_format import MIN_SIZE
 from ..objective.whole import Objective
 from ..network.precision import REDUCED
 from ..system.array_module import to_host, to_module
-from .options import INIT_HINTS, INITS, Options, random_weights_note
+from .options import INIT_HINTS, INITS, Options, optimizer_options, random_weights_note
 from .start import start_image
 from .outcome import Progress, Result, stop_reason  # noqa: F401 (Progress and Result are part of this module's API)
-from . import precision_switch
-from ..objective.tiled import TiledObjective
+from . import precision_switch, ray_tiles
 from .plan import plan_scales
 
 
 class Stylizer:
-    """Loads the model once; ``run`` stylizes a content image with one or more style images."""
+    """Loads the model once; ``run`` stylizes a content image with one or more style images. ``engine="ray"``
+    runs the tiles on Ray actors (:mod:`nst_rt.pipeline.ray_tiles`), started by the first run; :meth:`close`."""
 
-    def __init__(self, options: Options | None = None, **overrides):
+    def __init__(self, options: Options | None = None, *, engine: str = "local", address: str | None = None,
+                 actors: int | None = None, worker_memory=None, **overrides):
         from ..network import device_buffers
         from ..network.model import load_model
         from ..network.session import Network
 
         self.options = replace(options or Options(), **overrides).validated()
+        self.engine = ray_tiles.engine_for(engine, address, actors, worker_memory)
         self.model = load_model(self.options.model, self.options.models_dir)
         self.network = Network(self.model, self.options.provider, self.options.threads,
                                precision=self.options.precision)
@@ -102,26 +104,21 @@ class Stylizer:
         sizes = [stage.size for stage in stages]
         check_stop()
         # an untiled scale's optimiser on the GPU where its iterate is in CuPy
-        planned = functools.partial(plan_scales, self.network, self.model.architecture, o, content_full, styles_full,
-                                    sizes, [stage.iterations for stage in stages],
-                                    device_optimizer=self.xp is not np and wrap_objective is None)
-        plans = planned()
+        plan_for = partial(plan_scales, self.network, self.model.architecture, o, content_full, styles_full, sizes,
+                           [stage.iterations for stage in stages], cluster=ray_tiles.cluster_for(self.engine, o),
+                           device_optimizer=self.xp is not np and wrap_objective is None)
+        plans = plan_for()
         check_stop()
 
         switching = o.optimizer == "lbfgs" and getattr(self.network, "precision", "fp32") in REDUCED
         resumed = checkpoint.begin(o, self.model.metadata, content_full, styles_full, init_full, masks,
                                    switching=switching) if checkpoint else FROM_THE_START
         if resumed.state is not None and o.optimizer == "lbfgs":  # the history the run used, whatever fits now
-            plans = planned(kept=(resumed.scale, int(np.asarray(resumed.state["maxcor"]))))
+            plans = plan_for(kept=(resumed.scale, int(np.asarray(resumed.state["maxcor"]))))
         for note in dict.fromkeys(p.note for p in plans if p.note):
             warnings.warn(note, MemoryNotice, stacklevel=2)
-        stretched = masks.stretched(content_full.shape[:2])
-        if stretched:
-            warnings.warn(stretched, MaskShapeNotice, stacklevel=2)
-        uncovered = masks.uncovered_share(content_full.shape[:2])
-        if uncovered > 0:
-            warnings.warn(f"the style masks cover no style over {uncovered:.0%} of the picture: only the content "
-                          "and tv terms act there", MaskNotice, stacklevel=2)
+        for message, kind in masks.notices(content_full.shape[:2]):
+            warnings.warn(message, kind, stacklevel=2)
         started = time.perf_counter()
         rng = np.random.default_rng(o.seed)
         x = None
@@ -176,7 +173,7 @@ class Stylizer:
                     lambda objective, callback, resume: minimize(  # x0 in the objective's array module
                         objective, to_module(x0, getattr(objective, "xp", np)), jac=True, method=o.optimizer,
                         bounds=(0.0, 1.0) if o.bounds else None,
-                        options=self._optimizer_options(iterations, plan.history), resume=resume, callback=callback),
+                        options=optimizer_options(o, iterations, plan.history), resume=resume, callback=callback),
                     callback_for, saved)
                 objective = scale_run.objective
                 if scale_run.switched_at is not None:
@@ -226,12 +223,19 @@ class Stylizer:
 
         def build(network):
             check_stop()  # a wrapper's term is written for numpy: the points stay on the host then
-            objective = Objective(network, content_img, style_imgs, xp=self.xp if wrap_objective is None else np,
-                                  **settings) if plan.tile is None else \
-                TiledObjective(network, content_img, style_imgs, tile=plan.tile, on_tile=on_tile, **settings)
+            if self.engine is None and plan.tile is None:
+                objective = Objective(network, content_img, style_imgs,
+                                      xp=self.xp if wrap_objective is None else np, **settings)
+            else:  # in tiles, here or on the Ray engine's actors
+                objective = ray_tiles.tiled(self.engine, network, content_img, style_imgs, plan.tile, on_tile, settings)
             return objective if wrap_objective is None else wrap_objective(objective, shape)
 
         return build
+
+    def close(self) -> None:
+        """End the Ray engine's pool (and the local Ray it started); a later run starts it again."""
+        if self.engine is not None:
+            self.engine.close()
 
     def _fp32_network(self):
         """The fp32 network a bf16 scale goes on with (made on first use, then kept: it compiles per image size)."""
@@ -240,14 +244,6 @@ class Stylizer:
 
             self._fp32 = Network(self.model, NAMES[self.network.providers[0]], self.options.threads, precision="fp32")
         return self._fp32
-
-    def _optimizer_options(self, iterations: int, history: int) -> dict:
-        o = self.options
-        if o.optimizer == "lbfgs":
-            # Run the iterations asked for: NST losses have no natural scale for an absolute tolerance.
-            return {"maxiter": iterations, "maxcor": history, "maxfun": None,
-                    "gtol": 0.0, "ftol": 0.0}
-        return {"maxiter": iterations, "lr": o.learning_rate}
 
     def _on_iteration(self, scale, stages, objective, last, progress, evaluations_before, started, content_full,
                       checkpoint, scale_run):
@@ -281,18 +277,22 @@ def stylize(content, style, *, progress: bool = False, **options):
     """Stylize ``content`` with ``style`` (one image or a list) and return a PIL RGB image.
 
     ``content`` and each style may be a path, a PIL image or a numpy array. Keyword options are the
-    fields of :class:`Options` (``size``, ``iterations``, ``style_weight``, ``model``, ...). It runs silently;
-    ``progress=True`` draws the command line's progress bar on stderr (the loss, the rate, the time left).
+    fields of :class:`Options` (``size``, ``iterations``, ``style_weight``, ``model``, ...) and :class:`Stylizer`'s
+    ``engine``, ``address``, ``actors`` and ``worker_memory``. It runs silently; ``progress=True`` draws the
+    command line's progress bar on stderr (the loss, the rate, the time left).
     """
     stylizer = Stylizer(**options)
-    if not progress:
-        return stylizer.run(content, style).to_pil()
-    from .display import ProgressDisplay
-
-    bar = ProgressDisplay(enabled=True)
     try:
-        result = stylizer.run(content, style, progress=bar, on_tile=bar.tile)
-        bar.close({scale: "stopped early" for scale in result.stopped_early})
+        if not progress:
+            return stylizer.run(content, style).to_pil()
+        from .display import ProgressDisplay
+
+        bar = ProgressDisplay(enabled=True)
+        try:
+            result = stylizer.run(content, style, progress=bar, on_tile=bar.tile)
+            bar.close({scale: "stopped early" for scale in result.stopped_early})
+        finally:
+            bar.close()
+        return result.to_pil()
     finally:
-        bar.close()
-    return result.to_pil()
+        stylizer.close()
