@@ -18,7 +18,7 @@ from ..errors import NstError, OptionError
 from ..system.interrupts import signals_held, stop_signals
 from ..model_format import (ARCHITECTURES, DEFAULT_PREPROCESS, DEFAULT_WEIGHTS_DTYPE, POOLINGS, PREPROCESSES,
                             WEIGHTS_DTYPES)
-from ..network.models_dir import DEFAULT_MODEL, EXPORT_DESTINATION
+from ..network.models_dir import ENV_MODEL, EXPORT_DESTINATION, default_model_name
 from ..pipeline.options import CHECKPOINT_EVERY, Options
 
 GIF_FRAMES = 40  # frames of --gif, evenly spaced over the whole run, the start image and the result included
@@ -230,5 +230,6 @@ def export(
     if destination not in default_dirs():  # not found by name unless the user says where
         typer.echo(f"use it with --models-dir {destination} --model {result.path.name}, or --model {result.path}",
                    err=True)
-    elif result.path.name != DEFAULT_MODEL:
-        typer.echo(f"use it with --model {result.path.name}", err=True)
+    elif result.path.name != default_model_name():
+        typer.echo(f"use it with --model {result.path.name}, or make it the default model with "
+                   f"{ENV_MODEL}={result.path.name}", err=True)

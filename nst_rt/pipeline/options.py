@@ -7,10 +7,10 @@ import math
 import numbers
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import OptionError
-from ..network.models_dir import DEFAULT_MODEL
+from ..network.models_dir import default_model_name
 from ..objective.defaults import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, check_weight
 from ..optimize import DEFAULTS as OPTIMIZER_DEFAULTS
 from ..optimize import METHODS as OPTIMIZERS
@@ -77,7 +77,7 @@ class Options:
     style_masks: Sequence[str | os.PathLike] | None = None
     content_mask: str | os.PathLike | None = None
     scales: int | None = None  # coarse-to-fine: optimise at size / 2^(scales-1), ..., size; None: from the size
-    model: str | os.PathLike = DEFAULT_MODEL
+    model: str | os.PathLike = field(default_factory=default_model_name)  # $NST_RT_MODEL, else vgg19
     models_dir: str | os.PathLike | None = None
     provider: str = "auto"
     precision: str = "auto"  # OpenVINO only: auto (bf16 where the probe measured it faster), fp32, bf16
