@@ -19,6 +19,7 @@ from ..system.interrupts import signals_held, stop_signals
 from ..model_format import (ARCHITECTURES, DEFAULT_PREPROCESS, DEFAULT_WEIGHTS_DTYPE, POOLINGS, PREPROCESSES,
                             WEIGHTS_DTYPES)
 from ..network.models_dir import ENV_MODEL, EXPORT_DESTINATION, default_model_name
+from ..pipeline.display import PRINT_EVERY
 from ..pipeline.options import CHECKPOINT_EVERY, Options
 
 GIF_FRAMES = 40  # frames of --gif, evenly spaced over the whole run, the start image and the result included
@@ -74,6 +75,10 @@ def stylize(
     resume: Annotated[bool, typer.Option(help="Continue from OUTPUT.ckpt (refused if its inputs, options or model "
                                               "differ); without one, start from the beginning.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display or summary.")] = False,
+    print_every: Annotated[Optional[int], typer.Option(
+        metavar="N", help=f"Print a plain progress line (iteration, scale, loss, seconds) every N iterations; 0 "
+                          f"prints none [default: {PRINT_EVERY} when stderr is not a terminal (a log, nohup), "
+                          f"else 0: the progress bar].", show_default=False)] = None,
 ) -> None:
     """Stylize CONTENT with one or more STYLES and write the result to OUTPUT."""
     from ..pipeline import checkpoint, masks, stopped
@@ -82,9 +87,11 @@ def stylize(
     from ..pipeline.stylizer import Stylizer
     from .progress import ProgressDisplay
 
-    bar = ProgressDisplay(enabled=False if quiet else None)
+    bar = ProgressDisplay(enabled=False if quiet else None, print_every=0 if quiet else print_every)
     with stop_signals() as stop, notices(quiet):
         try:
+            if print_every is not None and print_every < 0:
+                raise OptionError(f"--print-every must be >= 0, got {print_every}")
             if output is None:
                 output = Path(f"{content.stem}_{styles[0].stem}.png")
             if save_every < 0:
