@@ -94,6 +94,24 @@ def test_ctrl_c_saves_the_best_image_so_far_and_exits_130(paths, models, monkeyp
     assert listing(paths.out) == sorted([marker_path(paths.output).name, "result.png"])  # and the stop's record
 
 
+def test_a_run_stopped_at_a_coarse_scale_says_the_size_and_scale_of_the_picture_it_saved(paths, models, monkeypatch):
+    real_call = stylize_module.Objective.__call__
+    calls = {"n": 0}
+
+    def interrupt_later(self, x):
+        calls["n"] += 1
+        if calls["n"] > 6:
+            raise KeyboardInterrupt
+        return real_call(self, x)
+
+    monkeypatch.setattr(stylize_module.Objective, "__call__", interrupt_later)
+    result = invoke(*stylize_args(paths, models, "--scales", "2", size=64, iterations=50))
+    height, width = pixels(paths.output).shape[:2]
+    assert (width, height) == (32, 21)  # scale 1's picture as computed, not enlarged to --size 64
+    assert_one_notice_line(result, f"saved the best image so far ({width}x{height}, scale 1 of 2) to {paths.output}",
+                           code=130)
+
+
 def test_ctrl_c_before_the_run_writes_nothing_and_exits_130(paths, models, monkeypatch):
     def interrupted(self, *args, **kwargs):
         raise KeyboardInterrupt

@@ -193,7 +193,7 @@ def test_process_stop_signal_saves_the_best_image_and_exits_128_plus_signal(path
     assert stdout == "" and "Traceback" not in stderr
     lines = stderr.splitlines()
     assert len(lines) == 1, stderr
-    match = re.fullmatch(rf"nst-rt: {words} after (\d+) iterations; saved the best image so far to "
+    match = re.fullmatch(rf"nst-rt: {words} after (\d+) iterations; saved the best image so far \(32x21\) to "
                          rf"{re.escape(str(paths.output))}", lines[0])
     assert match, lines[0]
     assert 2 <= int(match.group(1)) < 100000

@@ -118,6 +118,7 @@ def stylize(
             wanted_steps: set[int] = set()
             gif_frames: list[tuple[int, object]] = []  # (step of the run, 8-bit image)
             last_step = [-1]
+            last_scale = [1]  # the scale a stopped run's image comes from
             stages = []
 
             def on_progress(p):
@@ -132,6 +133,7 @@ def stylize(
                 # A later scale's start repeats the step that ended the scale before.
                 step = sum(stage.iterations for stage in p.stages[: p.scale - 1]) + p.iteration
                 last_step[0] = step
+                last_scale[0] = p.scale
                 save_frame = save_every and p.iteration and p.iteration % save_every == 0
                 add_to_gif = step in wanted_steps and (p.iteration > 0 or p.scale == 1)
                 if save_frame or add_to_gif:
@@ -174,8 +176,11 @@ def stylize(
         at = saves.position()
         later = f"; --resume continues from {saves.path} ({f'scale {at[0]}, ' if len(stages) > 1 else ''}" \
                 f"iteration {at[1]})" if at else ""
-        raise notice(f"{stop.what} after {result.iterations} iterations; saved the best image so far to {output}"
-                     f"{later}", stop.exit_code)
+        # Saved as computed, not upsampled: an enlarged coarse scale would pass for a finished run (docs/checkpoints.md).
+        height, width = result.image.shape[:2]
+        where = f", scale {last_scale[0]} of {len(stages)}" if len(stages) > 1 else ""
+        raise notice(f"{stop.what} after {result.iterations} iterations; saved the best image so far "
+                     f"({width}x{height}{where}) to {output}{later}", stop.exit_code)
     summary = (f"wrote {output} ({result.image.shape[1]}x{result.image.shape[0]}, {result.iterations} iterations, "
                f"{result.evaluations} evaluations, loss {result.loss:.4g}, {result.seconds:.1f} s)")
     say(summary + (f"; {result.message}" if result.message else ""), quiet)
