@@ -109,6 +109,7 @@ def fake_stylizer(monkeypatch):
     class FakeStylizer:
         def __init__(self, options):
             self.options = options
+            self.model = SimpleNamespace(layers=list(LAYERS["vgg19"]))  # what the CLI checks the options against
             made.append(self)
 
         def run(self, content, styles, progress=None, checkpoint=None, on_tile=None):

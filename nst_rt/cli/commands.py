@@ -84,6 +84,7 @@ def stylize(
     from ..pipeline import checkpoint, masks, stopped
     from ..io import image_load, image_save, images
     from ..model_format import MIN_SIZE
+    from ..pipeline.precheck import check_run
     from ..pipeline.stylizer import Stylizer
     from .progress import ProgressDisplay
 
@@ -98,10 +99,11 @@ def stylize(
                 raise OptionError(f"--save-every must be >= 0, got {save_every}")
             stylizer = Stylizer(options)  # the model, then the inputs, then the outputs: a misspelt style
             # must not be reported as a clash with an existing output.
-            image_load.load_image(content, role="content image", min_side=MIN_SIZE)
-            for i, style in enumerate(styles):
-                image_load.load_image(style, role=f"style image {i + 1}", min_side=MIN_SIZE)
+            content_image = image_load.load_image(content, role="content image", min_side=MIN_SIZE)
+            style_images = [image_load.load_image(style, role=f"style image {i + 1}", min_side=MIN_SIZE)
+                            for i, style in enumerate(styles)]
             masks.load(options, len(styles))  # a bad mask is refused before any work, as a bad image is
+            check_run(options, stylizer.model.layers, content_image, style_images)  # every option, then the output
             saves = checkpoint.Checkpoint(checkpoint.path_for(output), checkpoint_every, resume=resume,
                                           overwrite=overwrite)
             # What the run being resumed wrote when it stopped is replaced (its checkpoint, or the record of a
