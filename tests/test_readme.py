@@ -110,6 +110,16 @@ def test_the_command_reference_is_what_the_script_writes():
     assert done.returncode == 0, done.stderr
 
 
+def test_the_command_reference_has_no_doubled_full_stop():
+    assert not re.findall(r"[^.]\.\.(?![./\w])", CLI_DOC), re.findall(r".{40}[^.]\.\.(?![./\w])", CLI_DOC)
+
+
+def test_the_docs_install_from_a_clone_or_its_wheel_as_the_readme_does():
+    # nst-rt is not on a package index: `pip install 'nst-rt[...]'` would fail or install something else
+    pages = {"README.md": README, **DOCS}
+    assert not [name for name, text in pages.items() if re.search(r"pip install ['\"]?nst-rt\[", text)]
+
+
 def _anchor(heading: str) -> str:
     text = re.sub(r"[^\w\- ]", "", heading.lstrip("#").strip().lower())
     return text.replace(" ", "-")
