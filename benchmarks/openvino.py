@@ -61,7 +61,7 @@ def main() -> None:
     print(f"CPU: {model_name}; bf16 flags: {', '.join(cpu_bf16_flags()) or 'none'}; "
           f"onnxruntime {onnxruntime.__version__} {onnxruntime.get_available_providers()}; {platform.python_version()}")
     with tempfile.TemporaryDirectory() as tmp:
-        export = ["nst-rt", "export", args.arch, "--out", tmp]
+        export = ["nst-rt", "export", args.arch, "--out", tmp, "--name", args.arch]
         export += ["--weights", str(args.weights)] if args.weights else ["--random-weights", "0"]
         subprocess.run(export, check=True, capture_output=True)
         model = load_model(args.arch, tmp)

@@ -121,7 +121,7 @@ def main() -> None:
         if args.weights:
             export_model(args.arch, tmp / "models", weights=args.weights)
         else:
-            export_model(args.arch, tmp / "models", random_seed=0)
+            export_model(args.arch, tmp / "models", random_seed=0, name=args.arch)
         picture = load_image(PICTURE)
         size = working_size(*picture.shape[:2], args.size)
         clip = render_clip(picture, args.frames, size)

@@ -100,7 +100,7 @@ def export_model(arch: str, out_dir: Path | None = None, *, weights: Path | None
         raise ExportError("the exporter validates with onnxruntime: pip install 'nst-rt[cpu]' (or [gpu])") from None
 
     out_dir = Path(out_dir) if out_dir is not None else export_dir()
-    name = name or model_name(arch, pooling)
+    name = name or model_name(arch, pooling, random_weights=random_seed is not None)
     target = out_dir / name
     if target.exists() and not force:
         raise ExportError(f"{target} already exists; pass --force to overwrite it")

@@ -125,9 +125,14 @@ def layer_depth(layer: str) -> int:
     raise ModelError(f"unknown layer {layer!r} in the model's metadata; re-export the model")
 
 
-def model_name(arch: str, pooling: str) -> str:
-    """The default name of an export: ``vgg19``, ``vgg19-max``."""
-    return arch if pooling == DEFAULT_POOLING else f"{arch}-{pooling}"
+# The end of the default name of an export of random weights (``vgg19-random``), so that it is never taken for
+# the real weights' export.
+RANDOM_SUFFIX = "-random"
+
+
+def model_name(arch: str, pooling: str, random_weights: bool = False) -> str:
+    """The default name of an export: ``vgg19``, ``vgg19-max``, ``vgg19-random`` (random weights)."""
+    return (arch if pooling == DEFAULT_POOLING else f"{arch}-{pooling}") + (RANDOM_SUFFIX if random_weights else "")
 
 
 def weight_name(layer: str, kind: str) -> str:

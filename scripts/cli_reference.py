@@ -50,7 +50,8 @@ def _help_and_default(param) -> tuple[str, str]:
     # A default the help states itself, as "[default: ...]", is taken from there.
     stated = re.search(r"\s*\[default: (.*?)\]\s*\.?\s*$", help_text, re.S)
     if stated:
-        help_text, default = help_text[:stated.start()].rstrip() + ".", stated.group(1)
+        help_text, default = help_text[:stated.start()].rstrip(), stated.group(1)
+        help_text += "" if help_text.endswith(".") else "."  # "(.png, .jpg).", never "(.png, .jpg).."
     return help_text.strip(), default
 
 

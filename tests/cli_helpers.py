@@ -109,6 +109,7 @@ def fake_stylizer(monkeypatch):
     class FakeStylizer:
         def __init__(self, options, **engine):  # engine, address, actors, worker_memory
             self.options, self.engine = options, engine
+            self.model = SimpleNamespace(layers=list(LAYERS["vgg19"]))  # what the CLI checks the options against
             self.closed = False
             made.append(self)
 

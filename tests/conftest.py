@@ -1,6 +1,6 @@
 """Shared fixtures: seeded random VGG weights in torchvision's format, models exported from them, the
-plain-PyTorch network on the same weights, a working directory of the test's own, and a recorder of the
-optimiser's calls.
+plain-PyTorch network on the same weights, a home, data directory and working directory of each test's own
+(autouse), and a recorder of the optimiser's calls.
 
 Exports are made once per test session (a few seconds each) and shared read-only by every test.
 """
@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+# The caller's home and working directory, as the test session found them: no test may see either.
+CALLER_HOME = Path.home()
+CALLER_CWD = Path.cwd()
 
 
 @pytest.fixture(scope="session")
@@ -93,10 +96,9 @@ def models(models_dir):
 
 
 @pytest.fixture
-def isolated(monkeypatch, tmp_path) -> Path:
-    """No $NST_RT_MODELS, ./models or per-user models of the caller's leak in: the working directory is the
-    test's own ``tmp_path`` (returned), and the per-user data directory is ``tmp_path / "user-data"``."""
-    monkeypatch.delenv("NST_RT_MODELS", raising=False)
+def isolated(own_home, monkeypatch, tmp_path) -> Path:
+    """As ``own_home``, with the working directory the test's own ``tmp_path`` (returned) and the per-user data
+    directory ``tmp_path / "user-data"``, for tests that look at what a run leaves there."""
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "user-data"))
     monkeypatch.chdir(tmp_path)
     return tmp_path
@@ -138,6 +140,21 @@ def evaluation_budget(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
-def own_cache_dir(monkeypatch, tmp_path_factory):
-    """The precision probe's cache goes to a directory of the test session's own, not the caller's."""
+def own_home(monkeypatch, tmp_path_factory):
+    """Every test runs as a user of its own: an empty home, per-user data and config directories and working
+    directory of the test's own, and no ``NST_RT_*`` variable of the caller's, so that no model, setting or file
+    of the person running the tests is found (a test that needs one sets it itself). The precision probe's
+    cache is one directory for the whole test session (it records measurements, not choices)."""
+    import os
+
+    own = tmp_path_factory.mktemp("own")
+    for name in ("home", "data", "config", "cwd"):
+        (own / name).mkdir()
+    for key in [k for k in os.environ if k.startswith("NST_RT_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("HOME", str(own / "home"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(own / "data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(own / "config"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "user-cache"))
+    monkeypatch.chdir(own / "cwd")
+    return own

@@ -194,7 +194,8 @@ def test_sigterm_saves_the_best_image_and_resume_continues_from_the_checkpoint(r
             process.kill()
             process.communicate()
     assert process.returncode == 128 + signal.SIGTERM, stderr
-    match = re.fullmatch(rf"nst-rt: stopped by SIGTERM after \d+ iterations; saved the best image so far to "
+    match = re.fullmatch(rf"nst-rt: stopped by SIGTERM after \d+ iterations; saved the best image so far "
+                         rf"\((?:24x16, scale 1|48x32, scale 2) of 2\) to "
                          rf"{re.escape(str(output))}; --resume continues from {re.escape(str(checkpoint))} "
                          rf"\(scale (\d), iteration (\d+)\)\n", stderr)
     assert match, stderr

@@ -94,6 +94,24 @@ def test_ctrl_c_saves_the_best_image_so_far_and_exits_130(paths, models, monkeyp
     assert listing(paths.out) == sorted([marker_path(paths.output).name, "result.png"])  # and the stop's record
 
 
+def test_a_run_stopped_at_a_coarse_scale_says_the_size_and_scale_of_the_picture_it_saved(paths, models, monkeypatch):
+    real_call = stylize_module.Objective.__call__
+    calls = {"n": 0}
+
+    def interrupt_later(self, x):
+        calls["n"] += 1
+        if calls["n"] > 6:
+            raise KeyboardInterrupt
+        return real_call(self, x)
+
+    monkeypatch.setattr(stylize_module.Objective, "__call__", interrupt_later)
+    result = invoke(*stylize_args(paths, models, "--scales", "2", size=64, iterations=50))
+    height, width = pixels(paths.output).shape[:2]
+    assert (width, height) == (32, 21)  # scale 1's picture as computed, not enlarged to --size 64
+    assert_one_notice_line(result, f"saved the best image so far ({width}x{height}, scale 1 of 2) to {paths.output}",
+                           code=130)
+
+
 def test_ctrl_c_before_the_run_writes_nothing_and_exits_130(paths, models, monkeypatch):
     def interrupted(self, *args, **kwargs):
         raise KeyboardInterrupt
@@ -229,7 +247,7 @@ BAD_INPUT = {
     "unknown content layer": (lambda p, m, mp: {"extra": ["--content-layers", "relu9_1"]}, ["relu9_1", *VGG19_LAYERS]),
     "unknown style layer": (lambda p, m, mp: {"extra": ["--style-layers", "relu1_1,pool3"]}, ["pool3", *VGG19_LAYERS]),
     "empty layer list": (lambda p, m, mp: {"extra": ["--style-layers", " , "]}, ["at least one layer"]),
-    "too many scales": (lambda p, m, mp: {"extra": ["--scales", "3"]}, ["--scales 3", "8x5 px", "fewer"]),
+    "too many scales": (lambda p, m, mp: {"extra": ["--scales", "3"]}, ["--scales 3 with --size 32", "coarsest scale 8 px", "--scales 2 or fewer"]),
     "threads 0": (lambda p, m, mp: {"extra": ["--threads", "0"]}, ["--threads"]),
     "tile not a multiple of the stride": (lambda p, m, mp: {"extra": ["--tile", "100"]},
                                           ["tile size", "multiple of 16", "100"]),
@@ -282,3 +300,16 @@ def test_help_shows_arguments_as_a_user_writes_them():
         assert f"Usage: nst-rt {command} [OPTIONS] {usage}\n" in text, text[:200]
         arguments = text.split("Arguments:", 1)[1].split("Options:", 1)[0]
         assert not re.search(r"[{}]|<list|<path>", arguments), arguments
+
+
+@pytest.mark.parametrize("option, needle", [
+    (["--size", "64", "--scales", "9"], "--scales 9 with --size 64 makes the coarsest scale 0 px, below the "
+                                        "network's 16 px; use --scales 3 or fewer, or a larger --size"),
+    (["--content-layers", "bogus"], "unknown content layer 'bogus'"),
+    (["--style-blend-weights", "1,2"], "--style-blend-weights has 2 values but there is 1 style image"),
+    (["--style-scale", "0.01"], "--style-scale"),
+])
+def test_every_option_is_checked_before_the_output_clash(paths, models, option, needle):
+    paths.output.write_bytes(b"mine")
+    assert_one_error_line(invoke(*stylize_args(paths, models, *option, size=64)), needle)
+    assert paths.output.read_bytes() == b"mine"

@@ -193,7 +193,7 @@ def test_process_stop_signal_saves_the_best_image_and_exits_128_plus_signal(path
     assert stdout == "" and "Traceback" not in stderr
     lines = stderr.splitlines()
     assert len(lines) == 1, stderr
-    match = re.fullmatch(rf"nst-rt: {words} after (\d+) iterations; saved the best image so far to "
+    match = re.fullmatch(rf"nst-rt: {words} after (\d+) iterations; saved the best image so far \(32x21\) to "
                          rf"{re.escape(str(paths.output))}", lines[0])
     assert match, lines[0]
     assert 2 <= int(match.group(1)) < 100000
@@ -209,7 +209,8 @@ def test_export_with_random_weights_needs_no_file(tmp_path):
     assert result.exit_code == 0, result.output
     from nst_rt.network.model import load_model
 
-    info = load_model("vgg16", tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["vgg16-random"]  # a name that says what it holds
+    info = load_model("vgg16-random", tmp_path)
     assert info.metadata["weights_source"] == "random weights (seed 3)"
     assert len(info.metadata["weights_sha256"]) == 64
 
@@ -265,7 +266,12 @@ def test_stylize_defaults_are_the_options_defaults():
     defaults = Options()
     compared = 0
     for param in command.params:
-        if param.name in vars(defaults):
+        if param.name == "model":  # chosen when a run starts ($NST_RT_MODEL, else vgg19), by the one function
+            from nst_rt.network.models_dir import default_model_name
+
+            assert param.default is None and defaults.model == default_model_name() == "vgg19"
+            compared += 1
+        elif param.name in vars(defaults):
             want = getattr(defaults, param.name)
             want = ",".join(want) if isinstance(want, tuple) else want
             got = param.default.value if hasattr(param.default, "value") else param.default

@@ -129,6 +129,7 @@ def test_stopped_command_resumes_from_the_finished_frames(clip, tmp_path, models
     (lambda p, s, t: (p, s, "-o", t / "out.mp4", "--temporal-weight", -1), "temporal weight"),
     (lambda p, s, t: (p, s, "-o", t / "out.mp4", "--size", 8), "below the network"),
     (lambda p, s, t: (p, s, "-o", t / "out.mp4", "--model", "nonexistent"), "nonexistent"),
+    (lambda p, s, t: (s, s, "-o", t / "out.mp4"), "is a still image, not a video; stylize it with `nst-rt stylize "),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(clip, tmp_path, models, make_args, needle):
     path, style = clip

@@ -104,13 +104,15 @@ def test_export_destination_follows_the_order(tmp_path, user_dir, monkeypatch):
 def test_export_without_out_writes_where_any_directory_finds_it(tmp_path, user_dir, monkeypatch):
     result = runner.invoke(app, ["export", "vgg16", "--random-weights", "0"])
     assert result.exit_code == 0, result.output
-    assert f"to {user_dir / 'vgg16'} in " in result.stderr
+    assert f"to {user_dir / 'vgg16-random'} in " in result.stderr
     exported = [line for line in result.stderr.splitlines() if line.startswith("exported ")]
     assert len(exported) == 1 and exported[0].endswith("; the per-user model directory, found from any directory")
     assert "--models-dir" not in result.stderr  # found by name: no hint needed
+    assert "use it with --model vgg16-random, or make it the default model with NST_RT_MODEL=vgg16-random" in \
+        result.stderr
     (tmp_path / "other").mkdir()
     monkeypatch.chdir(tmp_path / "other")
-    assert load_model("vgg16").path == user_dir / "vgg16"
+    assert load_model("vgg16-random").path == user_dir / "vgg16-random"
 
 
 # ----------------------------------------------------------------------------- messages
@@ -234,8 +236,8 @@ def test_python_m_export_from_the_repository_root(tmp_path, how):
     else:
         done = run_python(AS_IF_WHEEL_INSTALLED, *argv, cwd=REPO)
     assert done.returncode == 0, done.stderr
-    assert f"exported vgg16 (avg pooling) to {out / 'vgg16'}" in done.stderr
-    assert load_model(out / "vgg16").architecture == "vgg16"
+    assert f"exported vgg16 (avg pooling) to {out / 'vgg16-random'}" in done.stderr
+    assert load_model(out / "vgg16-random").architecture == "vgg16"
 
 
 def test_missing_torch_is_named_as_such(tmp_path):
@@ -255,3 +257,17 @@ def test_an_install_without_the_exporter_says_so(tmp_path, monkeypatch):
     with pytest.raises(MissingDependencyError, match=r"nst_rt\.export is not part of the nst_rt package imported "
                                                      rf"from {re.escape(str(Path(nst_rt.__file__).parent))}"):
         exporter_loader.import_exporter()
+
+
+def test_the_default_model_is_the_users_own_when_set_and_info_says_where_it_comes_from(monkeypatch, models_dir):
+    from nst_rt.pipeline.options import Options
+
+    line = [ln for ln in runner.invoke(app, ["info"]).stdout.splitlines() if ln.startswith("default model: ")]
+    assert line == ["default model: vgg19 (nst-rt's default; set $NST_RT_MODEL to choose another)"]
+    monkeypatch.setenv("NST_RT_MODEL", "vgg19-max")
+    line = [ln for ln in runner.invoke(app, ["info"]).stdout.splitlines() if ln.startswith("default model: ")]
+    assert line == ["default model: vgg19-max (from $NST_RT_MODEL)"]
+    assert Options().model == "vgg19-max" and load_model(models_dir=models_dir("vgg19", "max")).name == "vgg19-max"
+    monkeypatch.setenv("NST_RT_MODEL", "vgg19-random")  # a name no directory holds: the run names it and its export
+    one_error_line(stylize("--models-dir", models_dir()), "'vgg19-random'",
+                   "`nst-rt export vgg19 --out", "--random-weights 0`")

@@ -82,3 +82,31 @@ def test_runtime_never_imports_heavy_packages_at_module_level():
     pattern = re.compile(r"^(import|from) (torch|torchvision|onnx|scipy)\b", re.M)
     offenders = [str(p) for p in (ROOT / "nst_rt").rglob("*.py") if pattern.search(p.read_text())]
     assert not offenders
+
+
+def _test_requirements() -> list[str]:
+    """Every requirement `pip install -e '.[test]'` names: the base dependencies and the test extra, with the
+    extras it names of nst-rt itself followed."""
+    import pytest
+
+    tomllib = pytest.importorskip("tomllib")
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras, todo, out = project["optional-dependencies"], ["test"], list(project["dependencies"])
+    while todo:
+        for requirement in extras[todo.pop()]:
+            own = re.fullmatch(r"nst-rt\[(.+)\]", requirement)
+            todo += own.group(1).split(",") if own else []
+            out += [] if own else [requirement]
+    return out
+
+
+def test_constraints_pin_every_package_the_tests_install():
+    from packaging.requirements import Requirement
+
+    pins = dict(line.split("==") for line in (ROOT / ".ci" / "constraints.txt").read_text().splitlines()
+                if line and not line.startswith("#"))
+    requirements = [Requirement(r) for r in _test_requirements()]
+    assert {"pytest", "pytest-timeout", "onnxruntime", "torch"} <= {r.name for r in requirements}
+    for requirement in requirements:
+        assert requirement.name in pins, f"{requirement.name} is not pinned in .ci/constraints.txt"
+        assert requirement.specifier.contains(pins[requirement.name]), (requirement, pins[requirement.name])

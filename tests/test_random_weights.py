@@ -36,20 +36,21 @@ def pictures(tmp_path):
 
 def stylize(pictures, models, tmp_path, *extra):
     content, style = pictures
-    args = ["stylize", content, style, "--models-dir", models, "--size", "32", "--iterations", "2", "--threads", "1",
+    args = ["stylize", content, style, "--models-dir", models, "--model", "vgg19-random", "--size", "32", "--iterations", "2", "--threads", "1",
             "-o", tmp_path / "out.png", *extra]
     return runner.invoke(app, [str(a) for a in args])
 
 
 def test_the_export_records_random_weights_and_the_model_reports_them(random_models, vgg19):
-    assert load_model("vgg19", random_models).random_weights
+    assert sorted(p.name for p in random_models.iterdir()) == ["vgg19-random"]  # never taken for the real vgg19
+    assert load_model("vgg19-random", random_models).random_weights
     assert not vgg19.random_weights  # the test fixtures' weights come from a file
 
 
 def test_info_marks_a_random_weights_model(random_models):
     result = runner.invoke(app, ["info", "--models-dir", str(random_models)])
     assert result.exit_code == 0, result.output
-    assert f"\nvgg19  ({random_models / 'vgg19'})  [random weights: for trying nst-rt out, not for pictures]\n" in \
+    assert f"\nvgg19-random  ({random_models / 'vgg19-random'})  [random weights: for trying nst-rt out, not for pictures]\n" in \
         result.stdout
 
 
@@ -57,7 +58,7 @@ def test_stylize_says_once_which_flags_keep_the_content(random_models, pictures,
     result = stylize(pictures, random_models, tmp_path)
     assert result.exit_code == 0, result.output
     notes = [line for line in result.stderr.splitlines() if NOTE in line]
-    assert len(notes) == 1 and notes[0].startswith("nst-rt: note: model vgg19") and FLAGS in notes[0], notes
+    assert len(notes) == 1 and notes[0].startswith("nst-rt: note: model vgg19-random") and FLAGS in notes[0], notes
 
 
 def test_the_named_flags_are_real_options_and_silence_the_note(random_models, pictures, tmp_path):
@@ -71,7 +72,7 @@ def test_batch_says_it_once_for_many_pictures(random_models, pictures, tmp_path)
     save(noise(40, 48, seed=1), tmp_path / "pictures" / "a.png")
     save(noise(40, 48, seed=2), tmp_path / "pictures" / "b.png")
     result = runner.invoke(app, ["batch", str(tmp_path / "pictures"), "--style", str(style), "-o",
-                                 str(tmp_path / "out"), "--models-dir", str(random_models), "--size", "32",
+                                 str(tmp_path / "out"), "--models-dir", str(random_models), "--model", "vgg19-random", "--size", "32",
                                  "--iterations", "1", "--threads", "1"])
     assert result.exit_code == 0, result.output
     assert sum(NOTE in line for line in result.stderr.splitlines()) == 1
@@ -80,10 +81,10 @@ def test_batch_says_it_once_for_many_pictures(random_models, pictures, tmp_path)
 def test_the_python_api_warns_with_the_settings_by_their_python_names(random_models, pictures):
     content, style = pictures
     with pytest.warns(RandomWeightsNotice, match="normalize=False, style_weight=1e6, tv_weight=0, scales=1"):
-        nst_rt.stylize(content, style, models_dir=random_models, size=32, iterations=1, threads=1)
+        nst_rt.stylize(content, style, models_dir=random_models, model="vgg19-random", size=32, iterations=1, threads=1)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RandomWeightsNotice)
-        nst_rt.stylize(content, style, models_dir=random_models, size=32, iterations=1, threads=1,
+        nst_rt.stylize(content, style, models_dir=random_models, model="vgg19-random", size=32, iterations=1, threads=1,
                        **RANDOM_WEIGHTS_SETTINGS)
 
 
@@ -96,4 +97,5 @@ def test_the_readmes_offline_quick_start_uses_the_settings_a_run_names():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     block = re.search(r"<!-- offline-quick-start -->\n```\n(.*?)\n```", readme, re.S).group(1)
     assert "nst-rt export vgg19 --random-weights 0 && nst-rt stylize " in block and FLAGS in block
+    assert "--model vgg19-random" in block  # the name the export writes random weights under
     assert FLAGS in random_weights_note("vgg19", "random weights (seed 0)")

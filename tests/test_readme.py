@@ -7,6 +7,7 @@ directory that holds the repository's ``examples/``, with their sizes and iterat
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -110,6 +111,16 @@ def test_the_command_reference_is_what_the_script_writes():
     assert done.returncode == 0, done.stderr
 
 
+def test_the_command_reference_has_no_doubled_full_stop():
+    assert not re.findall(r"[^.]\.\.(?![./\w])", CLI_DOC), re.findall(r".{40}[^.]\.\.(?![./\w])", CLI_DOC)
+
+
+def test_the_docs_install_from_a_clone_or_its_wheel_as_the_readme_does():
+    # nst-rt is not on a package index: `pip install 'nst-rt[...]'` would fail or install something else
+    pages = {"README.md": README, **DOCS}
+    assert not [name for name, text in pages.items() if re.search(r"pip install ['\"]?nst-rt\[", text)]
+
+
 def _anchor(heading: str) -> str:
     text = re.sub(r"[^\w\- ]", "", heading.lstrip("#").strip().lower())
     return text.replace(" ", "-")
@@ -133,3 +144,44 @@ def test_every_relative_link_resolves():
 
 def test_the_readme_reads_in_five_minutes():
     assert len(README.splitlines()) <= 250
+
+
+@pytest.mark.slow  # an export in a fresh process, a stylization, then a test module in a nested pytest
+@pytest.mark.timeout(900)
+def test_the_offline_quick_start_then_the_tests_in_a_clean_home(tmp_path):
+    """The README's offline quick start and then its test command, in that order, as a new user runs them: in a
+    home of their own (no XDG variables, no $NST_RT_* but the $NST_RT_MODEL the README suggests), so the export
+    lands in ~/.local/share/nst-rt/models.
+    The install step is left out (this environment is installed), the stylization made small, a model named vgg19
+    exported as the online quick start does, and the test
+    command runs tests/test_serve_cli.py, whose model errors once started a real server when a user's model was
+    found (the run then waited for ever)."""
+    block = re.search(r"<!-- offline-quick-start -->\n```\n(.*?)\n```", README, re.S).group(1)
+    commands = block.split(" && ")
+    quick_start = " && ".join(c for c in commands if c.startswith("nst-rt "))
+    assert quick_start.startswith("nst-rt export vgg19 --random-weights 0 && nst-rt stylize ")
+    quick_start = re.sub(r"--size \d+ --iterations \d+", "--size 64 --iterations 2", quick_start)
+    test_command = re.search(r"<!-- test-command -->\n```\n(.*?)\n```", README, re.S).group(1)
+    assert test_command.endswith(" && python -m pytest")
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir(), work.mkdir()
+    (work / "examples").symlink_to(ROOT / "examples", target_is_directory=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NST_RT_", "XDG_"))}
+    env.update(HOME=str(home), PYTHONWARNINGS="ignore",
+               PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}")
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", quick_start], cwd=work, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert (home / ".local" / "share" / "nst-rt" / "models" / "vgg19-random" / "weights.bin").is_file()
+    assert (work / "chelsea_starry_night.png").is_file()
+    # The other quick start's `nst-rt export vgg19` (real weights, which need the internet) stands in here: a
+    # user may have both, and a test that finds either of them in the user's home is not isolated.
+    online = subprocess.run(["nst-rt", "export", "vgg19", "--random-weights", "1", "--name", "vgg19"], cwd=work,
+                            env=env, capture_output=True, text=True, timeout=600)
+    assert online.returncode == 0, online.stderr
+    env["NST_RT_MODEL"] = "vgg19-random"  # as the README suggests after the offline quick start
+    tests = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-o", "timeout=120",
+                            "--basetemp",
+                            str(tmp_path / "nested"), str(ROOT / "tests" / "test_serve_cli.py")], cwd=ROOT, env=env,
+                           capture_output=True, text=True, timeout=600)
+    assert tests.returncode == 0, tests.stdout[-3000:]

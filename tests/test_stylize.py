@@ -384,10 +384,12 @@ def test_scales_runs_coarse_to_fine(run, minimize_calls):
 
 def test_too_many_scales_for_the_size_are_refused(run, minimize_calls):
     with pytest.raises(OptionError) as excinfo:
-        run(size=32, scales=3)  # first scale 8 px: the 60x40 content becomes 8x5
+        run(size=32, scales=3)  # first scale 8 px, below the network's 16 px whatever the picture
     message = str(excinfo.value)
-    assert "8x5 px at scale 1 of --scales 3" in message and "fewer --scales" in message
+    assert "--scales 3 with --size 32 makes the coarsest scale 8 px" in message and "--scales 2 or fewer" in message
     assert minimize_calls == []
+    with pytest.raises(OptionError, match="the content image becomes 16x11 px at scale 1 of --scales 2"):
+        run(size=32, scales=2)  # a 16 px scale, and the 60x40 content's short side below it there
 
 
 def test_every_scale_of_an_elongated_image_is_checked(run, minimize_calls):

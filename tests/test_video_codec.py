@@ -69,6 +69,15 @@ def test_existing_output_and_unknown_suffix_are_refused_before_any_work(clip, tm
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "taken.mp4"]  # no partial files
 
 
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp", ".bmp"])
+def test_a_still_image_is_refused_with_the_command_for_it(tmp_path, suffix):
+    from synthetic import gradient, save
+
+    still = save(gradient(40, 48), tmp_path / f"still{suffix}")
+    with pytest.raises(ImageError, match=r"is a still image, not a video; stylize it with `nst-rt stylize "):
+        codec.probe(still)
+
+
 def test_unreadable_input_is_a_one_line_error(tmp_path):
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"not a video")

@@ -18,7 +18,8 @@ from ..errors import NstError, OptionError
 from ..system.interrupts import signals_held, stop_signals
 from ..model_format import (ARCHITECTURES, DEFAULT_PREPROCESS, DEFAULT_WEIGHTS_DTYPE, POOLINGS, PREPROCESSES,
                             WEIGHTS_DTYPES)
-from ..network.models_dir import DEFAULT_MODEL, EXPORT_DESTINATION
+from ..network.models_dir import ENV_MODEL, EXPORT_DESTINATION, default_model_name
+from ..pipeline.display import PRINT_EVERY
 from ..pipeline.options import CHECKPOINT_EVERY, ENGINES, Options
 
 GIF_FRAMES = 40  # frames of --gif, evenly spaced over the whole run, the start image and the result included
@@ -86,17 +87,24 @@ def stylize(
     worker_memory: Annotated[Optional[str], typer.Option(
         help="With --engine ray: memory one worker may use, e.g. 16G; the tiles are sized by it [default: Ray's "
              "figure of the smallest node's memory over the workers it holds].", show_default=False)] = None,
+    print_every: Annotated[Optional[int], typer.Option(
+        metavar="N", help=f"Print a plain progress line (iteration, scale, loss, seconds) every N iterations; 0 "
+                          f"prints none [default: {PRINT_EVERY} when stderr is not a terminal (a log, nohup), "
+                          f"else 0: the progress bar].", show_default=False)] = None,
 ) -> None:
     """Stylize CONTENT with one or more STYLES and write the result to OUTPUT."""
     from ..pipeline import checkpoint, masks, stopped
     from ..io import image_load, image_save, images
     from ..model_format import MIN_SIZE
+    from ..pipeline.precheck import check_run
     from ..pipeline.stylizer import Stylizer
     from .progress import ProgressDisplay
 
-    bar = ProgressDisplay(enabled=False if quiet else None)
+    bar = ProgressDisplay(enabled=False if quiet else None, print_every=0 if quiet else print_every)
     with stop_signals() as stop, notices(quiet):
         try:
+            if print_every is not None and print_every < 0:
+                raise OptionError(f"--print-every must be >= 0, got {print_every}")
             if output is None:
                 output = Path(f"{content.stem}_{styles[0].stem}.png")
             if save_every < 0:
@@ -104,10 +112,11 @@ def stylize(
             stylizer = Stylizer(options, engine=engine.value, address=address, actors=actors,
                                 worker_memory=worker_memory)  # the model, then the inputs, then the outputs: a misspelt style
             # must not be reported as a clash with an existing output.
-            image_load.load_image(content, role="content image", min_side=MIN_SIZE)
-            for i, style in enumerate(styles):
-                image_load.load_image(style, role=f"style image {i + 1}", min_side=MIN_SIZE)
+            content_image = image_load.load_image(content, role="content image", min_side=MIN_SIZE)
+            style_images = [image_load.load_image(style, role=f"style image {i + 1}", min_side=MIN_SIZE)
+                            for i, style in enumerate(styles)]
             masks.load(options, len(styles))  # a bad mask is refused before any work, as a bad image is
+            check_run(options, stylizer.model.layers, content_image, style_images)  # every option, then the output
             saves = checkpoint.Checkpoint(checkpoint.path_for(output), checkpoint_every, resume=resume,
                                           overwrite=overwrite)
             # What the run being resumed wrote when it stopped is replaced (its checkpoint, or the record of a
@@ -124,6 +133,7 @@ def stylize(
             wanted_steps: set[int] = set()
             gif_frames: list[tuple[int, object]] = []  # (step of the run, 8-bit image)
             last_step = [-1]
+            last_scale = [1]  # the scale a stopped run's image comes from
             stages = []
 
             def on_progress(p):
@@ -138,6 +148,7 @@ def stylize(
                 # A later scale's start repeats the step that ended the scale before.
                 step = sum(stage.iterations for stage in p.stages[: p.scale - 1]) + p.iteration
                 last_step[0] = step
+                last_scale[0] = p.scale
                 save_frame = save_every and p.iteration and p.iteration % save_every == 0
                 add_to_gif = step in wanted_steps and (p.iteration > 0 or p.scale == 1)
                 if save_frame or add_to_gif:
@@ -183,8 +194,11 @@ def stylize(
         at = saves.position()
         later = f"; --resume continues from {saves.path} ({f'scale {at[0]}, ' if len(stages) > 1 else ''}" \
                 f"iteration {at[1]})" if at else ""
-        raise notice(f"{stop.what} after {result.iterations} iterations; saved the best image so far to {output}"
-                     f"{later}", stop.exit_code)
+        # Saved as computed, not upsampled: an enlarged coarse scale would pass for a finished run (docs/checkpoints.md).
+        height, width = result.image.shape[:2]
+        where = f", scale {last_scale[0]} of {len(stages)}" if len(stages) > 1 else ""
+        raise notice(f"{stop.what} after {result.iterations} iterations; saved the best image so far "
+                     f"({width}x{height}{where}) to {output}{later}", stop.exit_code)
     summary = (f"wrote {output} ({result.image.shape[1]}x{result.image.shape[0]}, {result.iterations} iterations, "
                f"{result.evaluations} evaluations, loss {result.loss:.4g}, {result.seconds:.1f} s)")
     say(summary + (f"; {result.message}" if result.message else ""), quiet)
@@ -246,5 +260,6 @@ def export(
     if destination not in default_dirs():  # not found by name unless the user says where
         typer.echo(f"use it with --models-dir {destination} --model {result.path.name}, or --model {result.path}",
                    err=True)
-    elif result.path.name != DEFAULT_MODEL:
-        typer.echo(f"use it with --model {result.path.name}", err=True)
+    elif result.path.name != default_model_name():
+        typer.echo(f"use it with --model {result.path.name}, or make it the default model with "
+                   f"{ENV_MODEL}={result.path.name}", err=True)

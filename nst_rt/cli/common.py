@@ -18,7 +18,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import DeviceNotice, MaskNotice, MemoryNotice, NstError, OptionError, RandomWeightsNotice
-from ..network.models_dir import SEARCH_ORDER
+from ..network.models_dir import DEFAULT_MODEL_HELP, SEARCH_ORDER, default_model_name
 from ..network.providers import PROVIDERS
 from ..pipeline.options import COLOR_TRANSFERS, INITS, OPTIMIZERS, ORIGINAL_COLORS_MODES, Options
 from ..network.precision import PRECISIONS
@@ -109,8 +109,9 @@ def split_floats(value: str | None, what: str) -> list[float] | None:
 
 
 def stylization_options(
-    model: Annotated[str, typer.Option(help="Exported model: a name (vgg19, vgg16, vgg19-max) or a path.")]
-        = DEFAULTS.model,
+    model: Annotated[Optional[str], typer.Option(
+        help=f"Exported model: a name (vgg19, vgg16, vgg19-max) or a path [default: {DEFAULT_MODEL_HELP}].",
+        show_default=False)] = None,
     models_dir: Annotated[Optional[Path], typer.Option(
         help=f"Where to look for models by name first [default: {SEARCH_ORDER}].", show_default=False)]
         = DEFAULTS.models_dir,
@@ -189,7 +190,7 @@ def stylization_options(
         tv_weight=tv_weight, content_layers=split_names(content_layers), style_layers=split_names(style_layers),
         style_blend_weights=split_floats(style_blend_weights, "--style-blend-weights"), style_scale=style_scale,
         init=init, noise_ratio=noise_ratio, seed=seed, optimizer=optimizer.value, learning_rate=learning_rate,
-        history=history, bounds=bounds, original_colors=original_colors, scales=scales, model=model,
+        history=history, bounds=bounds, original_colors=original_colors, scales=scales, model=model or default_model_name(),
         models_dir=models_dir, provider=provider.value, precision=precision.value, threads=threads,
         normalize=normalize, tile=tile, original_colors_mode=original_colors_mode.value,
         color_transfer=color_transfer.value, style_masks=style_masks or None, content_mask=content_mask,

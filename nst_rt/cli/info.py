@@ -12,7 +12,7 @@ from .app import app
 from .common import fail, file_size, notice
 from ..errors import NstError
 from ..system.interrupts import stop_signals
-from ..network.models_dir import DEFAULT_MODEL, SEARCH_ORDER
+from ..network.models_dir import SEARCH_ORDER, default_model
 
 
 @app.command()
@@ -52,8 +52,10 @@ def info(models_dir: Annotated[Optional[Path], typer.Option(
                            f"install 'nst-rt[openvino]'")
             typer.echo(f"a run with the defaults uses: {chosen} provider, {precision} ({why})")
             typer.echo(f"model search path: {', '.join(str(d) for d in search_dirs(models_dir))}")
+            model, source = default_model()
+            typer.echo(f"default model: {model} ({source})")
             if not found:
-                typer.echo(f"no exported models found; {create_hint(DEFAULT_MODEL, models_dir)}")
+                typer.echo(f"no exported models found; {create_hint(model, models_dir)}")
             for item in found:
                 if isinstance(item, ModelInfo):
                     mark = ("  [random weights: for trying nst-rt out, not for pictures]" if item.random_weights

@@ -12,6 +12,7 @@ import typer
 
 from .app import app
 from .common import Precision, Provider, fail, notices, say
+from ..network.models_dir import DEFAULT_MODEL_HELP, default_model_name
 from ..pipeline.options import Options
 from ..serve.limits import Limits
 
@@ -34,7 +35,8 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on; anything but loopback exposes the server.")]
         = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    model: Annotated[str, typer.Option(help="The model every job uses.")] = str(DEFAULTS.model),
+    model: Annotated[Optional[str], typer.Option(help=f"The model every job uses [default: {DEFAULT_MODEL_HELP}].",
+                                                 show_default=False)] = None,
     models_dir: Annotated[Optional[Path], typer.Option(help="Where to look for exported models.")] = None,
     provider: Annotated[Provider, typer.Option(help="ONNX Runtime execution provider of every job.")]
         = Provider(DEFAULTS.provider),
@@ -79,7 +81,7 @@ def serve(
     try:
         if threads is not None and not 1 <= threads <= 1024:
             raise OptionError(f"threads must be a whole number from 1 to 1024, got {threads}")
-        base = Options(model=model, models_dir=models_dir, provider=provider.value, precision=precision.value,
+        base = Options(model=model or default_model_name(), models_dir=models_dir, provider=provider.value, precision=precision.value,
                        threads=threads).validated()
         limits = Limits(max_megapixels=max_megapixels, max_job_megapixels=max_job_megapixels, max_queue=max_queue)
         application = create_app(base, results_dir=results_dir, keep=keep, max_upload_mb=max_upload_mb,

@@ -9,7 +9,7 @@ import typer
 
 from .app import PlainArguments, app
 from .common import fail, file_size, say
-from ..network.models_dir import DEFAULT_MODEL
+from ..network.models_dir import DEFAULT_MODEL_HELP, default_model_name
 from ..web.onnxruntime_web import PACKAGE, VERSION
 
 
@@ -17,8 +17,9 @@ def web_bundle(
     out_dir: Annotated[Path, typer.Argument(help="The folder to write the site into (new, empty, or an earlier "
                                                  "bundle, which is replaced).", show_default=False,
                                             metavar="OUT_DIR")],
-    model: Annotated[str, typer.Option(help="The model the page runs: a name or an export's directory.")]
-        = str(DEFAULT_MODEL),
+    model: Annotated[Optional[str], typer.Option(
+        help=f"The model the page runs: a name or an export's directory [default: {DEFAULT_MODEL_HELP}].",
+        show_default=False)] = None,
     models_dir: Annotated[Optional[Path], typer.Option(help="Where to look for exported models.")] = None,
     onnxruntime_web: Annotated[Optional[Path], typer.Option(
         "--onnxruntime-web", help=f"The {PACKAGE} {VERSION} npm package, packed (.tgz) or unpacked [default: "
@@ -33,7 +34,7 @@ def web_bundle(
     from ..web.bundle import write_bundle
 
     try:
-        sizes = write_bundle(out_dir, model, models_dir, onnxruntime_web, examples_dir)
+        sizes = write_bundle(out_dir, model or default_model_name(), models_dir, onnxruntime_web, examples_dir)
     except NstError as exc:
         raise fail(str(exc)) from None
     say(f"wrote {out_dir} ({len(sizes)} files, {file_size(sum(sizes.values()))}); serve it with "

@@ -17,7 +17,8 @@ from ..model_format import (FEATURES_FILE, FORMAT_VERSION, MODEL_FILES, OBJECTIV
                             READABLE_FORMATS, REQUIRED_METADATA, VJP_FILE, WEIGHTS_FILE, WEIGHTS_FILE_SHA256,
                             WEIGHTS_FILE_SIZE)
 from .onnx_props import read_props
-from .models_dir import (DEFAULT_MODEL, ENV_MODELS_DIR, OFFLINE_HINT, absolute, create_hint, export_command,
+from .models_dir import (DEFAULT_MODEL, ENV_MODELS_DIR, OFFLINE_HINT, absolute, create_hint, default_model_name,
+                         export_command,
                          export_dir, is_model_dir, not_found_message, search_dirs)
 
 __all__ = ["ENV_MODELS_DIR", "DEFAULT_MODEL", "ModelInfo", "load_model", "list_models", "resolve_model"]
@@ -128,8 +129,10 @@ def _check_model_path(path: Path) -> Path:
     raise ModelNotFoundError(f"{path} is empty, not an exported model; {create_hint(path.name, path.parent, True)}")
 
 
-def resolve_model(model: str | os.PathLike = DEFAULT_MODEL, models_dir: str | os.PathLike | None = None) -> Path:
-    """The absolute directory of ``model``: a path to an export directory, or a name looked up in the search dirs."""
+def resolve_model(model: str | os.PathLike | None = None, models_dir: str | os.PathLike | None = None) -> Path:
+    """The absolute directory of ``model``: a path to an export directory, or a name looked up in the search dirs
+    (None: the default model, $NST_RT_MODEL or vgg19)."""
+    model = default_model_name() if model is None else model
     if _is_path(model):
         return _check_model_path(absolute(model))
     dirs = search_dirs(models_dir)
@@ -183,7 +186,7 @@ def _sha256(path: Path) -> str:
     return _digests[key]
 
 
-def load_model(model: str | os.PathLike = DEFAULT_MODEL, models_dir: str | os.PathLike | None = None,
+def load_model(model: str | os.PathLike | None = None, models_dir: str | os.PathLike | None = None,
                verify: bool = True) -> ModelInfo:
     """Locate ``model`` and check that both graphs are present, readable and belong together, and that
     ``weights.bin`` has the size and (with ``verify``) the sha256 the export wrote."""

@@ -22,11 +22,13 @@ from pathlib import Path
 
 from ..errors import ModelNotFoundError
 from ..system.user_dirs import user_dir
-from ..model_format import ARCHITECTURES, DEFAULT_POOLING, FEATURES_FILE, POOLINGS, VJP_FILE, model_name
+from ..model_format import ARCHITECTURES, DEFAULT_POOLING, FEATURES_FILE, POOLINGS, RANDOM_SUFFIX, VJP_FILE, model_name
 
 ENV_MODELS_DIR = "NST_RT_MODELS"
 LOCAL_MODELS_DIR = Path("models")
 DEFAULT_MODEL = model_name("vgg19", DEFAULT_POOLING)
+ENV_MODEL = "NST_RT_MODEL"  # the user's own default model (a name or a path)
+DEFAULT_MODEL_HELP = f"${ENV_MODEL} if set, else {DEFAULT_MODEL}"
 # One line each for --help: the search order after --models-dir, and export's default destination.
 SEARCH_ORDER = f"${ENV_MODELS_DIR}, then ./{LOCAL_MODELS_DIR}, then the user data directory"
 EXPORT_DESTINATION = (f"${ENV_MODELS_DIR} if set, else ./{LOCAL_MODELS_DIR} if it exists, "
@@ -34,6 +36,19 @@ EXPORT_DESTINATION = (f"${ENV_MODELS_DIR} if set, else ./{LOCAL_MODELS_DIR} if i
 # The ways to export without a download, named wherever an export is suggested.
 OFFLINE_OPTIONS = "--weights FILE for a torchvision-format state dict, or --random-weights SEED to try nst-rt out"
 OFFLINE_HINT = f"offline: {OFFLINE_OPTIONS}"
+
+
+def default_model() -> tuple[str, str]:
+    """The model a run uses without ``--model``, and where that choice comes from, in a user's words."""
+    value = os.environ.get(ENV_MODEL, "").strip()
+    if value:
+        return value, f"from ${ENV_MODEL}"
+    return DEFAULT_MODEL, f"nst-rt's default; set ${ENV_MODEL} to choose another"
+
+
+def default_model_name() -> str:
+    """The model a run uses without ``--model`` (:func:`default_model`'s name)."""
+    return default_model()[0]
 
 
 def user_models_dir() -> Path:
@@ -101,7 +116,9 @@ def search_dirs(models_dir: str | os.PathLike | None = None) -> list[Path]:
 
 def split_name(name: str) -> tuple[str, str] | None:
     """(architecture, pooling) of a name that ``nst-rt export`` writes by default, else None."""
-    return {model_name(arch, pooling): (arch, pooling) for arch in ARCHITECTURES for pooling in POOLINGS}.get(name)
+    names = {model_name(arch, pooling, random): (arch, pooling)
+             for arch in ARCHITECTURES for pooling in POOLINGS for random in (False, True)}
+    return names.get(name)
 
 
 def export_command(name: str, out: Path | None = None, force: bool = False) -> str:
@@ -112,6 +129,8 @@ def export_command(name: str, out: Path | None = None, force: bool = False) -> s
         command += f" --out {absolute(out)}"
     if split_name(name) is None:
         command += f" --name {name}"
+    elif name.endswith(RANDOM_SUFFIX):
+        command += " --random-weights 0"
     return command + (" --force" if force else "")
 
 

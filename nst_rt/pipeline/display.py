@@ -7,7 +7,8 @@ Each task shows the iteration count, the loss and its terms, the rate and the ti
 in a tiled run the tile being evaluated (and in a bf16 run each scale's arithmetic: bf16, or fp32 once it went on in
 fp32). On a terminal narrower than about 110 columns the loss and its terms
 of the scale being run take a line of their own under the bars, whole.
-It is drawn only on a terminal: captured or redirected stderr gets no control codes, only the summary.
+It is drawn only on a terminal: captured or redirected stderr gets no control codes. There (under nohup, in
+a log file) it prints a plain line every ``print_every`` iterations instead (neural-style's ``-print_iter``).
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ class RemainingOrNoteColumn(ProgressColumn):
         return Text(note) if note else self.remaining.render(task)
 
 
+# Where stderr is not a terminal, a plain progress line every this many iterations of a scale.
+PRINT_EVERY = 50
+
 # The loss and its terms at three significant figures: "loss 1.119 (content 0.819 style 3.46 tv 0.133)".
 TERMS_WIDTH = 48
 OTHER_COLUMNS = 62  # about what the other columns of a row take
@@ -74,11 +78,17 @@ def format_terms(loss: float, terms: dict) -> str:
 
 
 class ProgressDisplay:
-    """A progress callback for ``Stylizer.run``; ``enabled=None`` means: only when stderr is a terminal."""
+    """A progress callback for ``Stylizer.run``; ``enabled=None`` means: only when stderr is a terminal.
+    ``print_every``: a plain line every that many iterations (0: none; None: ``PRINT_EVERY`` where the bar is not
+    drawn because stderr is not a terminal, else none)."""
 
-    def __init__(self, enabled: bool | None = None, console: Console | None = None):
+    def __init__(self, enabled: bool | None = None, console: Console | None = None, print_every: int | None = None):
         self.console = console or Console(stderr=True)
         self.enabled = self.console.is_terminal if enabled is None else enabled
+        if print_every is None:
+            print_every = PRINT_EVERY if enabled is None and not self.enabled else 0
+        self.print_every = print_every
+        self._printed: tuple[int, int] | None = None
         self._progress: Progress | None = None
         self._tasks: list = []
         self._current = None
@@ -91,6 +101,9 @@ class ProgressDisplay:
             self._progress.update(self._current, tiles=f"tile {index}/{count} pass {pass_}/2")
 
     def __call__(self, p) -> None:
+        if self.print_every and p.iteration and p.iteration % self.print_every == 0 and \
+                self._printed != (p.scale, p.iteration):
+            self._print_line(p)
         if not self.enabled:
             return
         if self._progress is None:
@@ -114,6 +127,15 @@ class ProgressDisplay:
         self._bf16 = self._bf16 or precision == "bf16"
         if self._bf16:  # a bf16 run says each scale's arithmetic, so that a scale gone on in fp32 shows it
             self._progress.update(task, description=f"{self._labels[p.scale - 1]} {precision}")
+
+    def _print_line(self, p) -> None:
+        """'iteration 50/200, scale 1/3, loss 1.12 (content 0.8 style 0.3), 12.3 s': one line, no control codes."""
+        self._printed = (p.scale, p.iteration)
+        loss = format_terms(p.loss, p.terms)
+        line = (f"iteration {p.iteration}/{p.iterations}, scale {p.scale}/{p.scales}"
+                f"{f', {loss}' if loss else ''}, {p.elapsed:.1f} s")
+        console = self._progress.console if self._progress is not None else self.console
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
 
     def _start(self, totals: list[int], first_scale: int = 1) -> None:
         """One task per scale; ``totals`` are the scales' iterations. A resumed run starts at a later scale

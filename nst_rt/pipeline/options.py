@@ -7,14 +7,14 @@ import math
 import numbers
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import OptionError
-from ..network.models_dir import DEFAULT_MODEL
+from ..network.models_dir import default_model_name
 from ..objective.defaults import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, check_weight
 from ..optimize import DEFAULTS as OPTIMIZER_DEFAULTS
 from ..optimize import METHODS as OPTIMIZERS
-from ..model_format import check_tile
+from ..model_format import MIN_SIZE, check_tile
 
 INITS = ("content", "noise", "style")
 ENGINES = ("local", "ray")  # where a run evaluates: this process, or Ray actors (stylize and batch alike)
@@ -78,7 +78,7 @@ class Options:
     style_masks: Sequence[str | os.PathLike] | None = None
     content_mask: str | os.PathLike | None = None
     scales: int | None = None  # coarse-to-fine: optimise at size / 2^(scales-1), ..., size; None: from the size
-    model: str | os.PathLike = DEFAULT_MODEL
+    model: str | os.PathLike = field(default_factory=default_model_name)  # $NST_RT_MODEL, else vgg19
     models_dir: str | os.PathLike | None = None
     provider: str = "auto"
     precision: str = "auto"  # OpenVINO only: auto (bf16 where the probe measured it faster), fp32, bf16
@@ -92,6 +92,11 @@ class Options:
         for name, value in positive_ints.items():
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
                 raise OptionError(f"{name.replace('_', '-')} must be a whole number >= 1, got {value!r}")
+        if self.scales is not None and self.size >> (self.scales - 1) < MIN_SIZE:  # the coarsest scale's side
+            most = max(1, (self.size // MIN_SIZE).bit_length())
+            raise OptionError(f"--scales {self.scales} with --size {self.size} makes the coarsest scale "
+                              f"{self.size >> (self.scales - 1)} px, below the network's {MIN_SIZE} px; use "
+                              f"--scales {most}{' or fewer' if most > 1 else ''}, or a larger --size")
         if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral) or self.seed < 0:
             raise OptionError(f"seed must be a whole number >= 0, got {self.seed!r}")
         for name in ("content_weight", "style_weight", "tv_weight"):

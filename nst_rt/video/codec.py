@@ -33,6 +33,10 @@ class VideoInfo:
     audio: str | None  # the first audio stream's codec, if any
 
 
+# FFmpeg's demuxers of single pictures (image2 for JPEG and numbered files, NAME_pipe for PNG, WebP, BMP, ...).
+STILL_IMAGE_FORMATS = ("image2",)
+
+
 def _open(path: Path):
     av = require("av")
     if not path.is_file():
@@ -44,6 +48,9 @@ def _open(path: Path):
     if not container.streams.video:
         container.close()
         raise ImageError(f"'{path}' has no video stream; give a video file")
+    if container.format.name in STILL_IMAGE_FORMATS or container.format.name.endswith("_pipe"):
+        container.close()
+        raise ImageError(f"'{path}' is a still image, not a video; stylize it with `nst-rt stylize {path} STYLE...`")
     return container
 
 

@@ -22,7 +22,6 @@ from ..io import image_load, images
 from ..errors import NstError, OptionError
 from ..pipeline import masks
 from ..model_format import MIN_SIZE
-from ..objective.whole import check_weight
 from ..pipeline.options import Options
 from ..pipeline.stylizer import Progress, Stylizer
 from . import codec, require

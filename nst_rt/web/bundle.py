@@ -61,7 +61,7 @@ def manifest(model, examples: dict[str, list[str]]) -> dict:
     }
 
 
-def write_bundle(out_dir: str | Path, model: str | Path = Options.model, models_dir: str | Path | None = None,
+def write_bundle(out_dir: str | Path, model: str | Path | None = None, models_dir: str | Path | None = None,
                  onnxruntime_web_source: str | Path | None = None,
                  examples_dir: str | Path | None = None) -> dict[str, int]:
     """Write the site for ``model`` into ``out_dir``; returns its files' sizes (relative path -> bytes)."""
