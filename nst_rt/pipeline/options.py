@@ -20,6 +20,7 @@ INITS = ("content", "noise", "style")
 # Colour choices (their one home; nst_rt.io.colors implements them).
 COLOR_TRANSFERS = ("none", "pca", "chol", "sym", "histogram")
 ORIGINAL_COLORS_MODES = ("ycbcr", "lab", "histogram")
+SETTLE_WINDOW = 10  # calm iterations in a row that end a scale under --settle (see nst_rt.pipeline.settle)
 CHECKPOINT_EVERY = 60.0  # seconds between checkpoints of a run (--checkpoint-every)
 # Words other programs use for an --init keyword: named in the error, not accepted silently.
 INIT_HINTS = {"random": "; neural-style's 'random' is 'noise' here",
@@ -50,6 +51,9 @@ class Options:
 
     size: int = 512  # longest side of the output, in pixels
     iterations: int = 100  # optimiser iterations at the full size; coarser scales run more (see nst_rt.pipeline.schedule)
+    # A scale ends early once the saved (8-bit) picture changed by less than this many grey levels (mean absolute)
+    # per iteration for SETTLE_WINDOW iterations in a row; 0: every scale runs all its iterations.
+    settle: float = 0.0
     # Weights of the normalised terms (relative errors), looked at on ImageNet VGG-16 at 256 px: style 10 keeps the
     # content recognisable under the style's strokes (100 loses it), tv 10 removes the pixel-level colour speckle.
     content_weight: float = 1.0
@@ -91,6 +95,10 @@ class Options:
         for name, value in positive_ints.items():
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
                 raise OptionError(f"{name.replace('_', '-')} must be a whole number >= 1, got {value!r}")
+        if isinstance(self.settle, bool) or not isinstance(self.settle, numbers.Real) or \
+                not (math.isfinite(self.settle) and 0 <= self.settle <= 255):
+            raise OptionError(f"settle must be a number of grey levels per iteration between 0 and 255 (0: off), "
+                              f"got {self.settle!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral) or self.seed < 0:
             raise OptionError(f"seed must be a whole number >= 0, got {self.seed!r}")
         for name in ("content_weight", "style_weight", "tv_weight"):

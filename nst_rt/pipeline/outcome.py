@@ -25,6 +25,7 @@ class Progress:
     image: Callable[[], np.ndarray] = field(repr=False)  # the current (H, W, 3) image, as it would be saved
     stages: tuple = ()  # the whole schedule (schedule.Stage per scale), when known
     precision: str = "fp32"  # this scale's arithmetic now: bf16, or fp32 (also after a bf16 scale went on in fp32)
+    settled: bool = False  # this iteration ends the scale: its picture has stopped changing (nst_rt.pipeline.settle)
 
 
 @dataclass

@@ -24,6 +24,7 @@ from ..objective.whole import Objective
 from ..network.precision import REDUCED
 from .options import INIT_HINTS, INITS, Options, random_weights_note
 from .start import start_image
+from .settle import Settle, settled_note
 from .outcome import Progress, Result, stop_reason  # noqa: F401 (Progress and Result are part of this module's API)
 from . import precision_switch
 from ..objective.tiled import TiledObjective
@@ -148,6 +149,7 @@ class Stylizer:
                 x0 = layout.to_nchw(first) if saved is None else np.asarray(saved["x"], np.float64)
                 first = None
                 last.update(x=x0, loss=float("inf"), nit=0 if saved is None else resumed.iteration)
+                settle = Settle(o.settle, x0, resumed.settle if saved is not None else None)
                 plan = plans[scale - 1]
                 build = self._objective_builder(content_img, style_imgs, masks, plan, wrap_objective, on_tile,
                                                 check_stop)
@@ -165,7 +167,7 @@ class Stylizer:
                 def callback_for(objective):  # a new objective (bf16 went on in fp32): its losses start afresh
                     last.update(loss=float("inf"))
                     return self._on_iteration(scale, stages, objective, last, progress, total_evaluations, started,
-                                              content_full, checkpoint, scale_run)
+                                              content_full, checkpoint, scale_run, settle)
 
                 result = scale_run.run(
                     lambda objective, callback, resume: minimize(
@@ -179,8 +181,10 @@ class Stylizer:
                 x = result.x  # the scale is finished: from here on a stop keeps it
                 last.update(loss=float(result.fun), terms=terms_of(objective, result))
                 if int(result.nit) < iterations:
-                    stopped_early[scale] = (f"stopped after {int(result.nit)} of {iterations} iterations"
-                                            f"{f' at scale {scale}' if len(sizes) > 1 else ''}: {stop_reason(result)}")
+                    at = f" at scale {scale}" if len(sizes) > 1 else ""
+                    stopped_early[scale] = settled_note(int(result.nit), iterations, scale, len(sizes)) \
+                        if settle.settled else \
+                        f"stopped after {int(result.nit)} of {iterations} iterations{at}: {stop_reason(result)}"
             except KeyboardInterrupt:
                 resumed.close()
                 if last["x"] is None:  # stopped before there was any image to return
@@ -243,8 +247,9 @@ class Stylizer:
         return {"maxiter": iterations, "lr": o.learning_rate}
 
     def _on_iteration(self, scale, stages, objective, last, progress, evaluations_before, started, content_full,
-                      checkpoint, scale_run):
-        """The optimiser's callback: keep the best point (Adam may go up), save a checkpoint when due, report."""
+                      checkpoint, scale_run, settle):
+        """The optimiser's callback: keep the best point (Adam may go up), save a checkpoint when due, report, and end
+        the scale (StopIteration) once its picture has settled."""
         iterations = stages[scale - 1].iterations
 
         def on_iteration(state):
@@ -253,12 +258,15 @@ class Stylizer:
             terms = objective.terms_at(state.fun)  # the reported point's, not the last evaluation's
             if state.fun <= last["loss"]:
                 last.update(x=current, loss=float(state.fun), terms=terms)
-            if checkpoint:
-                checkpoint.maybe_save(state, scale_run.record)
+            settled = settle.observe(current)
+            if checkpoint and not settled:  # no checkpoint of a settled iteration: a resume replays it, and stops
+                checkpoint.maybe_save(state, scale_run.record, settle.record)
             if progress is not None:
                 progress(Progress(scale, len(stages), int(state.nit), iterations, float(state.fun), dict(terms),
                                   evaluations_before + int(state.nfev), time.perf_counter() - started,
-                                  lambda: self._finish(current, content_full), stages, scale_run.precision))
+                                  lambda: self._finish(current, content_full), stages, scale_run.precision, settled))
+            if settled:
+                raise StopIteration
 
         return on_iteration
 
