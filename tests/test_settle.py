@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import numpy as np
 import pytest
@@ -124,3 +125,13 @@ def test_the_progress_display_says_where_a_scale_settled():
     display(Progress(2, 2, 3, 40, 1.0, {}, 45, 0.2, lambda: None))
     display.close({1: "stopped early"})
     assert "settled at 37" in stream.getvalue()
+
+
+def test_the_cli_summary_says_where_the_run_settled(paths, models):  # noqa: F811
+    result = invoke(*stylize_args(paths, models, "--settle", THRESHOLD, iterations=ITERATIONS))
+    assert result.exit_code == 0, result.output
+    (line,) = result.stderr.splitlines()
+    match = re.fullmatch(rf"wrote .* \(\d+x\d+, (\d+) iterations, .*\); settled after (\d+) of {ITERATIONS} "
+                         "iterations", line)
+    assert match, line
+    assert match.group(1) == match.group(2) and int(match.group(1)) < ITERATIONS
