@@ -4,7 +4,8 @@ After every iteration the iterate becomes the 8-bit picture it would be saved as
 ``round(x * 255)``) and is compared with the last iteration's. The change is the mean absolute difference in
 grey levels over every pixel and channel. Once ``WINDOW`` iterations in a row each changed the picture by less
 than the threshold (``Options.settle``, grey levels per iteration; 0 turns the stop off), the scale ends and the
-next starts from its result; after the last scale the run ends.
+next starts from its result; after the last scale the run ends. (With ``--original-colors`` the saved picture is
+a function of this one, recoloured after the run.) docs/quality.md measures the thresholds against full runs.
 
 Why the mean absolute change and not the share of pixels that change: near the end of a scale many values sit
 at a rounding boundary and flip by one level back and forth, so the share of changed pixels stays well above
