@@ -4,6 +4,8 @@
     python benchmarks/quality.py ... --set style_weight=10 --set tv_weight=0   (any Options field)
     python benchmarks/quality.py ... --time-to-quality [--ttq-size 512]
 
+``benchmarks/quality_candidates.py`` compares candidate settings with the defaults pair by pair, with these scores.
+
 Every picture is made with the library's defaults (``nst_rt.Options``) unless ``--set`` overrides a
 field, so the sheet shows what a user gets. For each picture the figures are: the weighted content,
 style and TV terms of the saved image (8-bit, clamped), iterations and evaluations over all scales,

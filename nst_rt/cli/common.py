@@ -20,7 +20,7 @@ import typer
 from ..errors import DeviceNotice, MaskNotice, MemoryNotice, NstError, OptionError, RandomWeightsNotice
 from ..network.models_dir import DEFAULT_MODEL_HELP, SEARCH_ORDER, default_model_name
 from ..network.providers import PROVIDERS
-from ..pipeline.options import COLOR_TRANSFERS, INITS, OPTIMIZERS, ORIGINAL_COLORS_MODES, Options
+from ..pipeline.options import COLOR_TRANSFERS, INITS, OPTIMIZERS, ORIGINAL_COLORS_MODES, SETTLE_WINDOW, Options
 from ..network.precision import PRECISIONS
 from ..pipeline.schedule import COARSER_ITERATIONS, COARSEST, MAX_ITERATIONS_FACTOR
 from ..model_format import STRIDE
@@ -119,6 +119,10 @@ def stylization_options(
     iterations: Annotated[int, typer.Option(help="Optimiser iterations at the full size; each coarser scale runs "
                                                  f"{COARSER_ITERATIONS}x the next finer one's, at most "
                                                  f"{MAX_ITERATIONS_FACTOR}x ITERATIONS.")] = DEFAULTS.iterations,
+    settle: Annotated[float, typer.Option(
+        help="End a scale early once the saved (8-bit) picture changes by less than this many grey levels per "
+             f"iteration (mean absolute change) for {SETTLE_WINDOW} iterations in a row; ITERATIONS stays the most a "
+             "scale runs. 0: every scale runs all its iterations.", metavar="GREY_LEVELS")] = DEFAULTS.settle,
     content_weight: Annotated[float, typer.Option(help="Weight of the content loss.")] = DEFAULTS.content_weight,
     style_weight: Annotated[float, typer.Option(help="Weight of the style loss.")] = DEFAULTS.style_weight,
     tv_weight: Annotated[float, typer.Option(help="Weight of total-variation smoothing (mean squared neighbour "
@@ -186,7 +190,7 @@ def stylization_options(
 ) -> Options:
     """The validated ``Options`` of the command line's values; its parameters are the options' declarations."""
     return Options(
-        size=size, iterations=iterations, content_weight=content_weight, style_weight=style_weight,
+        size=size, iterations=iterations, settle=settle, content_weight=content_weight, style_weight=style_weight,
         tv_weight=tv_weight, content_layers=split_names(content_layers), style_layers=split_names(style_layers),
         style_blend_weights=split_floats(style_blend_weights, "--style-blend-weights"), style_scale=style_scale,
         init=init, noise_ratio=noise_ratio, seed=seed, optimizer=optimizer.value, learning_rate=learning_rate,

@@ -4,7 +4,8 @@ A checkpoint is an uncompressed ``.npz`` file (numpy reads it, no pickle) named 
 ``OUTPUT.ckpt``. It holds the optimiser's state at an iteration boundary (``intermediate_result.state()``
 of :mod:`nst_rt.optimize`: the iterate, its loss and gradient, the L-BFGS pairs or Adam's moments, the
 iteration and evaluation counts), the scale it belongs to, what the scales before it did, where a bf16
-scale's switch to fp32 stands (:mod:`nst_rt.pipeline.precision_switch`), and a fingerprint of the run
+scale's switch to fp32 stands (:mod:`nst_rt.pipeline.precision_switch`), where the settle stop's count stands
+(:mod:`nst_rt.pipeline.settle`), and a fingerprint of the run
 (:mod:`nst_rt.pipeline.fingerprint`): hashes of the decoded content, style and init images, every option that changes
 the pixels, and the model's metadata (its weights' sha256 among them).
 
@@ -37,10 +38,12 @@ from .options import CHECKPOINT_EVERY as DEFAULT_EVERY  # noqa: E402
 WRITE_SHARE = 0.05
 SUFFIX = ".ckpt"
 # 2 records a bf16 scale's switch to fp32 (``ScaleRun.record``) and the scales before that switched; a format 1
-# checkpoint resumes runs that cannot switch (fp32, Adam) as before, and is refused for one that can.
-FORMAT = 2
-READS = (1, 2)
+# checkpoint resumes runs that cannot switch (fp32, Adam) as before, and is refused for one that can. 3 records the
+# settle stop's state (``Settle.record``); formats 1 and 2 come from runs without the stop (``--settle 0``).
+FORMAT = 3
+READS = (1, 2, 3)
 _SWITCH = "switch_"  # prefix of the current scale's switch state in the file
+_SETTLE = "settle_"  # prefix of the current scale's settle state
 _STATE = "opt_"  # prefix of the optimiser's arrays in the file
 STREAMED = ("s", "y", "x", "jac")  # pairs and image vectors: read straight into the optimiser's buffers
 
@@ -62,6 +65,7 @@ class Resumed:
     state: Mapping | None  # for ``minimize(..., resume=state)``; its arrays are read from the file when asked for
     fp32_from: dict = dataclasses.field(default_factory=dict)  # scale -> (iteration, why), for the scales before
     switch: Mapping | None = None  # ScaleRun.record() at the checkpoint (None before format 2)
+    settle: Mapping | None = None  # Settle.record() at the checkpoint (None before format 3)
 
     @property
     def iteration(self) -> int:
@@ -154,6 +158,8 @@ class Checkpoint:
         if version >= 2:
             resumed.fp32_from = {int(k): tuple(v) for k, v in json.loads(str(saved["fp32_from"])).items()}
             resumed.switch = {name: saved[_SWITCH + name] for name in ("switched_at", "switch_reason", "watch_nfev")}
+        if version >= 3:
+            resumed.settle = {name[len(_SETTLE):]: saved[name] for name in saved.files if name.startswith(_SETTLE)}
         self.saved = (resumed.scale, resumed.iteration)
         return resumed
 
@@ -174,9 +180,9 @@ class Checkpoint:
                          "stopped_early": np.array(json.dumps({str(k): v for k, v in stopped_early.items()})),
                          "fp32_from": np.array(json.dumps({str(k): v for k, v in (fp32_from or {}).items()}))}
 
-    def maybe_save(self, intermediate, switch=None) -> bool:
+    def maybe_save(self, intermediate, switch=None, settle=None) -> bool:
         """Write a checkpoint from the optimiser's callback argument if ``every`` seconds have passed; ``switch()``
-        gives the scale's switch state (``ScaleRun.record``)."""
+        gives the scale's switch state (``ScaleRun.record``), ``settle()`` its settle stop's (``Settle.record``)."""
         if not self.every or time.monotonic() - self._last < self._gap:
             return False
         started = time.monotonic()
@@ -185,6 +191,7 @@ class Checkpoint:
                                                       "watch_nfev": np.zeros(0, np.int64)}
         arrays = {"format": np.int64(FORMAT), "fingerprint": np.array(json.dumps(self._fingerprint)),
                   **self._context, **{_SWITCH + name: value for name, value in switch.items()},
+                  **{_SETTLE + name: value for name, value in (settle() if settle is not None else {}).items()},
                   **{_STATE + name: value for name, value in state.items()}}
         self._write(arrays)
         self.saved = (int(self._context["scale"]), int(state["nit"]))

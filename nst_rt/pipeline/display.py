@@ -3,7 +3,8 @@
 The CLI's ``stylize`` and the Python API's ``stylize(..., progress=True)`` draw the same display (it lives
 below both: a progress callback of ``Stylizer.run``, imported only when asked for).
 
-Each task shows the iteration count, the loss and its terms, the rate and the time left at that scale, and
+Each task shows the iteration count, the loss and its terms, the rate and the time left at that scale (or, once
+the settle stop ended it, "settled at N"), and
 in a tiled run the tile being evaluated (and in a bf16 run each scale's arithmetic: bf16, or fp32 once it went on in
 fp32). On a terminal narrower than about 110 columns the loss and its terms
 of the scale being run take a line of their own under the bars, whole.
@@ -123,6 +124,9 @@ class ProgressDisplay:
         if isinstance(self._progress, _TermsBelow):
             self._progress.current = task
         self._progress.update(task, completed=p.iteration, terms=format_terms(p.loss, p.terms))
+        if getattr(p, "settled", False):  # the settle stop ended the scale here (nst_rt.pipeline.settle)
+            self._progress.update(task, note=f"settled at {p.iteration}", settled=True)
+            self._progress.stop_task(task)
         precision = getattr(p, "precision", "fp32")
         self._bf16 = self._bf16 or precision == "bf16"
         if self._bf16:  # a bf16 run says each scale's arithmetic, so that a scale gone on in fp32 shows it
@@ -167,7 +171,8 @@ class ProgressDisplay:
         if self._progress is None:
             return
         for scale, note in (notes or {}).items():
-            self._progress.update(self._tasks[scale - 1], note=note)
+            if not self._progress.tasks[self._tasks[scale - 1]].fields.get("settled"):  # that says more
+                self._progress.update(self._tasks[scale - 1], note=note)
         if self._current is not None:
             self._progress.update(self._current, tiles="")
         self._progress.stop()

@@ -14,6 +14,9 @@ import numpy as np
 # another provider the last bits of the result may differ; see the README).
 NOT_FINGERPRINTED = ("model", "models_dir", "provider", "precision", "threads", "tile")
 MASKS = ("style_masks", "content_mask")  # fingerprinted by their pixels, not their paths
+# Options added after checkpoints existed, with the value that does what runs did before them: a fingerprint
+# written before an option existed matches that value.
+ADDED_LATER = {"--settle": 0.0}
 # Model metadata that records where a model came from, not what it computes.
 MODEL_PROVENANCE = ("exporter_version", "weights_source", "opset", "weights_file_size", "weights_file_sha256")
 
@@ -50,7 +53,7 @@ def describe_differences(saved: Mapping[str, str], current: Mapping[str, str]) -
     phrases = []
     for name in list(saved) + [n for n in current if n not in saved]:
         then, now = saved.get(name), current.get(name)
-        if then == now:
+        if then == now or (then is None and name in ADDED_LATER and json.loads(now) == ADDED_LATER[name]):
             continue
         if name.startswith("--"):
             shown = {None: "unset", "null": "default"}  # null: the option's automatic default (e.g. --scales)

@@ -21,6 +21,7 @@ ENGINES = ("local", "ray")  # where a run evaluates: this process, or Ray actors
 # Colour choices (their one home; nst_rt.io.colors implements them).
 COLOR_TRANSFERS = ("none", "pca", "chol", "sym", "histogram")
 ORIGINAL_COLORS_MODES = ("ycbcr", "lab", "histogram")
+SETTLE_WINDOW = 10  # calm iterations in a row that end a scale under --settle (see nst_rt.pipeline.settle)
 CHECKPOINT_EVERY = 60.0  # seconds between checkpoints of a run (--checkpoint-every)
 # Words other programs use for an --init keyword: named in the error, not accepted silently.
 INIT_HINTS = {"random": "; neural-style's 'random' is 'noise' here",
@@ -51,6 +52,9 @@ class Options:
 
     size: int = 512  # longest side of the output, in pixels
     iterations: int = 100  # optimiser iterations at the full size; coarser scales run more (see nst_rt.pipeline.schedule)
+    # A scale ends early once the saved (8-bit) picture changed by less than this many grey levels (mean absolute)
+    # per iteration for SETTLE_WINDOW iterations in a row; 0: every scale runs all its iterations.
+    settle: float = 0.0
     # Weights of the normalised terms (relative errors), looked at on ImageNet VGG-16 at 256 px: style 10 keeps the
     # content recognisable under the style's strokes (100 loses it), tv 10 removes the pixel-level colour speckle.
     content_weight: float = 1.0
@@ -97,6 +101,10 @@ class Options:
             raise OptionError(f"--scales {self.scales} with --size {self.size} makes the coarsest scale "
                               f"{self.size >> (self.scales - 1)} px, below the network's {MIN_SIZE} px; use "
                               f"--scales {most}{' or fewer' if most > 1 else ''}, or a larger --size")
+        if isinstance(self.settle, bool) or not isinstance(self.settle, numbers.Real) or \
+                not (math.isfinite(self.settle) and 0 <= self.settle <= 255):
+            raise OptionError(f"settle must be a number of grey levels per iteration between 0 and 255 (0: off), "
+                              f"got {self.settle!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral) or self.seed < 0:
             raise OptionError(f"seed must be a whole number >= 0, got {self.seed!r}")
         for name in ("content_weight", "style_weight", "tv_weight"):

@@ -25,6 +25,7 @@ class Progress:
     image: Callable[[], np.ndarray] = field(repr=False)  # the current (H, W, 3) image, as it would be saved
     stages: tuple = ()  # the whole schedule (schedule.Stage per scale), when known
     precision: str = "fp32"  # this scale's arithmetic now: bf16, or fp32 (also after a bf16 scale went on in fp32)
+    settled: bool = False  # this iteration ends the scale: its picture has stopped changing (nst_rt.pipeline.settle)
 
 
 @dataclass
@@ -60,3 +61,13 @@ def stop_reason(result) -> str:
         optimize.NON_FINITE: "the loss or its gradient became nan or infinite",
     }
     return words.get(result.reason, str(result.message))
+
+
+def early_stop_note(result, iterations: int, scale: int, scales: int, settled: bool) -> str:
+    """The result's sentence for a scale that ended before ``iterations``: the settle stop's, or the optimiser's."""
+    from .settle import settled_note
+
+    if settled:
+        return settled_note(int(result.nit), iterations, scale, scales)
+    at = f" at scale {scale}" if scales > 1 else ""
+    return f"stopped after {int(result.nit)} of {iterations} iterations{at}: {stop_reason(result)}"

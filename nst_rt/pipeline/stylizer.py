@@ -26,7 +26,8 @@ from ..network.precision import REDUCED
 from ..system.array_module import to_host, to_module
 from .options import INIT_HINTS, INITS, Options, optimizer_options, random_weights_note
 from .start import start_image
-from .outcome import Progress, Result, stop_reason  # noqa: F401 (Progress and Result are part of this module's API)
+from .settle import Settle
+from .outcome import Progress, Result, early_stop_note  # noqa: F401 (Progress and Result are part of this module's API)
 from . import precision_switch, ray_tiles
 from .plan import plan_scales
 
@@ -44,8 +45,7 @@ class Stylizer:
         self.options = replace(options or Options(), **overrides).validated()
         self.engine = ray_tiles.engine_for(engine, address, actors, worker_memory)
         self.model = load_model(self.options.model, self.options.models_dir)
-        self.network = Network(self.model, self.options.provider, self.options.threads,
-                               precision=self.options.precision)
+        self.network = Network(self.model, self.options.provider, self.options.threads, precision=self.options.precision)
         self._fp32 = None  # the fp32 network of a bf16 run, once a scale has gone on in fp32
         self.xp = device_buffers.array_module_for(self.network)  # where the iterate lives: numpy, or CuPy on CUDA
         self.switch_policy = precision_switch.DEFAULT_POLICY
@@ -61,8 +61,7 @@ class Stylizer:
 
     def run(self, content, styles, progress: Callable[[Progress], None] | None = None, *,
             start: np.ndarray | None = None, wrap_objective: Callable | None = None, checkpoint=None,
-            on_tile: Callable[[int, int, int], None] | None = None,
-            should_stop: Callable[[], bool] | None = None) -> Result:
+            on_tile: Callable[[int, int, int], None] | None = None, should_stop: Callable[[], bool] | None = None) -> Result:
         """Stylize. Ctrl-C (KeyboardInterrupt) ends the run early and returns the best image so far.
 
         ``start``, an (H, W, 3) image, replaces the start image that ``init`` would make (resized to the
@@ -150,6 +149,7 @@ class Stylizer:
                 x0 = layout.to_nchw(first) if saved is None else np.asarray(saved["x"], np.float64)
                 first = None
                 last.update(x=x0, loss=float("inf"), nit=0 if saved is None else resumed.iteration)
+                settle = Settle(o.settle, x0, resumed.settle if saved is not None else None)
                 plan = plans[scale - 1]
                 build = self._objective_builder(content_img, style_imgs, masks, plan, wrap_objective, on_tile,
                                                 check_stop)
@@ -167,7 +167,7 @@ class Stylizer:
                 def callback_for(objective):  # a new objective (bf16 went on in fp32): its losses start afresh
                     last.update(loss=float("inf"))
                     return self._on_iteration(scale, stages, objective, last, progress, total_evaluations, started,
-                                              content_full, checkpoint, scale_run)
+                                              content_full, checkpoint, scale_run, settle)
 
                 result = scale_run.run(
                     lambda objective, callback, resume: minimize(  # x0 in the objective's array module
@@ -182,8 +182,7 @@ class Stylizer:
                 x = result.x  # the scale is finished: from here on a stop keeps it
                 last.update(loss=float(result.fun), terms=terms_of(objective, result))
                 if int(result.nit) < iterations:
-                    stopped_early[scale] = (f"stopped after {int(result.nit)} of {iterations} iterations"
-                                            f"{f' at scale {scale}' if len(sizes) > 1 else ''}: {stop_reason(result)}")
+                    stopped_early[scale] = early_stop_note(result, iterations, scale, len(sizes), settle.settled)
             except KeyboardInterrupt:
                 resumed.close()
                 if last["x"] is None:  # stopped before there was any image to return
@@ -246,8 +245,8 @@ class Stylizer:
         return self._fp32
 
     def _on_iteration(self, scale, stages, objective, last, progress, evaluations_before, started, content_full,
-                      checkpoint, scale_run):
-        """The optimiser's callback: keep the best point (Adam may go up), save a checkpoint when due, report."""
+                      checkpoint, scale_run, settle):
+        """The optimiser's callback: keep the best point (Adam may go up), checkpoint, report, end a settled scale."""
         iterations = stages[scale - 1].iterations
 
         def on_iteration(state):
@@ -256,12 +255,15 @@ class Stylizer:
             terms = objective.terms_at(state.fun)  # the reported point's, not the last evaluation's
             if state.fun <= last["loss"]:
                 last.update(x=current, loss=float(state.fun), terms=terms)
-            if checkpoint:
-                checkpoint.maybe_save(state, scale_run.record)
+            settled = settle.observe(current)
+            if checkpoint and not settled:  # no checkpoint of a settled iteration: a resume replays it, and stops
+                checkpoint.maybe_save(state, scale_run.record, settle.record)
             if progress is not None:
                 progress(Progress(scale, len(stages), int(state.nit), iterations, float(state.fun), dict(terms),
                                   evaluations_before + int(state.nfev), time.perf_counter() - started,
-                                  lambda: self._finish(current, content_full), stages, scale_run.precision))
+                                  lambda: self._finish(current, content_full), stages, scale_run.precision, settled))
+            if settled:
+                raise StopIteration
 
         return on_iteration
 
