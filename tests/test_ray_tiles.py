@@ -283,4 +283,5 @@ def test_a_stop_saves_the_best_image_and_ends_the_ray_workers(tmp_path, models, 
     with Image.open(output) as image:
         image.load()  # decodes every byte: a truncated file raises
         assert image.size == (60, 40)
+    assert path_for(output).exists()  # kept for --resume
     assert left == [], "Ray processes of the stopped run are still running"
