@@ -9,11 +9,18 @@ windows with a halo on both sides, windows at the border, sizes that are not mul
 
 from __future__ import annotations
 
+import os
+import re
 import signal
+import subprocess
+import sys
 import time
+import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 from typer.testing import CliRunner
 
 from nst_rt.cli import app
@@ -22,7 +29,7 @@ from nst_rt.network.model import load_model
 from nst_rt.network.session import Network
 from nst_rt.objective.tiled import TiledObjective
 from nst_rt.pipeline import memory, ray_pool
-from nst_rt.pipeline.checkpoint import Checkpoint
+from nst_rt.pipeline.checkpoint import Checkpoint, path_for
 from nst_rt.pipeline.options import Options
 from nst_rt.pipeline.ray_tiles import RayEngine, engine_for, parse_memory
 from nst_rt.pipeline.stylizer import Stylizer, stylize
@@ -32,6 +39,7 @@ HEIGHT, WIDTH, TILE = 40, 229, 32
 SETTINGS = dict(content_weight=1.0, style_weight=10.0, tv_weight=2.0, normalize=True)
 RUN = dict(size=96, tile=32, threads=1, scales=1, iterations=6)
 DEADLINE = 240  # seconds a test may wait on Ray
+STOP_SECONDS = 60  # how long a stopped run may take to save its image and end its Ray
 
 
 def rel(a, b) -> float:
@@ -215,3 +223,65 @@ def test_the_cluster_plan_sizes_tiles_by_the_workers_and_the_history_by_the_driv
     with pytest.raises(MemoryLimitError, match="per Ray worker"):
         memory.cluster_plan(network, h, w, 100, tile=2048, halo=80, content_layers=(), worker_bytes=1 << 30,
                             workers=4)
+
+
+def marked_processes(marker: str) -> list[int]:
+    """This user's processes whose environment holds ``marker``: a Ray started by a run (its raylet, its
+    workers) inherits the driver's environment."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if marker.encode() in (entry / "environ").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:  # gone, or another user's
+                pass
+    return found
+
+
+STOPS = {"SIGTERM": signal.SIGTERM, "Ctrl-C": signal.SIGINT}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds the run's Ray processes through /proc")
+@pytest.mark.parametrize("signum", STOPS.values(), ids=STOPS.keys())
+def test_a_stop_saves_the_best_image_and_ends_the_ray_workers(tmp_path, models, signum):
+    pytest.importorskip("ray", reason="the ray extra is not installed")
+    from synthetic import save
+
+    content, style = save(gradient(), tmp_path / "c.png"), save(noise(), tmp_path / "s.png")
+    output, marker = tmp_path / "out.png", f"NST_RT_RAY_STOP_TEST={uuid.uuid4().hex}"
+    name, value = marker.split("=")
+    env = {k: v for k, v in os.environ.items() if k != "NST_RT_MODELS"} | {name: value}
+    argv = [sys.executable, "-m", "nst_rt", "stylize", str(content), str(style), "-o", str(output),
+            "--models-dir", str(models), "--size", "60", "--tile", "32", "--scales", "1", "--iterations", "500",
+            "--threads", "1", "--engine", "ray", "--actors", "1", "--checkpoint-every", "0.01"]
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        while not path_for(output).exists():  # an iteration is done: there is a best image to save
+            assert process.poll() is None, process.communicate()
+            time.sleep(0.05)
+        assert len(marked_processes(marker)) > 1  # the run's Ray (its raylet, its worker, ...) is found
+        process.send_signal(signum)
+        _, stderr = process.communicate(timeout=STOP_SECONDS)
+        left = marked_processes(marker)
+        for _ in range(100):  # Ray's processes end a moment after the driver's shutdown
+            if not left:
+                break
+            time.sleep(0.2)
+            left = marked_processes(marker)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+        for pid in marked_processes(marker):  # only what this run started
+            os.kill(pid, signal.SIGKILL)
+    assert process.returncode == 128 + signum, stderr
+    what = "interrupted" if signum == signal.SIGINT else "stopped by SIGTERM"
+    assert re.fullmatch(rf"nst-rt: {what} after \d+ iterations; saved the best image so far to "
+                        rf"{re.escape(str(output))}; --resume continues from .*\n", stderr), stderr
+    with Image.open(output) as image:
+        image.load()  # decodes every byte: a truncated file raises
+        assert image.size == (60, 40)
+    assert path_for(output).exists()  # kept for --resume
+    assert left == [], "Ray processes of the stopped run are still running"
