@@ -278,7 +278,7 @@ def test_a_stop_saves_the_best_image_and_ends_the_ray_workers(tmp_path, models, 
             os.kill(pid, signal.SIGKILL)
     assert process.returncode == 128 + signum, stderr
     what = "interrupted" if signum == signal.SIGINT else "stopped by SIGTERM"
-    assert re.fullmatch(rf"nst-rt: {what} after \d+ iterations; saved the best image so far to "
+    assert re.fullmatch(rf"nst-rt: {what} after \d+ iterations; saved the best image so far \(60x40\) to "
                         rf"{re.escape(str(output))}; --resume continues from .*\n", stderr), stderr
     with Image.open(output) as image:
         image.load()  # decodes every byte: a truncated file raises

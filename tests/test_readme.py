@@ -185,3 +185,13 @@ def test_the_offline_quick_start_then_the_tests_in_a_clean_home(tmp_path):
                             str(tmp_path / "nested"), str(ROOT / "tests" / "test_serve_cli.py")], cwd=ROOT, env=env,
                            capture_output=True, text=True, timeout=600)
     assert tests.returncode == 0, tests.stdout[-3000:]
+
+
+def test_the_test_count_in_docs_testing_is_the_collected_count():
+    root = Path(__file__).resolve().parent.parent
+    said = re.search(r"runs the whole suite, (\d+)\s+tests", (root / "docs" / "testing.md").read_text())
+    collected = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"],
+                               cwd=root, capture_output=True, text=True, timeout=120)
+    count = re.search(r"(\d+) tests? collected", collected.stdout)
+    assert said and count, collected.stdout[-500:]
+    assert int(said.group(1)) == int(count.group(1))

@@ -50,7 +50,7 @@ def test_pictures_over_the_pixel_caps_are_refused_from_their_headers(client):
 
 
 def test_a_million_scales_is_refused_and_the_schedule_is_linear(client):
-    assert "scales must be at most 8" in refused(post(client, {"scales": 10**6}), 400, "scales")
+    assert "use --scales 2 or fewer" in refused(post(client, {"scales": 10**6}), 400, "scales")
     from nst_rt.pipeline.schedule import plan
 
     stages = plan(512, 10, 100_000)  # 2**halvings per scale would take minutes here
@@ -163,7 +163,7 @@ def test_the_model_notice_reaches_the_api(models_dir, tmp_path, monkeypatch):
 
 def test_what_the_run_would_refuse_at_its_start_is_refused_at_post(client, monkeypatch):
     message = refused(post(client, {"size": 64, "scales": 5}), 400, "scales")
-    assert "below the network's" in message and "fewer --scales" in message
+    assert "below the network's" in message and "--scales 3 or fewer" in message
     import nst_rt.pipeline.memory as memory
 
     monkeypatch.setattr(memory, "available_bytes", lambda: 1 << 20)  # 1 MiB: no run fits

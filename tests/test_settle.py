@@ -128,7 +128,7 @@ def test_the_progress_display_says_where_a_scale_settled():
 
 
 def test_the_cli_summary_says_where_the_run_settled(paths, models):  # noqa: F811
-    result = invoke(*stylize_args(paths, models, "--settle", THRESHOLD, iterations=ITERATIONS))
+    result = invoke(*stylize_args(paths, models, "--settle", THRESHOLD, "--print-every", "0", iterations=ITERATIONS))
     assert result.exit_code == 0, result.output
     (line,) = result.stderr.splitlines()
     match = re.fullmatch(rf"wrote .* \(\d+x\d+, (\d+) iterations, .*\); settled after (\d+) of {ITERATIONS} "

@@ -13,7 +13,7 @@ from PIL import Image
 
 import nst_rt.pipeline.stylizer as stylize_module
 from nst_rt.io import images
-from nst_rt.pipeline import memory
+from nst_rt.pipeline import memory, outcome
 from nst_rt.errors import (ImageError, MemoryLimitError, ModelError, ModelNotFoundError, NstError, OptionError,
                            ProviderError)
 from nst_rt.pipeline.stylizer import Stylizer, stylize
@@ -126,7 +126,7 @@ def test_stop_reasons_are_in_a_users_words(reason, words):
     from nst_rt.optimize._common import REASONS
 
     message = next(m for m, code in REASONS.items() if code == reason)
-    found = stylize_module.stop_reason(SimpleNamespace(reason=reason, message=message, nfev=7))
+    found = outcome.stop_reason(SimpleNamespace(reason=reason, message=message, nfev=7))
     assert words in found and "PGTOL" not in found and "FACTR" not in found
 
 
