@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 
 import nst_rt  # noqa: F401  (first: it sets OPENBLAS_THREAD_TIMEOUT before numpy loads OpenBLAS, as the CLI does)
 import numpy as np
@@ -80,8 +79,9 @@ def main() -> None:
     parser.add_argument("--maxcor", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-               platform.processor())
+    from footprint import cpu_model
+
+    cpu = cpu_model()
     print(f"machine: {cpu}, {os.cpu_count()} cores; numpy {np.__version__}")
     n, m = 3 * args.size * args.size, args.maxcor
     h, g = filled(n, m)

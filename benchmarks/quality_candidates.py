@@ -17,28 +17,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
 import nst_rt  # noqa: F401  (first, as the CLI does: it sets thread settings before numpy loads)
 import numpy as np
 
+from footprint import cpu_model
 from quality import CONTENTS, STYLES, parse_overrides, save_png, score, speckle
 
 DEFAULT_CANDIDATES = ("settle 0.25: settle=0.25", "settle 0.5: settle=0.5", "settle 1: settle=1.0",
                       "half the iterations: iterations=50")
 TOLERANCE = 0.02  # a candidate keeps today's quality if its loss is at most this much above today's, on every pair
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def parse_candidate(text: str) -> tuple[str, dict]:

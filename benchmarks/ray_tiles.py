@@ -85,8 +85,9 @@ def main() -> None:
     from nst_rt.pipeline.options import Options
     from nst_rt.pipeline.ray_tiles import RayEngine
 
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-               platform.processor())
+    from footprint import cpu_model
+
+    cpu = cpu_model()
     print(f"machine: {cpu}, {os.cpu_count()} cores (shared: load {os.getloadavg()[0]:.2f}); python "
           f"{platform.python_version()}, numpy {np.__version__}, onnxruntime {onnxruntime.__version__}, ray "
           f"{ray.__version__}")

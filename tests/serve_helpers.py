@@ -7,6 +7,7 @@ import io
 import json
 import threading
 import time
+from contextlib import contextmanager
 
 import numpy as np
 from PIL import Image
@@ -82,3 +83,25 @@ def gated(jobs) -> threading.Event:
 
     jobs._factory = Gated
     return gate
+
+
+@contextmanager
+def serving(app):
+    """``app`` served by uvicorn on a free port of 127.0.0.1, in a thread; yields its URL (no trailing slash)."""
+    import socket
+
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    while not srv.started:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(60)

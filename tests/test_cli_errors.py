@@ -72,7 +72,8 @@ def test_models_dir_is_searched_before_the_environment(paths, models, tmp_path):
 # ----------------------------------------------------------------------------- Ctrl-C
 
 
-def test_ctrl_c_saves_the_best_image_so_far_and_exits_130(paths, models, monkeypatch):
+def interrupt_after_six_evaluations(monkeypatch):
+    """Ctrl-C at the objective's seventh evaluation."""
     real_call = stylize_module.Objective.__call__
     calls = {"n": 0}
 
@@ -83,6 +84,10 @@ def test_ctrl_c_saves_the_best_image_so_far_and_exits_130(paths, models, monkeyp
         return real_call(self, x)
 
     monkeypatch.setattr(stylize_module.Objective, "__call__", interrupt_later)
+
+
+def test_ctrl_c_saves_the_best_image_so_far_and_exits_130(paths, models, monkeypatch):
+    interrupt_after_six_evaluations(monkeypatch)
     result = invoke(*stylize_args(paths, models, iterations=50))
     line = assert_one_notice_line(result, "interrupted after", "saved the best image so far", str(paths.output),
                                   code=130)
@@ -95,16 +100,7 @@ def test_ctrl_c_saves_the_best_image_so_far_and_exits_130(paths, models, monkeyp
 
 
 def test_a_run_stopped_at_a_coarse_scale_says_the_size_and_scale_of_the_picture_it_saved(paths, models, monkeypatch):
-    real_call = stylize_module.Objective.__call__
-    calls = {"n": 0}
-
-    def interrupt_later(self, x):
-        calls["n"] += 1
-        if calls["n"] > 6:
-            raise KeyboardInterrupt
-        return real_call(self, x)
-
-    monkeypatch.setattr(stylize_module.Objective, "__call__", interrupt_later)
+    interrupt_after_six_evaluations(monkeypatch)
     result = invoke(*stylize_args(paths, models, "--scales", "2", size=64, iterations=50))
     height, width = pixels(paths.output).shape[:2]
     assert (width, height) == (32, 21)  # scale 1's picture as computed, not enlarged to --size 64

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +23,7 @@ from PIL import Image  # noqa: E402
 
 from nst_rt.pipeline.options import Options  # noqa: E402
 from nst_rt.serve.app import create_app  # noqa: E402
-from serve_helpers import gated, png  # noqa: E402
+from serve_helpers import gated, png, serving  # noqa: E402
 
 RECORD = """() => {  // every text the status line shows and every picture the preview shows, in order
   window.seen = {status: [], preview: [], progress: []};
@@ -58,18 +55,9 @@ def gate(app):
 
 @pytest.fixture
 def server(app, gate):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    while not srv.started:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/"
-    gate.set()
-    srv.should_exit = True
-    thread.join(60)
+    with serving(app) as url:
+        yield f"{url}/"
+        gate.set()
 
 
 @pytest.fixture

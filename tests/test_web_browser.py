@@ -10,9 +10,7 @@ import http.server
 import io
 import re
 import shutil
-import socket
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +34,7 @@ from nst_rt.pipeline.options import Options  # noqa: E402
 from nst_rt.serve.app import create_app  # noqa: E402
 from nst_rt.web import onnxruntime_web  # noqa: E402
 from nst_rt.web.bundle import write_bundle  # noqa: E402
+from serve_helpers import serving  # noqa: E402
 from synthetic import gradient, noise  # noqa: E402
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "browser.md"
@@ -65,17 +64,8 @@ def site(models_dir, onnxruntime_web_package, tmp_path_factory):
 def server(models_dir, site, tmp_path_factory):
     app = create_app(Options(model="vgg19", models_dir=models_dir()), results_dir=tmp_path_factory.mktemp("results"),
                      browser_dir=site)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    while not srv.started:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(60)
+    with serving(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
