@@ -20,7 +20,6 @@ class Limits:
     max_queue: int = 8  # jobs waiting behind the running one; one more is answered 429
     max_size: int = 2048  # px: the longest side of the output, and of the styles (size x style_scale)
     max_iterations: int = 5000
-    max_scales: int = 8  # 2048 px halved 7 times is 16 px: more scales would only be refused as too small
     max_history: int = 300
 
     def validated(self) -> Limits:
@@ -37,8 +36,9 @@ class Limits:
         """Refuse (400, naming the option) what costs more time or memory than the server allows a job."""
         from ..pipeline.schedule import style_size
 
-        caps = {"size": self.max_size, "iterations": self.max_iterations, "history": self.max_history,
-                "scales": self.max_scales}
+        # No cap on scales: Options refuses every scale count that would take the coarsest scale below the
+        # network's minimum, which at max_size is already 8.
+        caps = {"size": self.max_size, "iterations": self.max_iterations, "history": self.max_history}
         for name, cap in caps.items():
             value = getattr(options, name)
             if value is not None and value > cap:
