@@ -185,7 +185,7 @@ def parity(models_dir: Path, weights: Path, cases, threads: int, arch: str = "vg
             out = {name: Path(tmp) / f"{name}-{size}-{iterations}.png" for name in ("ours", "free", "torch")}
             common = [str(CONTENT), str(STYLE), "--size", str(size), "--iterations", str(iterations),
                       "--models-dir", str(models_dir), "--model", arch, "--provider", "cpu", "--threads",
-                      str(threads), "-q", "--scales", "1", "--no-normalize", "--content-weight", "1", "--style-weight", "1e6", "--tv-weight", "0"]
+                      str(threads), "-q", "--scales", "1", "--history", "100", "--no-normalize", "--content-weight", "1", "--style-weight", "1e6", "--tv-weight", "0"]
             ours_wall, ours_rss = run_measured([sys.executable, "-m", "nst_rt", "stylize", *common,
                                                 "-o", str(out["ours"])])
             run_measured([sys.executable, "-m", "nst_rt", "stylize", *common, "--no-bounds", "-o", str(out["free"])])

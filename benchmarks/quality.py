@@ -32,6 +32,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTENTS = sorted((ROOT / "examples" / "content").glob("*.png"))
+PICTURES = sorted((ROOT / "benchmarks" / "pictures").glob("*.jpg"))  # more contents, under free licences
 STYLES = sorted((ROOT / "examples" / "style").glob("*.jpg"))
 THUMB = 256  # height of a tile on the contact sheet
 
@@ -75,14 +76,20 @@ def speckle(image: np.ndarray, content: np.ndarray) -> float:
     return fine(image) / max(fine(content), 1e-12)
 
 
-def score(stylizer, image: np.ndarray, content_path: Path, style_path: Path) -> dict:
-    """Weighted terms of the saved image under the run's own objective, at the image's size."""
+# A second opinion on a picture: the same recipe at the layers the run does not optimise (VGG-16 and -19 both
+# have them), so a candidate cannot score well by fitting the optimised layers' statistics alone.
+HELD_OUT_LAYERS = {"content_layers": ("relu4_3",), "style_layers": ("relu1_2", "relu2_2", "relu3_3", "relu4_3")}
+
+
+def score(stylizer, image: np.ndarray, content_path: Path, style_path: Path, layers: dict | None = None) -> dict:
+    """Weighted terms of the saved image under the run's own objective, at the image's size; ``layers``
+    (e.g. HELD_OUT_LAYERS) replaces its content and style layers."""
     from nst_rt.io import images
     from nst_rt.io import layout
     from nst_rt.io.image_load import load_image
     from nst_rt.objective.whole import Objective
 
-    o = stylizer.options
+    o = dataclasses.replace(stylizer.options, **(layers or {}))
     h, w = image.shape[:2]
     content = images.resize_to(load_image(content_path), (h, w))
     style = images.resize_longest(load_image(style_path), max(1, round(max(h, w) * o.style_scale)))

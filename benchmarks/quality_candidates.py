@@ -4,10 +4,13 @@
         --pairs chelsea:the_scream coffee:starry_night --candidate "settle 0.5: settle=0.5" ...
 
 Every pair is stylized by each candidate in turn (so a change of the machine's load falls on all of them
-alike), starting with ``today``: the library's defaults with the settle stop off (``settle=0``). A candidate is
+alike), starting with ``today``: the library's defaults with the settle stop off (``settle=0``), or with
+``--previous`` the schedule and memory the defaults had before (``PREVIOUS_DEFAULTS``). A candidate is
 ``NAME: FIELD=VALUE, FIELD=VALUE`` over ``nst_rt.Options`` fields (as ``quality.py --set``). Each saved image
 (8-bit) is scored by one objective, today's defaults at that size (``quality.score``: the weighted content,
-style and TV terms and their sum, the loss; lower is better), and its speckle. Times are wall seconds and the
+style and TV terms and their sum, the loss; lower is better), by the same recipe at layers the run does not
+optimise (``quality.HELD_OUT_LAYERS``, the held-out loss), and its speckle. The pairs default to the examples and
+the free-licence pictures of ``benchmarks/pictures`` (a landscape with architecture, a portrait, a night scene). Times are wall seconds and the
 process's CPU seconds (all ONNX Runtime threads), the ratio to ``today``'s on the same pair. A contact sheet
 (a row per pair, the candidates side by side in order) and ``candidates.json`` go to ``--out``.
 """
@@ -24,10 +27,14 @@ import nst_rt  # noqa: F401  (first, as the CLI does: it sets thread settings be
 import numpy as np
 
 from footprint import cpu_model
-from quality import CONTENTS, STYLES, parse_overrides, save_png, score, speckle
+from quality import CONTENTS, HELD_OUT_LAYERS, PICTURES, STYLES, parse_overrides, save_png, score, speckle
 
 DEFAULT_CANDIDATES = ("settle 0.25: settle=0.25", "settle 0.5: settle=0.5", "settle 1: settle=1.0",
                       "half the iterations: iterations=50")
+DEFAULT_PAIRS = ("chelsea:the_scream", "coffee:starry_night", "astronaut:woman-with-hat-matisse",
+                 "china:the_scream", "grace_hopper:starry_night", "rocket:woman-with-hat-matisse")
+# The schedule and memory before --coarse-iterations 0.5 and --history 25 (--previous compares against them).
+PREVIOUS_DEFAULTS = {"settle": 0.0, "coarse_iterations": 2.0, "history": 100}
 TOLERANCE = 0.02  # a candidate keeps today's quality if its loss is at most this much above today's, on every pair
 
 
@@ -65,22 +72,24 @@ def main() -> None:
     parser.add_argument("--models-dir", type=Path)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--threads", type=int)
-    parser.add_argument("--pairs", nargs="+", default=["chelsea:the_scream", "coffee:starry_night",
-                                                       "astronaut:woman-with-hat-matisse"], metavar="CONTENT:STYLE")
+    parser.add_argument("--pairs", nargs="+", default=list(DEFAULT_PAIRS), metavar="CONTENT:STYLE",
+                        help="contents from examples/content or benchmarks/pictures, styles from examples/style")
     parser.add_argument("--candidate", action="append", metavar="'NAME: FIELD=VALUE, ...'",
                         help=f"a candidate to compare with today's defaults [default: {'; '.join(DEFAULT_CANDIDATES)}]")
+    parser.add_argument("--previous", action="store_true",
+                        help=f"'today' is {PREVIOUS_DEFAULTS} instead of the library's defaults (settle off)")
     parser.add_argument("--out", type=Path, default=Path("quality-candidates"))
     args = parser.parse_args()
-    candidates = {"today": {"settle": 0.0}}
+    candidates = {"today": dict(PREVIOUS_DEFAULTS) if args.previous else {"settle": 0.0}}
     candidates.update(parse_candidate(c) for c in (args.candidate or DEFAULT_CANDIDATES))
-    pairs = [(find(CONTENTS, c), find(STYLES, s)) for c, _, s in (p.partition(":") for p in args.pairs)]
+    pairs = [(find(CONTENTS + PICTURES, c), find(STYLES, s)) for c, _, s in (p.partition(":") for p in args.pairs)]
     args.out.mkdir(parents=True, exist_ok=True)
 
     base = Stylizer(model=args.model, models_dir=args.models_dir, size=args.size, threads=args.threads, settle=0.0)
     stylizers = {name: base.derive(**settings) for name, settings in candidates.items()}
     print(f"# {args.size} px, {cpu_model()}, {os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}")
     header = ("| pair | candidate | iterations (per scale) | wall | CPU | CPU / today | loss | loss - today | "
-              "content | style | tv | speckle |")
+              "held-out | held-out - today | content | style | tv | speckle |")
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
     figures, rows = [], []
@@ -90,20 +99,24 @@ def main() -> None:
             run = run_one(stylizer, content, style)
             result = run["result"]
             terms = score(base, result.image, content, style)
+            held_out = score(base, result.image, content, style, HELD_OUT_LAYERS)["loss"]
             photo = images.resize_to(load_image(content), result.image.shape[:2])
             entry = {"content_image": content.stem, "style_image": style.stem, "candidate": name,
                      "iterations": result.iterations, "per_scale": run["per_scale"], "wall": round(run["wall"], 1),
                      "cpu": round(run["cpu"], 1), "speckle": round(speckle(result.image, photo), 2), "terms": terms,
+                     "held_out": held_out,
                      "message": result.message}
             reference = reference or entry
             entry["cpu_ratio"] = round(entry["cpu"] / reference["cpu"], 3)
             entry["loss_change"] = round(terms["loss"] - reference["terms"]["loss"], 4)
+            entry["held_out_change"] = round(held_out - reference["held_out"], 4)
             figures.append(entry)
             row.append(result.image)
             save_png(result.image, args.out / f"{content.stem}_{style.stem}_{name.replace(' ', '_')}.png")
             print(f"| {content.stem} × {style.stem} | {name} | {result.iterations} ({run['per_scale']}) | "
                   f"{entry['wall']:.0f} s | {entry['cpu']:.0f} s | {entry['cpu_ratio']:.2f} | {terms['loss']:.4f} | "
-                  f"{entry['loss_change']:+.4f} | {terms.get('content', 0):.4f} | {terms.get('style', 0):.4f} | "
+                  f"{entry['loss_change']:+.4f} | {held_out:.4f} | {entry['held_out_change']:+.4f} | "
+                  f"{terms.get('content', 0):.4f} | {terms.get('style', 0):.4f} | "
                   f"{terms.get('tv', 0):.4f} | {entry['speckle']:.2f} |", flush=True)
         rows.append(np.concatenate(row, axis=1))  # the candidates side by side, in the order above
     width = max(r.shape[1] for r in rows)
@@ -113,10 +126,11 @@ def main() -> None:
     for name in candidates:
         mine = [f for f in figures if f["candidate"] == name]
         worst = max(f["loss_change"] for f in mine)
+        worst_held_out = max(f["held_out_change"] for f in mine)
         ratio = sum(f["cpu"] for f in mine) / sum(f["cpu"] for f in figures if f["candidate"] == "today")
         verdict = "keeps" if worst <= TOLERANCE else "does not keep"
         print(f"{name}: CPU time {ratio:.2f}x today's over the pairs; loss at most {worst:+.4f} from today's "
-              f"({verdict} today's quality within {TOLERANCE})")
+              f"({verdict} today's quality within {TOLERANCE}); held-out loss at most {worst_held_out:+.4f}")
     (args.out / "candidates.json").write_text(json.dumps({"size": args.size, "cpu": cpu_model(),
                                                           "candidates": candidates, "pictures": figures},
                                                          indent=1, default=str))

@@ -12,6 +12,11 @@ class MissingDependencyError(NstError):
     """A package the requested feature needs is not installed (the message names the extra)."""
 
 
+def install_hint(extras: str) -> str:
+    """The command that installs ``extras`` (e.g. "ray"): nst-rt is on no package index, so from a clone or a wheel."""
+    return f"pip install -e '.[{extras}]' in a clone of nst-rt (pip install 'WHEEL[{extras}]' for a built wheel)"
+
+
 class ModelNotFoundError(NstError):
     """No exported model where one was looked for (the message names the export command)."""
 

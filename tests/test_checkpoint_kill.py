@@ -30,7 +30,7 @@ KILLS = 16
 WRITES_BEFORE_KILL = (0, 3)
 MOMENTS = ("before", "inside", "after")
 HANG_GUARD = 120  # seconds: a process that neither reaches a write nor ends is a hang, not a slow machine
-RUN = ["--size", "48", "--scales", "2", "--iterations", "16", "--threads", "1"]  # 32 + 16 iterations
+RUN = ["--size", "48", "--scales", "2", "--iterations", "16", "--coarse-iterations", "2", "--threads", "1"]  # 32 + 16 iterations
 EVERY_ITERATION = ["--checkpoint-every", "1e-9"]
 GATE = """
 import os, runpy, sys

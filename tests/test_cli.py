@@ -246,7 +246,8 @@ def test_save_every_writes_numbered_frames(paths, models):
 
 
 def test_save_every_with_scales_tags_the_frames_with_the_scale(paths, models):
-    result = invoke(*stylize_args(paths, models, "--save-every", "1", "--scales", "2", "-q", size=48, iterations=2))
+    result = invoke(*stylize_args(paths, models, "--save-every", "1", "--scales", "2", "--coarse-iterations", "2", "-q",
+                                  size=48, iterations=2))
     assert_ok(result)
     # the first scale runs twice the iterations of the full size
     assert listing(paths.out) == ["result.png", "result_s1_0001.png", "result_s1_0002.png", "result_s1_0003.png",
@@ -290,7 +291,8 @@ def test_gif_starts_with_the_start_image_and_ends_with_the_result(paths, models)
 
 def test_gif_has_its_own_frame_count_over_every_scale(paths, models):
     gif = paths.out / "progress.gif"
-    assert_ok(invoke(*stylize_args(paths, models, "--gif", gif, "--scales", "2", "-q", size=48, iterations=25)))
+    assert_ok(invoke(*stylize_args(paths, models, "--gif", gif, "--scales", "2", "--coarse-iterations", "2", "-q",
+                                   size=48, iterations=25)))
     frames = gif_frames(gif)
     assert len(frames) == cli.GIF_FRAMES == 40
     assert listing(paths.out) == ["progress.gif", "result.png"]  # no PNG frames without --save-every

@@ -195,3 +195,18 @@ def test_the_test_count_in_docs_testing_is_the_collected_count():
     count = re.search(r"(\d+) tests? collected", collected.stdout)
     assert said and count, collected.stdout[-500:]
     assert int(said.group(1)) == int(count.group(1))
+
+
+def test_the_default_schedule_the_readme_and_how_it_works_state_is_the_librarys():
+    from nst_rt.pipeline.options import Options
+    from nst_rt.pipeline.schedule import plan
+
+    o = Options()
+    at_512 = [s.iterations for s in plan(o.size, o.iterations, coarse_iterations=o.coarse_iterations)]
+    at_256 = [s.iterations for s in plan(256, o.iterations, coarse_iterations=o.coarse_iterations)]
+    three = r"(\d+) iterations at 128 px, (\d+) at 256 px and (\d+) at 512 px"
+    for name, text in (("README.md", README), ("how-it-works.md", DOCS["how-it-works.md"])):
+        stated = re.findall(three, " ".join(text.split()))
+        assert stated and all([int(n) for n in found] == at_512 for found in stated), (name, stated)
+    two = re.search(r"`--size 256` runs (\d+) at 128 px and (\d+) at 256 px", " ".join(DOCS["how-it-works.md"].split()))
+    assert two and [int(n) for n in two.groups()] == at_256

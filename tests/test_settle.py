@@ -72,7 +72,7 @@ def stop_at(scale: int, iteration: int):
 
 @pytest.mark.parametrize("before", [4, 1, 0], ids=["before the window ends", "one before", "at the stop"])
 def test_a_resumed_run_settles_where_the_uninterrupted_one_does(stylizer, tmp_path, before):
-    run = stylizer.derive(settle=THRESHOLD, scales=2, size=48, iterations=ITERATIONS // 2)
+    run = stylizer.derive(settle=THRESHOLD, scales=2, size=48, iterations=ITERATIONS // 2, coarse_iterations=2.0)
     reports = []
     whole = run.run(CONTENT, STYLES, lambda p: reports.append((p.scale, p.iteration, p.settled)))
     settled_at = [(scale, iteration) for scale, iteration, settled in reports if settled]

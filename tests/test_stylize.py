@@ -367,7 +367,7 @@ def test_original_colors_keeps_the_content_chroma_and_the_stylized_luminance(run
 
 def test_scales_runs_coarse_to_fine(run, minimize_calls):
     progress: list[Progress] = []
-    result = run(size=48, scales=2, iterations=3, progress=progress.append)
+    result = run(size=48, scales=2, iterations=3, coarse_iterations=2, progress=progress.append)
     # The coarse scale runs twice the full size's iterations.
     assert [(p.scale, p.iteration) for p in progress] == [(1, i) for i in range(7)] + [(2, i) for i in range(4)]
     assert all(p.scales == 2 and [(s.size, s.iterations) for s in p.stages] == [(24, 6), (48, 3)] for p in progress)

@@ -69,7 +69,7 @@ def test_ctrl_c_in_the_second_scale_returns_a_full_size_image(run):
         if p.scale == 2 and p.iteration == 1:
             raise KeyboardInterrupt
 
-    result = run(size=48, scales=2, iterations=2, progress=progress)
+    result = run(size=48, scales=2, iterations=2, coarse_iterations=2, progress=progress)
     assert result.interrupted is True
     assert result.image.shape == (32, 48, 3)
     assert result.iterations == 5  # 4 at the first scale (twice the full size's), 1 at the second

@@ -234,7 +234,7 @@ def test_a_run_tiles_where_the_whole_image_does_not_fit(models, monkeypatch):
 
     monkeypatch.setattr(TiledObjective, "__init__", recording)
     monkeypatch.setattr(memory, "TILE_SIZES", (64, 32))
-    stylizer = Stylizer(models_dir=models, size=192, scales=2, iterations=2, history=20, **SHALLOW)
+    stylizer = Stylizer(models_dir=models, size=192, scales=2, iterations=2, coarse_iterations=2, history=20, **SHALLOW)
     network = stylizer.network
     have = memory.tiled_estimate_bytes(network, 48, 192, 20, 64, 16, ["relu2_2"])
     assert memory.estimate_bytes(network, 48, 192, 20, [(48, 192)]) > have  # the full size does not fit whole

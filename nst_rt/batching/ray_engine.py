@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .items import FAILED, Item, ItemResult, stylize_one
 from ..system.ray_start import connect
-from ..errors import MissingDependencyError, NstError
+from ..errors import MissingDependencyError, NstError, install_hint
 from ..pipeline.options import Options
 # One home for what both Ray engines give their actors (re-exported: the batch's API and tests name them here).
 from ..pipeline.ray_pool import DEFAULT_THREADS, WORKER_ENV, absolute, actor_resources, pool_size, \
@@ -27,7 +27,7 @@ def import_ray():
         import ray
         import ray.data
     except ImportError:
-        raise MissingDependencyError("--engine ray needs Ray Data; install it with: pip install 'nst-rt[ray]'") \
+        raise MissingDependencyError(f"--engine ray needs Ray Data; install it with: {install_hint('ray')}") \
             from None
     return ray
 

@@ -116,9 +116,14 @@ def stylization_options(
         help=f"Where to look for models by name first [default: {SEARCH_ORDER}].", show_default=False)]
         = DEFAULTS.models_dir,
     size: Annotated[int, typer.Option(help="Longest side of the output in pixels.")] = DEFAULTS.size,
-    iterations: Annotated[int, typer.Option(help="Optimiser iterations at the full size; each coarser scale runs "
+    iterations: Annotated[int, typer.Option(help="Optimiser iterations at the full size; the scale below runs "
+                                                 "--coarse-iterations x ITERATIONS, each coarser one "
                                                  f"{COARSER_ITERATIONS}x the next finer one's, at most "
-                                                 f"{MAX_ITERATIONS_FACTOR}x ITERATIONS.")] = DEFAULTS.iterations,
+                                                 f"{MAX_ITERATIONS_FACTOR}x ITERATIONS; the coarsest at least "
+                                                 "ITERATIONS.")] = DEFAULTS.iterations,
+    coarse_iterations: Annotated[float, typer.Option(
+        help="Iterations of the scale below the full size, as a multiple of ITERATIONS (above 0, at most "
+             f"{MAX_ITERATIONS_FACTOR}).", metavar="MULTIPLE")] = DEFAULTS.coarse_iterations,
     settle: Annotated[float, typer.Option(
         help="End a scale early once the saved (8-bit) picture changes by less than this many grey levels per "
              f"iteration (mean absolute change) for {SETTLE_WINDOW} iterations in a row; ITERATIONS stays the most a "
@@ -194,7 +199,8 @@ def stylization_options(
         tv_weight=tv_weight, content_layers=split_names(content_layers), style_layers=split_names(style_layers),
         style_blend_weights=split_floats(style_blend_weights, "--style-blend-weights"), style_scale=style_scale,
         init=init, noise_ratio=noise_ratio, seed=seed, optimizer=optimizer.value, learning_rate=learning_rate,
-        history=history, bounds=bounds, original_colors=original_colors, scales=scales, model=model or default_model_name(),
+        history=history, bounds=bounds, original_colors=original_colors, scales=scales,
+        coarse_iterations=coarse_iterations, model=model or default_model_name(),
         models_dir=models_dir, provider=provider.value, precision=precision.value, threads=threads,
         normalize=normalize, tile=tile, original_colors_mode=original_colors_mode.value,
         color_transfer=color_transfer.value, style_masks=style_masks or None, content_mask=content_mask,

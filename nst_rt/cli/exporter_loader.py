@@ -15,10 +15,10 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from ..errors import MissingDependencyError
+from ..errors import MissingDependencyError, install_hint
 
 PACKAGE = "nst_rt.export"
-INSTALL_HINT = "pip install 'nst-rt[export,cpu]' (from a clone: pip install -e '.[export,cpu]')"
+INSTALL_HINT = install_hint("export,cpu")
 CHECKOUT_ROOT = Path(__file__).resolve().parents[2]  # nst_rt/cli/ -> the checkout
 
 

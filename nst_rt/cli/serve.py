@@ -70,12 +70,14 @@ def serve(
     open_browser: Annotated[bool, typer.Option("--open", help="Open the page in a browser.")] = False,
 ) -> None:
     """Serve a web page to stylize with live preview, and the HTTP API behind it (docs/serve.md)."""
+    from ..errors import install_hint
+
     try:
         import uvicorn
 
         from ..serve.app import create_app
     except ImportError as exc:
-        raise fail(f"nst-rt serve needs the web extra ({exc.name} is missing): pip install 'nst-rt[web]'") from None
+        raise fail(f"nst-rt serve needs the web extra ({exc.name} is missing): {install_hint('web')}") from None
     from ..errors import NstError, OptionError
 
     try:

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DeviceNotice, OptionError
+from ..errors import DeviceNotice, OptionError, install_hint
 
 # DLPack's device types (kDLCPU, kDLCUDA, kDLCUDAManaged: managed memory is addressable by the device too).
 _DLPACK_DEVICES = {1: "cpu", 2: "cuda", 13: "cuda"}
@@ -71,7 +71,7 @@ def array_module_for(network) -> ModuleType:
         import cupy
     except ImportError:
         warnings.warn("CuPy is not installed, so the optimiser runs on the host and the image and gradient cross "
-                      "to the device at each evaluation; pip install 'nst-rt[gpu]' keeps them on the GPU",
+                      f"to the device at each evaluation; {install_hint('gpu')} keeps them on the GPU",
                       DeviceNotice, stacklevel=3)
         return np
     current = cupy.cuda.runtime.getDevice()

@@ -20,7 +20,7 @@ _ADAM_DEFAULTS: dict[str, Any] = {
     "eps": 1e-8,
     "maxiter": 1000,
 }
-# Each method's options and their defaults, by method: the pipeline takes its own defaults from here.
+# Each method's options and their defaults, by method (the pipeline keeps its own L-BFGS history, Options.history).
 DEFAULTS = {"lbfgs": _LBFGS_DEFAULTS, "adam": _ADAM_DEFAULTS}
 
 

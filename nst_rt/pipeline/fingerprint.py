@@ -16,7 +16,7 @@ NOT_FINGERPRINTED = ("model", "models_dir", "provider", "precision", "threads", 
 MASKS = ("style_masks", "content_mask")  # fingerprinted by their pixels, not their paths
 # Options added after checkpoints existed, with the value that does what runs did before them: a fingerprint
 # written before an option existed matches that value.
-ADDED_LATER = {"--settle": 0.0}
+ADDED_LATER = {"--settle": 0.0, "--coarse-iterations": 2.0}
 # Model metadata that records where a model came from, not what it computes.
 MODEL_PROVENANCE = ("exporter_version", "weights_source", "opset", "weights_file_size", "weights_file_sha256")
 

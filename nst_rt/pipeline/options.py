@@ -15,6 +15,7 @@ from ..objective.defaults import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, c
 from ..optimize import DEFAULTS as OPTIMIZER_DEFAULTS
 from ..optimize import METHODS as OPTIMIZERS
 from ..model_format import MIN_SIZE, check_tile
+from .schedule import COARSE_ITERATIONS, MAX_ITERATIONS_FACTOR
 
 INITS = ("content", "noise", "style")
 ENGINES = ("local", "ray")  # where a run evaluates: this process, or Ray actors (stylize and batch alike)
@@ -70,7 +71,9 @@ class Options:
     seed: int = 0
     optimizer: str = "lbfgs"
     learning_rate: float = OPTIMIZER_DEFAULTS["adam"]["lr"]  # Adam's step size in [0, 1] pixel units
-    history: int = OPTIMIZER_DEFAULTS["lbfgs"]["maxcor"]  # L-BFGS memory (pairs of vectors)
+    # L-BFGS memory (pairs of vectors). 25 reaches a lower loss than 100 at the same iteration of a 512 px run, and
+    # each iteration passes over a quarter of the memory (docs/quality.md); nst_rt.minimize keeps SciPy's 100.
+    history: int = 25
     bounds: bool = True  # keep pixels in [0, 1] during optimisation (else they are clamped when saved)
     # After the run: the result takes the content's colours, by original_colors_mode (ycbcr: luminance only).
     original_colors: bool = False
@@ -82,6 +85,7 @@ class Options:
     style_masks: Sequence[str | os.PathLike] | None = None
     content_mask: str | os.PathLike | None = None
     scales: int | None = None  # coarse-to-fine: optimise at size / 2^(scales-1), ..., size; None: from the size
+    coarse_iterations: float = COARSE_ITERATIONS  # the scale below the full size runs this x iterations
     model: str | os.PathLike = field(default_factory=default_model_name)  # $NST_RT_MODEL, else vgg19
     models_dir: str | os.PathLike | None = None
     provider: str = "auto"
@@ -105,6 +109,10 @@ class Options:
                 not (math.isfinite(self.settle) and 0 <= self.settle <= 255):
             raise OptionError(f"settle must be a number of grey levels per iteration between 0 and 255 (0: off), "
                               f"got {self.settle!r}")
+        if isinstance(self.coarse_iterations, bool) or not isinstance(self.coarse_iterations, numbers.Real) or \
+                not (math.isfinite(self.coarse_iterations) and 0 < self.coarse_iterations <= MAX_ITERATIONS_FACTOR):
+            raise OptionError(f"coarse iterations must be a multiple of --iterations above 0 and at most "
+                              f"{MAX_ITERATIONS_FACTOR}, got {self.coarse_iterations!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral) or self.seed < 0:
             raise OptionError(f"seed must be a whole number >= 0, got {self.seed!r}")
         for name in ("content_weight", "style_weight", "tv_weight"):

@@ -14,5 +14,4 @@ def check_run(options, layers: list[str], content, styles) -> tuple:
     check_layers("content", options.content_layers, layers)
     check_layers("style", options.style_layers, layers)
     blend_weights(options.style_blend_weights, len(styles))
-    return schedule.stages_for(options.size, options.iterations, options.scales, options.style_scale, content,
-                               styles)
+    return schedule.stages_for(options, content, styles)

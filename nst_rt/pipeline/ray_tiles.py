@@ -15,7 +15,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..errors import MissingDependencyError, OptionError
+from ..errors import MissingDependencyError, OptionError, install_hint
 from ..objective.tiled import TiledObjective, add_window_sums, place_cores
 from ..system.ray_start import connect
 from .options import ENGINES, Options
@@ -25,7 +25,7 @@ def import_ray():
     try:
         import ray
     except ImportError:
-        raise MissingDependencyError("--engine ray needs Ray; install it with: pip install 'nst-rt[ray]'") from None
+        raise MissingDependencyError(f"--engine ray needs Ray; install it with: {install_hint('ray')}") from None
     return ray
 
 

@@ -3,8 +3,11 @@
 A run at SIZE optimises first at SIZE / 2^(scales-1), then at each doubling up to SIZE, every scale starting
 from the last one's result, upsampled. The coarse scales are cheap (a halving costs a quarter per iteration)
 and settle the picture's large forms, which the full size would need many iterations to move; the full size
-then refines the strokes. So ``iterations`` is the count at the full size, and each coarser scale runs
-``COARSER_ITERATIONS`` times as many as the next finer one, up to ``MAX_ITERATIONS_FACTOR`` x ``iterations``.
+then refines the strokes. So ``iterations`` is the count at the full size; the scale below it runs
+``coarse_iterations`` x ``iterations`` (``COARSE_ITERATIONS`` by default), and each coarser one
+``COARSER_ITERATIONS`` times as many as the next finer one, up to ``MAX_ITERATIONS_FACTOR`` x ``iterations``;
+the coarsest runs at least ``iterations``, since it places the large forms that every finer scale keeps (50
+iterations at 128 px for a 256 px run left the loss 0.02-0.04 above 200). docs/quality.md measures the defaults.
 
 ``scales=None`` (the default) picks the number of scales from the size: halvings of SIZE down to the
 smallest that is still at least ``COARSEST`` px, so 512 px runs at 128, 256 and 512, and 256 px at 128 and
@@ -20,7 +23,8 @@ from ..io.sizes import longest_side_size
 from ..model_format import MIN_SIZE
 
 COARSEST = 128  # the auto schedule's smallest scale is the smallest halving of --size at least this large
-COARSER_ITERATIONS = 2  # each coarser scale runs this many times the iterations of the next finer one...
+COARSE_ITERATIONS = 0.5  # the scale below the full size runs this many times --iterations (Options' default)...
+COARSER_ITERATIONS = 2  # ... each coarser scale this many times the iterations of the next finer one...
 MAX_ITERATIONS_FACTOR = 4  # ... and at most this many times the full size's
 
 
@@ -41,13 +45,16 @@ def auto_scales(size: int, shortest_ratio: float = 1.0) -> int:
     return scales
 
 
-def plan(size: int, iterations: int, scales: int | None = None, shortest_ratio: float = 1.0) -> list[Stage]:
+def plan(size: int, iterations: int, scales: int | None = None, shortest_ratio: float = 1.0,
+         coarse_iterations: float = COARSE_ITERATIONS) -> list[Stage]:
     """The stages of a run, coarsest first; the last is ``size`` with ``iterations``."""
     count = auto_scales(size, shortest_ratio) if scales is None else scales
-    stages, factor = [], 1
-    for halvings in range(count):  # finest first; the factor is capped as it grows, so this is linear in count
-        stages.append(Stage(size >> halvings, iterations * factor))
+    stages, factor = [Stage(size, iterations)], min(coarse_iterations, MAX_ITERATIONS_FACTOR)
+    for halvings in range(1, count):  # finest first; the factor is capped as it grows, so this is linear in count
+        stages.append(Stage(size >> halvings, max(1, round(iterations * factor))))
         factor = min(factor * COARSER_ITERATIONS, MAX_ITERATIONS_FACTOR)
+    if count > 1:
+        stages[-1] = Stage(stages[-1].size, max(stages[-1].iterations, iterations))  # the coarsest
     return stages[::-1]
 
 
@@ -68,12 +75,13 @@ def style_size(size: int, style_scale: float) -> int:
     return max(1, round(size * style_scale))
 
 
-def stages_for(size: int, iterations: int, scales: int | None, style_scale: float, content, styles) -> tuple:
-    """The stages of a run on these (H, W, 3) images, each image checked against the network's minimum at
-    every scale (on the shapes alone, before anything is resized)."""
+def stages_for(options, content, styles) -> tuple:
+    """The stages of a run with these :class:`Options` on these (H, W, 3) images, each image checked against the
+    network's minimum at every scale (on the shapes alone, before anything is resized)."""
+    style_scale = options.style_scale
     ratios = [min(content.shape[:2]) / max(content.shape[:2])]
     ratios += [min(s.shape[:2]) / max(s.shape[:2]) * style_scale for s in styles]
-    stages = tuple(plan(size, iterations, scales, min(ratios)))
+    stages = tuple(plan(options.size, options.iterations, options.scales, min(ratios), options.coarse_iterations))
     for scale, stage in enumerate(stages, start=1):
         check_min_size("content image", longest_side_size(*content.shape[:2], stage.size), scale, len(stages))
         for i, style in enumerate(styles):

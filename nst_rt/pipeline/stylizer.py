@@ -99,7 +99,7 @@ class Stylizer:
                        for s in styles_full if check_stop() is None]
         check_stop()
         # Check sizes and memory on the shapes alone: a huge --size must be refused before it is allocated.
-        stages = schedule.stages_for(o.size, o.iterations, o.scales, o.style_scale, content_full, styles_full)
+        stages = schedule.stages_for(o, content_full, styles_full)
         sizes = [stage.size for stage in stages]
         check_stop()
         # an untiled scale's optimiser on the GPU where its iterate is in CuPy

@@ -96,8 +96,7 @@ def check_for_run(options: Options, pictures: list, raw: dict, layers, stylizer,
                 raise Refused(400, str(exc), picture.field) from None
         blamed = next((n for n in ("scales", "style_scale") if n in raw), "size")
         try:
-            stages = stages_for(options.size, options.iterations, options.scales, options.style_scale, arrays[0],
-                                arrays[1:])
+            stages = stages_for(options, arrays[0], arrays[1:])
             loaded = stylizer()
             plan_scales(loaded.network, loaded.model.architecture, options, arrays[0], arrays[1:],
                         [s.size for s in stages], [s.iterations for s in stages])

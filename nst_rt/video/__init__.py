@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 
-from ..errors import MissingDependencyError
+from ..errors import MissingDependencyError, install_hint
 
 # import name -> the pip package that provides it
 PACKAGES = {"av": "av", "cv2": "opencv-python-headless"}
@@ -21,7 +21,7 @@ def require(name: str):
         return importlib.import_module(name)
     except ImportError:
         raise MissingDependencyError(
-            f"video needs the {PACKAGES[name]} package; install the video extra: pip install 'nst-rt[video]'"
+            f"video needs the {PACKAGES[name]} package; install the video extra: {install_hint('video')}"
         ) from None
 
 
