@@ -229,7 +229,7 @@ def test_without_ray_the_error_names_the_extra(tmp_path, photos, monkeypatch):
 
     folder, style = photos
     monkeypatch.setitem(sys.modules, "ray", None)  # as on a machine without the extra
-    with pytest.raises(MissingDependencyError, match=r"nst-rt\[ray\]"):
+    with pytest.raises(MissingDependencyError, match=r"pip install -e '\.\[ray\]'"):
         batch([folder / "a.png"], style, tmp_path / "out", engine="ray", **FAST)
     assert not (tmp_path / "out").exists()
 

@@ -210,3 +210,7 @@ def test_the_default_schedule_the_readme_and_how_it_works_state_is_the_librarys(
         assert stated and all([int(n) for n in found] == at_512 for found in stated), (name, stated)
     two = re.search(r"`--size 256` runs (\d+) at 128 px and (\d+) at 256 px", " ".join(DOCS["how-it-works.md"].split()))
     assert two and [int(n) for n in two.groups()] == at_256
+    at_1024 = [s.iterations for s in plan(1024, o.iterations, coarse_iterations=o.coarse_iterations)]
+    four = re.search(r"`--size 1024` runs (\d+), (\d+), (\d+) and (\d+) at 128, 256, 512 and 1024 px",
+                     " ".join(DOCS["how-it-works.md"].split()))
+    assert four and [int(n) for n in four.groups()] == at_1024

@@ -15,7 +15,8 @@ def stages(*pairs):
 def test_the_default_schedule_halves_down_to_the_coarsest_size_with_more_iterations_further_down():
     assert plan(512, 100) == stages((128, 100), (256, 50), (512, 100))
     assert plan(256, 100) == stages((128, 100), (256, 100))  # the coarsest runs at least --iterations
-    assert plan(2048, 50) == stages((128, 200), (256, 100), (512, 50), (1024, 25), (2048, 50))  # capped at 4x
+    assert plan(1024, 100) == stages((128, 200), (256, 100), (512, 100), (1024, 100))  # 512 px runs at least 100
+    assert plan(2048, 50) == stages((128, 200), (256, 100), (512, 50), (1024, 50), (2048, 50))  # capped at 4x
     assert plan(512, 100, coarse_iterations=2) == stages((128, 400), (256, 200), (512, 100))
     assert plan(1024, 50, coarse_iterations=2) == stages((128, 200), (256, 200), (512, 100), (1024, 50))
 
@@ -42,8 +43,8 @@ def test_coarse_iterations_set_the_scale_below_the_full_size_and_the_coarser_one
     assert plan(512, 100, coarse_iterations=0.5) == stages((128, 100), (256, 50), (512, 100))
     assert plan(512, 100, coarse_iterations=1) == stages((128, 200), (256, 100), (512, 100))
     assert plan(1024, 50, coarse_iterations=3) == stages((128, 200), (256, 200), (512, 150), (1024, 50))  # 4x cap
-    assert plan(1024, 30, coarse_iterations=0.1) == stages((128, 30), (256, 6), (512, 3), (1024, 30))
-    assert plan(1024, 3, coarse_iterations=0.1) == stages((128, 3), (256, 1), (512, 1), (1024, 3))  # at least one
+    assert plan(1024, 30, coarse_iterations=0.1) == stages((128, 30), (256, 6), (512, 30), (1024, 30))
+    assert plan(512, 3, coarse_iterations=0.1) == stages((128, 3), (256, 1), (512, 3))  # at least one
 
 
 @pytest.mark.parametrize("value", [0, -1, 4.5, float("nan"), float("inf"), True])

@@ -22,7 +22,7 @@ from ..network.models_dir import DEFAULT_MODEL_HELP, SEARCH_ORDER, default_model
 from ..network.providers import PROVIDERS
 from ..pipeline.options import COLOR_TRANSFERS, INITS, OPTIMIZERS, ORIGINAL_COLORS_MODES, SETTLE_WINDOW, Options
 from ..network.precision import PRECISIONS
-from ..pipeline.schedule import COARSER_ITERATIONS, COARSEST, MAX_ITERATIONS_FACTOR
+from ..pipeline.schedule import COARSER_ITERATIONS, COARSEST, FULL_ITERATIONS_FROM, MAX_ITERATIONS_FACTOR
 from ..model_format import STRIDE
 
 DEFAULTS = Options()
@@ -119,8 +119,9 @@ def stylization_options(
     iterations: Annotated[int, typer.Option(help="Optimiser iterations at the full size; the scale below runs "
                                                  "--coarse-iterations x ITERATIONS, each coarser one "
                                                  f"{COARSER_ITERATIONS}x the next finer one's, at most "
-                                                 f"{MAX_ITERATIONS_FACTOR}x ITERATIONS; the coarsest at least "
-                                                 "ITERATIONS.")] = DEFAULTS.iterations,
+                                                 f"{MAX_ITERATIONS_FACTOR}x ITERATIONS; the coarsest, and any of "
+                                                 f"{FULL_ITERATIONS_FROM} px or more, at least ITERATIONS.")]
+        = DEFAULTS.iterations,
     coarse_iterations: Annotated[float, typer.Option(
         help="Iterations of the scale below the full size, as a multiple of ITERATIONS (above 0, at most "
              f"{MAX_ITERATIONS_FACTOR}).", metavar="MULTIPLE")] = DEFAULTS.coarse_iterations,

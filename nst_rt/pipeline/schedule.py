@@ -7,7 +7,9 @@ then refines the strokes. So ``iterations`` is the count at the full size; the s
 ``coarse_iterations`` x ``iterations`` (``COARSE_ITERATIONS`` by default), and each coarser one
 ``COARSER_ITERATIONS`` times as many as the next finer one, up to ``MAX_ITERATIONS_FACTOR`` x ``iterations``;
 the coarsest runs at least ``iterations``, since it places the large forms that every finer scale keeps (50
-iterations at 128 px for a 256 px run left the loss 0.02-0.04 above 200). docs/quality.md measures the defaults.
+iterations at 128 px for a 256 px run left the loss 0.02-0.04 above 200), and so does every scale of at least
+``FULL_ITERATIONS_FROM`` px, whose detail the next scale only refines (50 at 512 px for a 1024 px run lost 0.026).
+docs/quality.md measures the defaults.
 
 ``scales=None`` (the default) picks the number of scales from the size: halvings of SIZE down to the
 smallest that is still at least ``COARSEST`` px, so 512 px runs at 128, 256 and 512, and 256 px at 128 and
@@ -26,6 +28,7 @@ COARSEST = 128  # the auto schedule's smallest scale is the smallest halving of 
 COARSE_ITERATIONS = 0.5  # the scale below the full size runs this many times --iterations (Options' default)...
 COARSER_ITERATIONS = 2  # ... each coarser scale this many times the iterations of the next finer one...
 MAX_ITERATIONS_FACTOR = 4  # ... and at most this many times the full size's
+FULL_ITERATIONS_FROM = 512  # a coarse scale this large (px) runs at least the full size's iterations
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,8 @@ def plan(size: int, iterations: int, scales: int | None = None, shortest_ratio: 
     count = auto_scales(size, shortest_ratio) if scales is None else scales
     stages, factor = [Stage(size, iterations)], min(coarse_iterations, MAX_ITERATIONS_FACTOR)
     for halvings in range(1, count):  # finest first; the factor is capped as it grows, so this is linear in count
-        stages.append(Stage(size >> halvings, max(1, round(iterations * factor))))
+        least = iterations if size >> halvings >= FULL_ITERATIONS_FROM else 1
+        stages.append(Stage(size >> halvings, max(least, round(iterations * factor))))
         factor = min(factor * COARSER_ITERATIONS, MAX_ITERATIONS_FACTOR)
     if count > 1:
         stages[-1] = Stage(stages[-1].size, max(stages[-1].iterations, iterations))  # the coarsest
