@@ -204,13 +204,13 @@ def test_the_default_schedule_the_readme_and_how_it_works_state_is_the_librarys(
     o = Options()
     at_512 = [s.iterations for s in plan(o.size, o.iterations, coarse_iterations=o.coarse_iterations)]
     at_256 = [s.iterations for s in plan(256, o.iterations, coarse_iterations=o.coarse_iterations)]
-    three = r"(\d+) iterations at 128 px, (\d+) at 256 px and (\d+) at 512 px"
-    for name, text in (("README.md", README), ("how-it-works.md", DOCS["how-it-works.md"])):
-        stated = re.findall(three, " ".join(text.split()))
-        assert stated and all([int(n) for n in found] == at_512 for found in stated), (name, stated)
-    two = re.search(r"`--size 256` runs (\d+) at 128 px and (\d+) at 256 px", " ".join(DOCS["how-it-works.md"].split()))
-    assert two and [int(n) for n in two.groups()] == at_256
     at_1024 = [s.iterations for s in plan(1024, o.iterations, coarse_iterations=o.coarse_iterations)]
-    four = re.search(r"`--size 1024` runs (\d+), (\d+), (\d+) and (\d+) at 128, 256, 512 and 1024 px",
-                     " ".join(DOCS["how-it-works.md"].split()))
+    readme, how = (" ".join(text.split()) for text in (README, DOCS["how-it-works.md"]))  # one line each
+    three = r"(\d+) iterations at 128 px, (\d+) at 256 px and (\d+) at 512 px"
+    for name, text in (("README.md", readme), ("how-it-works.md", how)):
+        stated = re.findall(three, text)
+        assert stated and all([int(n) for n in found] == at_512 for found in stated), (name, stated)
+    two = re.search(r"`--size 256` runs (\d+) at 128 px and (\d+) at 256 px", how)
+    assert two and [int(n) for n in two.groups()] == at_256
+    four = re.search(r"`--size 1024` runs (\d+), (\d+), (\d+) and (\d+) at 128, 256, 512 and 1024 px", how)
     assert four and [int(n) for n in four.groups()] == at_1024

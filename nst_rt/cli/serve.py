@@ -70,7 +70,7 @@ def serve(
     open_browser: Annotated[bool, typer.Option("--open", help="Open the page in a browser.")] = False,
 ) -> None:
     """Serve a web page to stylize with live preview, and the HTTP API behind it (docs/serve.md)."""
-    from ..errors import install_hint
+    from ..errors import NstError, OptionError, install_hint
 
     try:
         import uvicorn
@@ -78,7 +78,6 @@ def serve(
         from ..serve.app import create_app
     except ImportError as exc:
         raise fail(f"nst-rt serve needs the web extra ({exc.name} is missing): {install_hint('web')}") from None
-    from ..errors import NstError, OptionError
 
     try:
         if threads is not None and not 1 <= threads <= 1024:

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import MissingDependencyError, ModelError, ModelNotFoundError
+from ..errors import MissingDependencyError, ModelError, ModelNotFoundError, install_hint
 from ..io.digest import file_sha256
 from ..model_format import (FEATURES_FILE, FORMAT_VERSION, MODEL_FILES, OBJECTIVE_FILE, RANDOM_WEIGHTS_SOURCE,
                             READABLE_FORMATS, REQUIRED_METADATA, VJP_FILE, WEIGHTS_FILE, WEIGHTS_FILE_SHA256,
@@ -31,8 +31,7 @@ def import_onnxruntime():
     except ImportError:
         raise MissingDependencyError(
             "onnxruntime is not installed: install nst-rt with its cpu extra (gpu for CUDA, openvino for bf16 "
-            "on Intel CPUs), e.g. "
-            "pip install -e '.[cpu]' in a clone of nst-rt, or pip install 'WHEEL[cpu]' for a built wheel"
+            f"on Intel CPUs), e.g. {install_hint('cpu')}"
         ) from None
     return onnxruntime
 

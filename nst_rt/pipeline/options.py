@@ -47,6 +47,11 @@ def random_weights_note(model_name: str, weights_source: str) -> str:
             f"is lost; {flags} keep it recognisable (Python: {python})")
 
 
+def _finite_real(value) -> bool:
+    """A finite number (int or float, not a bool)."""
+    return not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value)
+
+
 @dataclass
 class Options:
     """Every setting of a stylization, with its default. The CLI exposes each one under the same name."""
@@ -105,12 +110,10 @@ class Options:
             raise OptionError(f"--scales {self.scales} with --size {self.size} makes the coarsest scale "
                               f"{self.size >> (self.scales - 1)} px, below the network's {MIN_SIZE} px; use "
                               f"--scales {most}{' or fewer' if most > 1 else ''}, or a larger --size")
-        if isinstance(self.settle, bool) or not isinstance(self.settle, numbers.Real) or \
-                not (math.isfinite(self.settle) and 0 <= self.settle <= 255):
+        if not (_finite_real(self.settle) and 0 <= self.settle <= 255):
             raise OptionError(f"settle must be a number of grey levels per iteration between 0 and 255 (0: off), "
                               f"got {self.settle!r}")
-        if isinstance(self.coarse_iterations, bool) or not isinstance(self.coarse_iterations, numbers.Real) or \
-                not (math.isfinite(self.coarse_iterations) and 0 < self.coarse_iterations <= MAX_ITERATIONS_FACTOR):
+        if not (_finite_real(self.coarse_iterations) and 0 < self.coarse_iterations <= MAX_ITERATIONS_FACTOR):
             raise OptionError(f"coarse iterations must be a multiple of --iterations above 0 and at most "
                               f"{MAX_ITERATIONS_FACTOR}, got {self.coarse_iterations!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral) or self.seed < 0:

@@ -54,11 +54,9 @@ def plan(size: int, iterations: int, scales: int | None = None, shortest_ratio: 
     count = auto_scales(size, shortest_ratio) if scales is None else scales
     stages, factor = [Stage(size, iterations)], min(coarse_iterations, MAX_ITERATIONS_FACTOR)
     for halvings in range(1, count):  # finest first; the factor is capped as it grows, so this is linear in count
-        least = iterations if size >> halvings >= FULL_ITERATIONS_FROM else 1
-        stages.append(Stage(size >> halvings, max(least, round(iterations * factor))))
+        full = halvings == count - 1 or size >> halvings >= FULL_ITERATIONS_FROM  # the coarsest, or a large scale
+        stages.append(Stage(size >> halvings, max(iterations if full else 1, round(iterations * factor))))
         factor = min(factor * COARSER_ITERATIONS, MAX_ITERATIONS_FACTOR)
-    if count > 1:
-        stages[-1] = Stage(stages[-1].size, max(stages[-1].iterations, iterations))  # the coarsest
     return stages[::-1]
 
 
