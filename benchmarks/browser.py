@@ -2,13 +2,15 @@
 the Python runtime on ONNX Runtime's CPU provider (same threads), side by side in one run, and the bundle's size.
 
     python benchmarks/browser.py --model MODEL_DIR [--size 256] [--repeats 5] [--threads 1,2]
-                                 [--onnxruntime-web PATH] [--run-iterations 100 --out DIR]
+                                 [--onnxruntime-web PATH] [--webgpu] [--run-iterations 100 --out DIR]
 
 Both evaluate the default objective (five style layers, relu4_2, tv; Options' weights) at the content picture,
 examples/content/chelsea.png in the style of examples/style/starry_night.jpg, resized once with Pillow and handed
 to both as the same PNG files. For each thread count the evaluations alternate (Python, browser, Python, ...),
 and the median of each is printed with their ratio. The page is served cross-origin isolated (as
-``nst-rt serve --browser`` does), which WASM threads need.
+``nst-rt serve --browser`` does), which WASM threads need. With --webgpu the page also runs on WebGPU (the adapter
+Chromium offers with --enable-unsafe-webgpu: on a machine without a GPU that is SwiftShader, a CPU doing the GPU's
+work, and the page says so), against Python on all cores.
 
 With --run-iterations N, a whole single-scale run of N iterations follows in the page (its default threads) and in
 Python (``nst_rt.Stylizer``, scales 1, the same weights): both pictures are written to --out, and the final losses,
@@ -85,6 +87,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--onnxruntime-web", default=None, help="the onnxruntime-web package (default: the cache)")
+    parser.add_argument("--webgpu", action="store_true",
+                        help="also time the page on WebGPU (Chromium's --enable-unsafe-webgpu; SwiftShader without a GPU)"
+                             " against Python on all cores")
     parser.add_argument("--run-iterations", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("."))
     args = parser.parse_args()
@@ -116,30 +121,39 @@ def main() -> None:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
             for threads in (int(t) for t in args.threads.split(",")):
-                page = browser.new_page()
-                page.goto(f"{url}?backend=wasm&threads={threads}")
-                page.wait_for_selector("body[data-ready]", timeout=300000)
-                page.set_input_files("#content", str(content))
-                page.set_input_files("#style", str(style))
-                page.fill("#opt-size", str(args.size))
-                page.evaluate("nstPage.timeEvaluations(0)")  # makes the objective and warms it up
-                evaluate = python_objective(model, content, style, threads)
-                python_times, browser_times = [], []
-                for _ in range(args.repeats):
-                    started = time.perf_counter()
-                    evaluate()
-                    python_times.append(time.perf_counter() - started)
-                    time.sleep(0.3)  # let ONNX Runtime's idle threads stop spinning
-                    browser_times.append(page.evaluate("nstPage.timeEvaluations(1)"))
-                py, web = statistics.median(python_times), statistics.median(browser_times)
-                print(f"  {threads} thread{'s' if threads > 1 else ' '}: Python CPU provider {py:.3f} s, browser "
-                      f"({page.text_content('#backend').split(' · ')[0].removeprefix('runs on ')}) {web:.3f} s, "
-                      f"ratio {web / py:.2f}")
-                page.close()
+                side_by_side(browser, f"{url}?backend=wasm&threads={threads}", model, content, style, args, threads)
+            if args.webgpu:  # Chromium shows WebGPU with this flag; on a machine without a GPU, SwiftShader's adapter
+                gpu_browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--enable-unsafe-webgpu"])
+                side_by_side(gpu_browser, f"{url}?backend=webgpu", model, content, style, args, os.cpu_count())
+                gpu_browser.close()
             if args.run_iterations:
                 whole_runs(browser, url, args, content, style)
             browser.close()
         server.shutdown()
+
+
+def side_by_side(browser, url: str, model, content: Path, style: Path, args, threads: int) -> None:
+    """Evaluations alternating between the Python runtime (``threads``) and the page at ``url``; their medians."""
+    page = browser.new_page()
+    page.goto(url)
+    page.wait_for_selector("body[data-ready]", timeout=300000)
+    page.set_input_files("#content", str(content))
+    page.set_input_files("#style", str(style))
+    page.fill("#opt-size", str(args.size))
+    page.evaluate("nstPage.timeEvaluations(0)")  # makes the objective and warms it up
+    evaluate = python_objective(model, content, style, threads)
+    python_times, browser_times = [], []
+    for _ in range(args.repeats):
+        started = time.perf_counter()
+        evaluate()
+        python_times.append(time.perf_counter() - started)
+        time.sleep(0.3)  # let ONNX Runtime's idle threads stop spinning
+        browser_times.append(page.evaluate("nstPage.timeEvaluations(1)"))
+    py, web = statistics.median(python_times), statistics.median(browser_times)
+    print(f"  {threads} thread{'s' if threads > 1 else ' '}: Python CPU provider {py:.3f} s, browser "
+          f"({page.text_content('#backend').split(' · ')[0].removeprefix('runs on ')}) {web:.3f} s, "
+          f"ratio {web / py:.2f}")
+    page.close()
 
 
 def whole_runs(browser, url: str, args, content: Path, style: Path) -> None:

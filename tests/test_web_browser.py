@@ -69,11 +69,24 @@ def server(models_dir, site, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
+def playwright():
+    with sync_api.sync_playwright() as p:  # one per thread: both browsers come from it
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser(playwright):
+    chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+    yield chromium
+    chromium.close()
+
+
+@pytest.fixture(scope="module")
+def webgpu_browser(playwright):
+    """Chromium with WebGPU on: without a GPU its adapter is SwiftShader's, a CPU doing the GPU's work."""
+    chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--enable-unsafe-webgpu"])
+    yield chromium
+    chromium.close()
 
 
 def open_page(browser, server, query="", requests=None):
@@ -101,11 +114,19 @@ def rel_l2(a, b) -> float:
     return float(np.linalg.norm(a - b) / np.linalg.norm(b))
 
 
-def test_the_objective_and_gradient_at_the_content_equal_the_python_runtime(server, browser, models_dir, tmp_path):
+@pytest.mark.parametrize("backend", ["wasm", "webgpu"])
+def test_the_objective_and_gradient_at_the_content_equal_the_python_runtime(server, request, backend, models_dir,
+                                                                           tmp_path):
     content = picture(tmp_path / "content.png", gradient(36, 48))
     style = picture(tmp_path / "style.png", noise(48, 40))
-    page = open_page(browser, server, "?threads=1")
-    assert page.text_content("#backend").startswith("runs on WASM, 1 thread")
+    if backend == "wasm":
+        page = open_page(request.getfixturevalue("browser"), server, "?threads=1")
+        assert page.text_content("#backend").startswith("runs on WASM, 1 thread")
+    else:
+        page = open_page(request.getfixturevalue("webgpu_browser"), server, "?backend=webgpu")
+        if not page.evaluate("async () => !!(navigator.gpu && await navigator.gpu.requestAdapter())"):
+            pytest.skip("this Chromium offers no WebGPU adapter, not even SwiftShader's")
+        assert page.text_content("#backend").startswith("runs on WebGPU")
     pick(page, content, style, 48, 10)  # both pictures are already 48 px on their longest side: no resizing
     got = page.evaluate("nstPage.objectiveAtContent()")
     o = Options()
@@ -206,3 +227,32 @@ def test_a_plain_static_host_runs_it_on_one_thread(browser, site):
         assert page.text_content("#backend").startswith("runs on WASM, 1 thread ·")
     finally:
         host.shutdown()
+
+
+def test_a_software_webgpu_adapter_is_left_for_wasm_unless_asked_for(server, webgpu_browser):
+    page = open_page(webgpu_browser, server)
+    software = page.evaluate("""async () => {
+        const adapter = navigator.gpu && await navigator.gpu.requestAdapter();
+        return adapter ? adapter.info.isFallbackAdapter : null;
+    }""")
+    if software is not True:
+        pytest.skip(f"this Chromium's WebGPU adapter is not a software one ({software})")
+    assert page.text_content("#backend").startswith("runs on WASM")
+    page.close()
+    asked = open_page(webgpu_browser, server, "?backend=webgpu")
+    assert asked.text_content("#backend").startswith("runs on WebGPU (software adapter")
+
+
+def test_a_short_run_on_webgpu_lowers_the_loss(server, webgpu_browser, tmp_path):
+    page = open_page(webgpu_browser, server, "?backend=webgpu")
+    if not page.text_content("#backend").startswith("runs on WebGPU"):
+        pytest.skip("this Chromium offers no WebGPU adapter, not even SwiftShader's")
+    pick(page, picture(tmp_path / "c.png", gradient(24, 32)), picture(tmp_path / "s.png", noise(32, 32)), 32, 3)
+    page.click("#start")
+    page.wait_for_selector("#download:not([hidden])", timeout=300000)
+    assert page.text_content("#status") == "done: 3 iterations"
+    losses = page.evaluate("nstPage.losses")
+    assert len(losses) == 3 and all(b < a for a, b in zip(losses, losses[1:]))
+    with page.expect_download() as info:
+        page.click("#download")
+    assert Image.open(io.BytesIO(Path(info.value.path()).read_bytes())).size == (32, 24)

@@ -1,8 +1,9 @@
 // The page: loads onnxruntime-web and the model from this folder, reads the pictures the visitor picks, and runs
 // L-BFGS (lbfgs.js) on the pixels against the objective graph (objective.js), all in this tab.
 //
-// URL parameters: ?backend=wasm forces the WASM backend where WebGPU is present; ?threads=N sets WASM's threads
-// (default: up to 4 where the page is cross-origin isolated, else 1, the most a plain static host allows).
+// URL parameters: ?backend=wasm keeps WASM where WebGPU is present; ?backend=webgpu takes WebGPU even on a software
+// (fallback) adapter, which the page otherwise leaves for WASM; ?threads=N sets WASM's threads (default: up to 4
+// where the page is cross-origin isolated, else 1, the most a plain static host allows).
 import {minimize} from './lbfgs.js';
 import {Objective} from './objective.js';
 
@@ -18,14 +19,25 @@ function fail(message, field = 'error') {
   return new Error(message);
 }
 
+/** The WebGPU backend, or null for WASM: no adapter, or a software one (a CPU doing the GPU's work, as Chromium's
+ * SwiftShader does) unless ?backend=webgpu asks for it. onnxruntime-web then asks for the same default adapter. */
+async function webgpuBackend(wanted) {
+  if (wanted === 'wasm' || !navigator.gpu) return null;
+  let adapter = null;
+  try {
+    adapter = await navigator.gpu.requestAdapter();
+  } catch { /* none: WASM */ }
+  if (!adapter) return null;
+  const info = adapter.info || {};
+  const software = info.isFallbackAdapter ?? adapter.isFallbackAdapter;
+  if (software && wanted !== 'webgpu') return null;
+  const label = software ? `WebGPU (software adapter${info.architecture ? `: ${info.architecture}` : ''})` : 'WebGPU';
+  return {module: './ort/ort.webgpu.min.mjs', providers: ['webgpu'], label};
+}
+
 async function chooseBackend() {
-  if (params.get('backend') !== 'wasm' && navigator.gpu) {
-    try {
-      if (await navigator.gpu.requestAdapter()) {
-        return {module: './ort/ort.webgpu.min.mjs', providers: ['webgpu'], label: 'WebGPU'};
-      }
-    } catch { /* no adapter: WASM */ }
-  }
+  const webgpu = await webgpuBackend(params.get('backend'));
+  if (webgpu) return webgpu;
   const threads = Number(params.get('threads')) ||
     (self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1);
   return {module: './ort/ort.wasm.min.mjs', providers: ['wasm'], threads,
