@@ -206,7 +206,10 @@ def vjp_nodes(g: _Graph, arch: str, params, pooling: str, preprocess: str, cotan
         cot = cotangents.get(layer.name)
         if cot is not None:
             grad = cot if grad is None else g.op("Add", [grad, cot])
-        grad = g.op("Where", [g.op("Greater", [layer.name, zero]), grad, zero])
+        # The mask as a float multiplier: ONNX Runtime's CPU Where runs on one thread and took a fifth of a 512 px
+        # evaluation; Cast and Mul give the same values (g x 1 is g, g x 0 is 0) in a sixth of its time.
+        mask = g.op("Cast", [g.op("Greater", [layer.name, zero])], to=TensorProto.FLOAT)
+        grad = g.op("Mul", [grad, mask])
         conv -= 1
         factor = None
         if pooling == "avg" and position > 0 and isinstance(table[position - 1], Pool):
