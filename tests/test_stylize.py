@@ -97,6 +97,18 @@ def test_same_inputs_options_and_seed_give_the_same_bytes(models):
     assert as_bytes(stylizer.run(CONTENT, [STYLE, STYLE2]).image) == as_bytes(first.image)
 
 
+def test_a_derived_stylizer_shares_the_network_unless_it_names_another_model(models_dir):
+    models_dir("vgg19", "max")  # a second export beside vgg19 in the same directory
+    base = Stylizer(size=32, iterations=3, models_dir=models_dir(), scales=1)
+    same = base.derive(iterations=2, history=5)
+    assert same.network is base.network and same.model is base.model
+    other = base.derive(model="vgg19-max")
+    assert other.model.name == "vgg19-max" and other.network is not base.network and base.model.name == "vgg19"
+    # what each one runs is its own model: max pooling gives another picture from the same start
+    assert as_bytes(other.run(CONTENT, [STYLE]).image) != as_bytes(base.run(CONTENT, [STYLE]).image)
+    assert as_bytes(base.derive(model="vgg19").run(CONTENT, [STYLE]).image) == as_bytes(base.run(CONTENT, [STYLE]).image)
+
+
 # ----------------------------------------------------------------------------- weights
 
 

@@ -32,31 +32,42 @@ from . import precision_switch, ray_tiles
 from .plan import plan_scales
 
 
+# The options a Stylizer's model and network are loaded from: a derived Stylizer that changes one loads its own.
+LOADED_FROM = ("model", "models_dir", "provider", "threads", "precision")
+
+
 class Stylizer:
     """Loads the model once; ``run`` stylizes a content image with one or more style images. ``engine="ray"``
     runs the tiles on Ray actors (:mod:`nst_rt.pipeline.ray_tiles`), started by the first run; :meth:`close`."""
 
     def __init__(self, options: Options | None = None, *, engine: str = "local", address: str | None = None,
                  actors: int | None = None, worker_memory=None, **overrides):
+        self.options = replace(options or Options(), **overrides).validated()
+        self.engine = ray_tiles.engine_for(engine, address, actors, worker_memory)
+        self.switch_policy = precision_switch.DEFAULT_POLICY
+        self._load()
+
+    def _load(self) -> None:
+        """The model and the network that ``LOADED_FROM``'s options name."""
         from ..network import device_buffers
         from ..network.model import load_model
         from ..network.session import Network
 
-        self.options = replace(options or Options(), **overrides).validated()
-        self.engine = ray_tiles.engine_for(engine, address, actors, worker_memory)
         self.model = load_model(self.options.model, self.options.models_dir)
         self.network = Network(self.model, self.options.provider, self.options.threads, precision=self.options.precision)
         self._fp32 = None  # the fp32 network of a bf16 run, once a scale has gone on in fp32
         self.xp = device_buffers.array_module_for(self.network)  # where the iterate lives: numpy, or CuPy on CUDA
-        self.switch_policy = precision_switch.DEFAULT_POLICY
         if self.model.random_weights and self.options.normalize:  # once per process, by the warnings filter
             warnings.warn(random_weights_note(self.model.name, self.model.metadata["weights_source"]),
-                          RandomWeightsNotice, stacklevel=2)
+                          RandomWeightsNotice, stacklevel=3)  # the caller of __init__ or derive
 
     def derive(self, **overrides) -> Stylizer:
-        """A Stylizer with some options changed that shares this one's loaded model and network."""
+        """A Stylizer with some options changed. It shares this one's loaded model and network, unless an option
+        they are loaded from (``LOADED_FROM``) changes: then it loads its own."""
         derived = copy.copy(self)
         derived.options = replace(self.options, **overrides).validated()
+        if any(getattr(derived.options, name) != getattr(self.options, name) for name in LOADED_FROM):
+            derived._load()
         return derived
 
     def run(self, content, styles, progress: Callable[[Progress], None] | None = None, *,
