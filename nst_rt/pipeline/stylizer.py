@@ -7,7 +7,6 @@ keeps the best image when interrupted, and hands out intermediate frames (the CL
 from __future__ import annotations
 
 import copy
-import os
 import time
 import warnings
 from collections.abc import Callable
@@ -16,15 +15,15 @@ from functools import partial
 
 import numpy as np
 
-from ..io import colors, image_load, images, layout
-from . import masks as run_masks, schedule
+from ..io import colors, images, layout
+from . import schedule
 from .checkpoint import FROM_THE_START, terms_of
-from ..errors import ImageError, MemoryNotice, OptionError, RandomWeightsNotice
-from ..model_format import MIN_SIZE
+from ..errors import MemoryNotice, RandomWeightsNotice
 from ..objective.whole import Objective
 from ..network.precision import REDUCED
 from ..system.array_module import to_host, to_module
-from .options import INIT_HINTS, INITS, Options, optimizer_options, random_weights_note
+from .inputs import load_inputs
+from .options import Options, optimizer_options, random_weights_note
 from .start import start_image
 from .settle import Settle
 from .outcome import Progress, Result, early_stop_note  # noqa: F401 (Progress and Result are part of this module's API)
@@ -92,23 +91,7 @@ class Stylizer:
             if should_stop is not None and should_stop():
                 raise KeyboardInterrupt
 
-        styles = list(styles) if isinstance(styles, (list, tuple)) else [styles]
-        if not styles:
-            raise OptionError("give at least one style image")
-        content_full = image_load.load_image(content, role="content image", min_side=MIN_SIZE)
-        check_stop()
-        styles_full = [image_load.load_image(s, role=f"style image {i + 1}", min_side=MIN_SIZE)
-                       for i, s in enumerate(styles) if check_stop() is None]
-        init_full = None
-        if o.init not in INITS:
-            if isinstance(o.init, (str, os.PathLike)) and not os.path.lexists(o.init):
-                raise ImageError(f"init image {str(o.init)!r} does not exist, and it is not a keyword "
-                                 f"({', '.join(INITS)}){INIT_HINTS.get(str(o.init), '; check the path')}")
-            init_full = image_load.load_image(o.init, role="init image", min_side=MIN_SIZE)
-        masks = run_masks.load(o, len(styles_full))
-        styles_full = [colors.transfer(s, content_full, o.color_transfer)
-                       for s in styles_full if check_stop() is None]
-        check_stop()
+        content_full, styles_full, init_full, masks = load_inputs(o, content, styles, check_stop)
         # Check sizes and memory on the shapes alone: a huge --size must be refused before it is allocated.
         stages = schedule.stages_for(o, content_full, styles_full)
         sizes = [stage.size for stage in stages]
