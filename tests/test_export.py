@@ -172,6 +172,12 @@ def test_vjp_graph_uses_plain_3x3_convs(export_path, arch, pooling):
     model = onnx.load(str(export_path(arch, pooling) / "vjp.onnx"))
     ops = [node.op_type for node in model.graph.node]
     assert "ConvTranspose" not in ops
+    assert "Where" not in ops  # the ReLU masks are Cast + Mul: ONNX Runtime's CPU Where runs on one thread
+    consumers = {name: node.op_type for node in model.graph.node for name in node.input}
+    masks = [node for node in model.graph.node if node.op_type == "Greater"]
+    assert masks and all(consumers[m.output[0]] == "Cast" for m in masks)
+    assert all(consumers[c.output[0]] == "Mul" for c in model.graph.node if c.op_type == "Cast" and c.input[0] in
+               {m.output[0] for m in masks})
     initializers = {t.name: t for t in model.graph.initializer}
     producers = {out: node for node in model.graph.node for out in node.output}
     convs = [node for node in model.graph.node if node.op_type == "Conv"]
