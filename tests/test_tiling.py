@@ -335,3 +335,25 @@ def test_the_progress_display_estimates_the_rate_of_iterations_minutes_apart():
     text = stream.getvalue()
     display.close()
     assert "240.0 s/it" in text and "0:12:00" in text  # 3 iterations left at 4 minutes each
+
+
+@pytest.mark.parametrize("masked", [False, True], ids=["plain", "masked"])
+def test_the_windows_give_the_same_bits_whatever_blas_threads_the_process_runs(models_dir, images, masked):
+    """The windows' products run on the network's threads (as a Ray actor's do), not on numpy's default: OpenBLAS
+    sums in another order on one thread than on several, which would move the last bits."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    network = Network(load_model("vgg19", models_dir("vgg19", "avg")), "cpu", threads=1)
+    content, style, x = images
+    left = np.zeros(content.shape[:2], np.float32)
+    left[:, :100] = 1.0
+    settings = dict(SETTINGS, style_masks=[left, 1.0 - left], content_mask=left) if masked else SETTINGS
+    runs = []
+    for outside in (1, 2):
+        with threadpoolctl.threadpool_limits(outside, user_api="blas"):
+            objective = TiledObjective(network, content, [style, content[:, :200]], tile=TILE, **settings)
+            value, grad = objective(x)
+            runs.append((value, grad.copy(), objective.style_targets))
+    (value_1, grad_1, targets_1), (value_2, grad_2, targets_2) = runs
+    assert value_1 == value_2 and np.array_equal(grad_1, grad_2)
+    for layer, target in targets_1.items():
+        np.testing.assert_array_equal(targets_2[layer], target)

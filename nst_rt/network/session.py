@@ -88,7 +88,7 @@ class Network:
             raise OptionError(f"--threads must be at least 1, got {threads}")
         if device_id < 0:
             raise OptionError(f"the device id must be >= 0, got {device_id}")
-        self.model = model
+        self.model, self.threads = model, threads
         self.providers = choose_providers(provider)
         self.device_id = device_id
         self.precision, self.precision_reason = choose_precision(precision, NAMES[self.providers[0]])

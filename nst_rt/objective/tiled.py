@@ -30,6 +30,7 @@ from . import guided, losses
 from ..errors import OptionError
 from ..model_format import STRIDE, check_tile, convs, layer_depth
 from ..network.session import activation_shape
+from ..system.threads import with_blas_threads
 from .whole import Objective, float64_buffer, point_key
 
 _CHUNK_ELEMENTS = 1 << 23  # the core's activations are copied out this much at a time for its Gram matrix
@@ -87,15 +88,8 @@ def _core(tile: Tile, depth: int) -> tuple[slice, slice]:
             slice((c0 >> depth) - (wc0 >> depth), (c1 >> depth) - (wc0 >> depth)))
 
 
-def _core_gram_sum(acts: np.ndarray, rows: slice, cols: slice) -> np.ndarray:
-    """F F^T over the core, unnormalised, in float64 (the core is copied out a few rows at a time)."""
-    c = acts.shape[1]
-    total = np.zeros((c, c))
-    step = max(1, _CHUNK_ELEMENTS // (c * max(1, cols.stop - cols.start)))
-    for r in range(rows.start, rows.stop, step):
-        flat = np.ascontiguousarray(acts[0, :, r:min(r + step, rows.stop), cols]).reshape(c, -1)
-        total += flat @ flat.T
-    return total
+# A window's sums are the same bits here and in a worker (nst_rt.objective.windows) with the network's threads.
+_with_network_blas_threads = with_blas_threads(lambda objective: objective.network.threads)
 
 
 def core_features(tile: Tile, acts: dict, layers) -> dict:  # views
@@ -185,6 +179,7 @@ class TiledObjective(Objective):
             self._last_acts = acts
         return sums
 
+    @_with_network_blas_threads
     def _window_sums(self, tile: Tile, acts: dict, layers, content_layers, guided_grams: bool) -> tuple[dict, dict]:
         """Pass 1's sums over one window's core (see :meth:`_gram_sums`), for :func:`add_window_sums`."""
         sums, content = {}, {}
@@ -196,7 +191,7 @@ class TiledObjective(Objective):
                 sums[l] = guided.core_sums(acts[l], *_core(tile, d), [t.mask[r0:r1, c0:c1] for t in masked[l]],
                                            _CHUNK_ELEMENTS)
             else:
-                sums[l] = _core_gram_sum(acts[l], *_core(tile, d))
+                sums[l] = losses.core_gram_sum(acts[l], *_core(tile, d), _CHUNK_ELEMENTS)
         for l in content_layers:
             d = layer_depth(l)
             r0, r1, c0, c1 = (v >> d for v in tile.core)
@@ -262,6 +257,7 @@ class TiledObjective(Objective):
             grad[:, :, r0:r1, c0:c1] += self._window_gradient(x, tile, factors, acts)
         return grad
 
+    @_with_network_blas_threads
     def _window_gradient(self, x: np.ndarray, tile: Tile, factors: dict, acts: dict | None = None) -> np.ndarray:
         """Pass 2 over one window: its gradient (a buffer of the network's); ``acts``: its activations if bound."""
         if acts is None:
