@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import threadpoolctl
 
 from nst_rt.system.threads import blas_threads, with_blas_threads
-
-threadpoolctl = pytest.importorskip("threadpoolctl")
 
 
 def blas_thread_counts() -> list[int]:
@@ -18,14 +17,14 @@ def blas_thread_counts() -> list[int]:
 def two_blas_threads():
     np.ones((2, 2)) @ np.ones((2, 2))  # numpy's BLAS is loaded
     with threadpoolctl.threadpool_limits(2, user_api="blas"):
-        if blas_thread_counts() != [2] * len(blas_thread_counts()) or not blas_thread_counts():
+        if set(blas_thread_counts()) != {2}:
             pytest.skip("numpy's BLAS does not run on 2 threads here")
         yield
 
 
 def test_the_block_runs_on_the_threads_asked_and_the_count_comes_back_after(two_blas_threads):
     with blas_threads(1):
-        assert blas_thread_counts() == [1] * len(blas_thread_counts())
+        assert set(blas_thread_counts()) == {1}
     assert set(blas_thread_counts()) == {2}
 
 

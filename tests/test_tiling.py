@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 from nst_rt.pipeline import memory
 from nst_rt.pipeline import plan as tiling
@@ -341,7 +342,6 @@ def test_the_progress_display_estimates_the_rate_of_iterations_minutes_apart():
 def test_the_windows_give_the_same_bits_whatever_blas_threads_the_process_runs(models_dir, images, masked):
     """The windows' products run on the network's threads (as a Ray actor's do), not on numpy's default: OpenBLAS
     sums in another order on one thread than on several, which would move the last bits."""
-    threadpoolctl = pytest.importorskip("threadpoolctl")
     network = Network(load_model("vgg19", models_dir("vgg19", "avg")), "cpu", threads=1)
     content, style, x = images
     left = np.zeros(content.shape[:2], np.float32)
@@ -349,7 +349,7 @@ def test_the_windows_give_the_same_bits_whatever_blas_threads_the_process_runs(m
     settings = dict(SETTINGS, style_masks=[left, 1.0 - left], content_mask=left) if masked else SETTINGS
     runs = []
     for outside in (1, 2):
-        with threadpoolctl.threadpool_limits(outside, user_api="blas"):
+        with threadpool_limits(outside, user_api="blas"):
             objective = TiledObjective(network, content, [style, content[:, :200]], tile=TILE, **settings)
             value, grad = objective(x)
             runs.append((value, grad.copy(), objective.style_targets))

@@ -140,9 +140,9 @@ def content_loss(features: np.ndarray, term: MaskedTerm, grad_out: np.ndarray | 
     return value
 
 
-def core_sums(acts: np.ndarray, rows: slice, cols: slice, masks: list[np.ndarray], chunk: int) -> list[np.ndarray]:
-    """sum over the core of (F m_k)(F m_k)^T for each mask (given at the core's positions), in float64,
-    copying the core out ``chunk`` elements at a time."""
+def core_sums(acts: np.ndarray, rows: slice, cols: slice, masks: list, chunk: int) -> list[np.ndarray]:
+    """sum over the core of (F m_k)(F m_k)^T for each mask (given at the core's positions; None: F F^T), in
+    float64, copying the core out ``chunk`` elements at a time."""
     c = acts.shape[1]
     totals = [np.zeros((c, c)) for _ in masks]
     step = max(1, chunk // (c * max(1, cols.stop - cols.start)))
@@ -150,6 +150,9 @@ def core_sums(acts: np.ndarray, rows: slice, cols: slice, masks: list[np.ndarray
         stop = min(r + step, rows.stop)
         flat = np.ascontiguousarray(acts[0, :, r:stop, cols]).reshape(c, -1)
         for total, mask in zip(totals, masks):
+            if mask is None:
+                total += flat @ flat.T
+                continue
             part = mask[r - rows.start:stop - rows.start]
             if not part.any():  # the mask leaves these rows out
                 continue

@@ -27,18 +27,6 @@ def gram(features: np.ndarray) -> np.ndarray:
     return (flat @ flat.T) / np.float32(flat.size)  # numpy computes X @ X.T with a symmetric rank-k update
 
 
-def core_gram_sum(acts: np.ndarray, rows: slice, cols: slice, chunk_elements: int) -> np.ndarray:
-    """F F^T of (1, C, H, W) ``acts`` over ``rows`` x ``cols``, unnormalised, summed in float64 (the positions are
-    copied out about ``chunk_elements`` at a time)."""
-    c = acts.shape[1]
-    total = np.zeros((c, c))
-    step = max(1, chunk_elements // (c * max(1, cols.stop - cols.start)))
-    for r in range(rows.start, rows.stop, step):
-        flat = np.ascontiguousarray(acts[0, :, r:min(r + step, rows.stop), cols]).reshape(c, -1)
-        total += flat @ flat.T
-    return total
-
-
 def content_loss(features: np.ndarray, target: np.ndarray, weight: float = 1.0,
                  grad_out: np.ndarray | None = None, accumulate: bool = True) -> float:
     """weight * mean((F - P)^2); writes (or adds, with ``accumulate``) its gradient into ``grad_out``."""

@@ -191,7 +191,7 @@ class TiledObjective(Objective):
                 sums[l] = guided.core_sums(acts[l], *_core(tile, d), [t.mask[r0:r1, c0:c1] for t in masked[l]],
                                            _CHUNK_ELEMENTS)
             else:
-                sums[l] = losses.core_gram_sum(acts[l], *_core(tile, d), _CHUNK_ELEMENTS)
+                sums[l] = guided.core_sums(acts[l], *_core(tile, d), [None], _CHUNK_ELEMENTS)[0]
         for l in content_layers:
             d = layer_depth(l)
             r0, r1, c0, c1 = (v >> d for v in tile.core)
